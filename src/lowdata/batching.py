@@ -1,0 +1,116 @@
+"""Tokenize once, then length-bucketed batches with dynamic padding, and batched prediction.
+
+    enc = encode(data, tokenizer, labels, max_length=128)        # list of dicts of python lists
+    for idx in bucket_batches(lengths(enc), batch_size=16, seed=0, epoch=0): batch = collate(enc, idx, pad_id)
+    preds = predict(model, enc, ...)                              # label ids per example (or per word for NER)
+
+Bucketing: shuffle, cut into chunks of `bucket` batches, sort each chunk by length, slice into batches and
+shuffle the batch order (the same idea as Trainer's group_by_length). Padding per batch is to its longest
+example, so short sentences cost little. Batch order depends only on (seed, epoch): a resumed run sees
+exactly the batches an uninterrupted run would.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+IGNORE = -100  # label id ignored by the loss (non-first subtokens, special tokens)
+
+
+def encode(data, tokenizer, labels=None, max_length: int = 128) -> list[dict]:
+    """TextData/TokenData -> [{"input_ids": [...], "label": int}] or, for NER, with "labels" per subtoken and
+    "word_ids" (first-subtoken position of each word; -1 for words cut off by truncation)."""
+    out = []
+    if data.task == "classify":
+        enc = tokenizer(data.texts, truncation=True, max_length=max_length)
+        for i, ids in enumerate(enc["input_ids"]):
+            ex = {"input_ids": ids}
+            if labels is not None and data.labels is not None:
+                ex["label"] = labels.encode(data.labels[i])
+            out.append(ex)
+        return out
+    enc = tokenizer(data.tokens, is_split_into_words=True, truncation=True, max_length=max_length)
+    for i, ids in enumerate(enc["input_ids"]):
+        wids = enc.word_ids(i)
+        first = [-1] * len(data.tokens[i])
+        lab = [IGNORE] * len(ids)
+        prev = None
+        for pos, w in enumerate(wids):
+            if w is not None and w != prev:  # first subtoken of word w carries its tag
+                first[w] = pos
+                if labels is not None and data.tags is not None:
+                    lab[pos] = labels.encode(data.tags[i][w])
+            prev = w
+        ex = {"input_ids": ids, "word_ids": first}
+        if labels is not None and data.tags is not None:
+            ex["labels"] = lab
+        out.append(ex)
+    return out
+
+
+def lengths(enc: list[dict]) -> np.ndarray:
+    return np.array([len(e["input_ids"]) for e in enc])
+
+
+def bucket_batches(lens: np.ndarray, batch_size: int, seed: int, epoch: int, bucket: int = 50) -> list[np.ndarray]:
+    rng = np.random.default_rng([seed, epoch])
+    perm = rng.permutation(len(lens))
+    batches = []
+    for s in range(0, len(perm), batch_size * bucket):
+        chunk = perm[s: s + batch_size * bucket]
+        chunk = chunk[np.argsort(-lens[chunk], kind="stable")]
+        batches += [chunk[i: i + batch_size] for i in range(0, len(chunk), batch_size)]
+    order = rng.permutation(len(batches))
+    return [batches[i] for i in order]
+
+
+def collate(enc: list[dict], idx, pad_id: int) -> dict:
+    """Pad the examples `idx` to their longest: input_ids/attention_mask (B, T), labels (B,) or (B, T)."""
+    rows = [enc[i] for i in idx]
+    T = max(len(r["input_ids"]) for r in rows)
+    ids = torch.full((len(rows), T), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), T), dtype=torch.long)
+    for j, r in enumerate(rows):
+        n = len(r["input_ids"])
+        ids[j, :n] = torch.tensor(r["input_ids"])
+        mask[j, :n] = 1
+    batch = {"input_ids": ids, "attention_mask": mask}
+    if "label" in rows[0]:
+        batch["labels"] = torch.tensor([r["label"] for r in rows])
+    elif "labels" in rows[0]:
+        lab = torch.full((len(rows), T), IGNORE, dtype=torch.long)
+        for j, r in enumerate(rows):
+            lab[j, : len(r["labels"])] = torch.tensor(r["labels"])
+        batch["labels"] = lab
+    return batch
+
+
+@torch.inference_mode()
+def predict_logits(model, enc: list[dict], pad_id: int, batch_size: int = 64, device=None, autocast=None):
+    """Logits for every example, in input order, batched by length. Classification: (N, C) tensor.
+    NER: list of (n_words, C) tensors taken at each word's first subtoken (zeros for truncated words)."""
+    model.eval()
+    order = np.argsort(-lengths(enc), kind="stable")
+    results = [None] * len(enc)
+    for s in range(0, len(order), batch_size):
+        idx = order[s: s + batch_size]
+        b = collate(enc, idx, pad_id)
+        ids, mask = b["input_ids"].to(device), b["attention_mask"].to(device)
+        if autocast is not None:
+            with autocast():
+                logits = model(ids, mask)
+        else:
+            logits = model(ids, mask)
+        logits = logits.float().cpu()
+        for j, i in enumerate(idx):
+            if "word_ids" in enc[i]:
+                w = torch.tensor(enc[i]["word_ids"])
+                row = torch.zeros(len(w), logits.shape[-1])
+                keep = w >= 0
+                row[keep] = logits[j, w[keep]]
+                results[i] = row
+            else:
+                results[i] = logits[j]
+    if enc and "word_ids" not in enc[0]:
+        return torch.stack(results) if results else torch.zeros(0)
+    return results

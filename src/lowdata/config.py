@@ -1,0 +1,139 @@
+"""Typed run configuration <-> YAML, with "a.b=value" overrides.
+
+    cfg = load_config("configs/sst2-16shot.yaml", ["train.lr=3e-5", "data.k_per_class=16"])
+    dump_config(cfg, "runs/x/config.yaml")      # the resolved config, written with every run
+
+Unknown keys fail with the list of valid ones.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class DataConfig:
+    train: Optional[str] = None          # path (or HF dataset name with format: hf)
+    dev: Optional[str] = None
+    test: Optional[str] = None
+    format: Optional[str] = None         # csv tsv jsonl label_text conll hf; None = guess from name/content
+    task: str = "classify"               # classify | ner
+    text_column: Union[str, int, None] = None
+    label_column: Union[str, int, None] = None
+    header: Optional[bool] = None        # None = auto-detect
+    encoding: str = "utf-8"
+    k_per_class: Optional[int] = None    # few-shot: k labeled per class from train (NER: k sentences)
+    fraction: Optional[float] = None     # or a seeded fraction of train
+    dev_fraction: float = 0.0            # carve a dev split off train when no dev file is given
+    sample_seed: Optional[int] = None    # seed of the few-shot draw (default: train.seed)
+
+
+@dataclass
+class ModelConfig:
+    name: str = "minilm"                 # alias, local path, or hub name
+    pooling: str = "mean"                # mean | cls (classification)
+    max_length: int = 128
+    dropout: float = 0.1
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    max_steps: int = 0                   # >0 caps the number of optimizer steps
+    batch_size: int = 16
+    eval_batch_size: int = 64
+    lr: float = 5e-5
+    head_lr: Optional[float] = None      # default: lr
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    patience: int = 3                    # early stopping: evaluations without dev improvement
+    eval_every: int = 0                  # steps between dev evaluations; 0 = once per epoch
+    save_every: int = 50                 # steps between resumable checkpoints
+    seed: int = 0
+    progress: bool = True
+    report_to: list = field(default_factory=lambda: ["tensorboard"])  # tensorboard, mlflow, wandb, none
+    bf16: bool = True                    # bf16 autocast when a GPU is used
+    cpu: bool = False                    # force CPU
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    output_dir: str = "runs/default"
+
+
+def _build(cls, values: dict, where: str):
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(values).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for k, v in values.items():
+        if k not in fields:
+            raise ConfigError(f"{where}: unknown key {k!r} (valid: {', '.join(fields)})")
+        sub = fields[k].default_factory if fields[k].default_factory is not dataclasses.MISSING else None
+        if sub is not None and dataclasses.is_dataclass(sub):
+            kwargs[k] = _build(sub, v, f"{where}.{k}" if where else k)
+        else:
+            kwargs[k] = v
+    return cls(**kwargs)
+
+
+def to_dict(cfg) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(d: dict, where: str = "config") -> Config:
+    return _build(Config, d, where)
+
+
+def apply_overrides(d: dict, overrides: list[str]) -> dict:
+    """["train.lr=3e-5", "data.train=x.tsv"] applied to a nested dict; values parsed as YAML scalars."""
+    import yaml
+
+    for ov in overrides or []:
+        if "=" not in ov:
+            raise ConfigError(f"override {ov!r}: expected key.sub=value")
+        key, val = ov.split("=", 1)
+        parts = key.strip().split(".")
+        node = d
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {ov!r}: {p!r} is not a section")
+        node[parts[-1]] = yaml.safe_load(val) if val != "" else None
+    return d
+
+
+def load_config(path: Optional[str] = None, overrides: Optional[list[str]] = None) -> Config:
+    import yaml
+
+    d: dict[str, Any] = {}
+    if path:
+        try:
+            with open(path, encoding="utf-8") as f:
+                d = yaml.safe_load(f) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            line = f", line {mark.line + 1}" if mark else ""
+            raise ConfigError(f"{path}{line}: invalid YAML ({getattr(e, 'problem', e)})") from None
+    apply_overrides(d, overrides or [])
+    return from_dict(d, path or "config")
+
+
+def dump_config(cfg: Config, path: str) -> None:
+    import yaml
+
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(to_dict(cfg), f, sort_keys=False)

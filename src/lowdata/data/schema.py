@@ -1,0 +1,151 @@
+"""In-memory datasets, validated at construction.
+
+    ds = TextData(texts=["good", "bad"], labels=["pos", "neg"], source="x.tsv")
+    ner = TokenData(tokens=[["EU", "rejects"]], tags=[["B-ORG", "O"]])
+
+`labels`/`tags` are None for unlabeled data. `lines` keeps the 1-based source line of each
+example so later errors (unknown label in dev, ...) can name where the example came from.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class DataError(ValueError):
+    """Bad input. Names the file, the line (1-based, when known) and what was expected."""
+
+    def __init__(self, message: str, path: str | None = None, line: int | None = None):
+        self.path, self.line, self.reason = path, line, message
+        where = path or "<data>"
+        if line is not None:
+            where += f", line {line}"
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass
+class TextData:
+    texts: list[str]
+    labels: list[str] | None = None
+    source: str | None = None
+    lines: list[int] | None = None
+
+    def __post_init__(self):
+        if self.lines is None:
+            self.lines = list(range(1, len(self.texts) + 1))
+        if self.labels is not None and len(self.labels) != len(self.texts):
+            raise DataError(f"{len(self.texts)} texts but {len(self.labels)} labels", self.source)
+        for i, t in enumerate(self.texts):
+            if not isinstance(t, str) or not t.strip():
+                raise DataError("empty text (expected a non-empty string)", self.source, self.lines[i])
+        if self.labels is not None:
+            self.labels = [str(y) for y in self.labels]
+            for i, y in enumerate(self.labels):
+                if not y.strip():
+                    raise DataError("empty label", self.source, self.lines[i])
+
+    task = "classify"
+
+    def __len__(self):
+        return len(self.texts)
+
+    @property
+    def inputs(self):
+        return self.texts
+
+    @property
+    def targets(self):
+        return self.labels
+
+    def subset(self, idx, unlabeled: bool = False) -> "TextData":
+        return TextData(
+            texts=[self.texts[i] for i in idx],
+            labels=None if unlabeled or self.labels is None else [self.labels[i] for i in idx],
+            source=self.source,
+            lines=[self.lines[i] for i in idx],
+        )
+
+    def label_set(self) -> list[str]:
+        return sorted(set(self.labels or []))
+
+
+@dataclass
+class TokenData:
+    tokens: list[list[str]]
+    tags: list[list[str]] | None = None
+    source: str | None = None
+    lines: list[int] | None = None
+
+    task = "ner"
+
+    def __post_init__(self):
+        if self.lines is None:
+            self.lines = list(range(1, len(self.tokens) + 1))
+        if self.tags is not None and len(self.tags) != len(self.tokens):
+            raise DataError(f"{len(self.tokens)} sentences but {len(self.tags)} tag sequences", self.source)
+        for i, toks in enumerate(self.tokens):
+            if not toks:
+                raise DataError("empty sentence (expected at least one token)", self.source, self.lines[i])
+            if self.tags is not None and len(self.tags[i]) != len(toks):
+                raise DataError(
+                    f"{len(toks)} tokens but {len(self.tags[i])} tags (expected one tag per token)",
+                    self.source, self.lines[i])
+
+    def __len__(self):
+        return len(self.tokens)
+
+    @property
+    def inputs(self):
+        return self.tokens
+
+    @property
+    def targets(self):
+        return self.tags
+
+    def subset(self, idx, unlabeled: bool = False) -> "TokenData":
+        return TokenData(
+            tokens=[self.tokens[i] for i in idx],
+            tags=None if unlabeled or self.tags is None else [self.tags[i] for i in idx],
+            source=self.source,
+            lines=[self.lines[i] for i in idx],
+        )
+
+    def label_set(self) -> list[str]:
+        return sorted({t for seq in (self.tags or []) for t in seq})
+
+
+@dataclass
+class LabelMap:
+    """Stable label <-> id map: sorted label names, so the same label set always gives the same ids.
+    For NER, "O" is id 0 and the rest are sorted."""
+
+    names: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_data(cls, data) -> "LabelMap":
+        names = data.label_set()
+        if data.task == "ner" and "O" in names:
+            names = ["O"] + [n for n in names if n != "O"]
+        return cls(names)
+
+    def __post_init__(self):
+        self.index = {n: i for i, n in enumerate(self.names)}
+
+    def __len__(self):
+        return len(self.names)
+
+    def encode(self, label: str) -> int:
+        return self.index[label]
+
+    def check(self, data, split: str) -> None:
+        """Every label in `data` (a dev/test split) must be known from train."""
+        if data.targets is None:
+            return
+        if data.task == "classify":
+            pairs = zip(data.labels, data.lines)
+        else:
+            pairs = ((t, ln) for seq, ln in zip(data.tags, data.lines) for t in seq)
+        for lab, ln in pairs:
+            if lab not in self.index:
+                raise DataError(
+                    f"label {lab!r} in the {split} split is absent from train (train labels: {self.names})",
+                    data.source, ln)

@@ -1,0 +1,30 @@
+"""Load the splits a run config names: train (optionally few-shot sampled), dev, test, unlabeled rest.
+
+    splits = load_splits(cfg.data, seed=0)   # {"train", "dev", "test", "unlabeled"} (missing ones are None)
+"""
+from __future__ import annotations
+
+from .readers import read
+from .sampling import fraction, k_per_class, split
+from .schema import DataError
+
+
+def load_splits(dc, seed: int = 0) -> dict:
+    if not dc.train:
+        raise DataError("no training data: set data.train (a file path, or a dataset name with data.format=hf)")
+    kw = dict(format=dc.format, task=dc.task, text_column=dc.text_column, label_column=dc.label_column,
+              header=dc.header, encoding=dc.encoding)
+    train = read(dc.train, split="train", **kw)
+    dev = read(dc.dev, split="validation", **kw) if dc.dev else None
+    test = read(dc.test, split="test", **kw) if dc.test else None
+    if train.targets is None:
+        raise DataError("training data has no labels", dc.train)
+    s = seed if dc.sample_seed is None else dc.sample_seed
+    unlabeled = None
+    if dc.k_per_class:
+        train, unlabeled = k_per_class(train, dc.k_per_class, seed=s)
+    elif dc.fraction:
+        train = fraction(train, dc.fraction, seed=s)
+    if dev is None and dc.dev_fraction:
+        train, dev = split(train, (1 - dc.dev_fraction, dc.dev_fraction), seed=s)
+    return {"train": train, "dev": dev, "test": test, "unlabeled": unlabeled}

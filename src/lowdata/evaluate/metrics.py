@@ -1,0 +1,101 @@
+"""Reports for classification (scikit-learn) and NER (seqeval), as dicts that render to text, JSON and PNG.
+
+    rep = classification_report(y_true, y_pred, labels=["neg", "pos"])
+    rep["accuracy"], rep["per_class"]["pos"]["f1"], rep["confusion"]
+    ner = ner_report(true_tags, pred_tags)      # ner["f1"] (default mode), ner["strict"]["f1"]
+"""
+from __future__ import annotations
+
+
+def classification_report(y_true: list[str], y_pred: list[str], labels: list[str]) -> dict:
+    from sklearn.metrics import classification_report as skreport
+    from sklearn.metrics import confusion_matrix
+
+    rep = skreport(y_true, y_pred, labels=labels, output_dict=True, zero_division=0)
+    per = {lab: {k: float(v) for k, v in rep[lab].items()} for lab in labels}
+    avgs = {k: {m: float(v) for m, v in rep[k].items()} for k in ("micro avg", "macro avg", "weighted avg")
+            if k in rep}
+    acc = sum(t == p for t, p in zip(y_true, y_pred)) / max(1, len(y_true))
+    if "micro avg" not in avgs:  # sklearn omits it when labels cover every prediction: it equals accuracy
+        avgs["micro avg"] = {"precision": acc, "recall": acc, "f1-score": acc, "support": float(len(y_true))}
+    cm = confusion_matrix(y_true, y_pred, labels=labels).tolist()
+    return {"task": "classify", "accuracy": acc, "macro_f1": avgs["macro avg"]["f1-score"], "per_class": per,
+            "averages": avgs, "labels": labels, "confusion": cm, "n": len(y_true)}
+
+
+def ner_report(y_true: list[list[str]], y_pred: list[list[str]]) -> dict:
+    """seqeval entity-level report, in default (conlleval-like) and strict IOB2 modes."""
+    from seqeval.metrics import classification_report as sq_report
+    from seqeval.scheme import IOB2
+
+    def one(**kw):
+        rep = sq_report(y_true, y_pred, output_dict=True, zero_division=0, **kw)
+        return {k: {m: float(v) for m, v in d.items()} for k, d in rep.items()}
+
+    default, strict = one(), one(mode="strict", scheme=IOB2)
+    tok_acc = sum(t == p for ts, ps in zip(y_true, y_pred) for t, p in zip(ts, ps))
+    ntok = sum(len(ts) for ts in y_true)
+    return {"task": "ner", "f1": default["micro avg"]["f1-score"], "precision": default["micro avg"]["precision"],
+            "recall": default["micro avg"]["recall"], "per_type": default,
+            "strict": {"f1": strict["micro avg"]["f1-score"], "per_type": strict},
+            "token_accuracy": tok_acc / max(1, ntok), "n": len(y_true)}
+
+
+def _table(rows: dict, order: list[str]) -> str:
+    lines = ["| | precision | recall | f1 | support |", "|---|---:|---:|---:|---:|"]
+    for k in order:
+        if k in rows:
+            r = rows[k]
+            lines.append(f"| {k} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1-score']:.4f} | "
+                         f"{int(r['support'])} |")
+    return "\n".join(lines)
+
+
+def render_markdown(rep: dict, title: str = "Report") -> str:
+    out = [f"## {title}", ""]
+    if rep["task"] == "classify":
+        out += [f"accuracy **{rep['accuracy']:.4f}**, macro F1 {rep['macro_f1']:.4f}, n={rep['n']}", ""]
+        rows = {**{k: v for k, v in rep["per_class"].items()}, **rep["averages"]}
+        out.append(_table(rows, rep["labels"] + ["micro avg", "macro avg", "weighted avg"]))
+        labs = rep["labels"]
+        if len(labs) <= 30:
+            out += ["", "Confusion matrix (rows: true, columns: predicted)", "",
+                    "| true \\ pred | " + " | ".join(labs) + " |", "|---|" + "---:|" * len(labs)]
+            out += [f"| {lab} | " + " | ".join(str(c) for c in row) + " |" for lab, row in zip(labs, rep["confusion"])]
+    else:
+        types = sorted(k for k in rep["per_type"] if not k.endswith("avg"))
+        for mode, rows in (("default", rep["per_type"]), ("strict (IOB2)", rep["strict"]["per_type"])):
+            f1 = rows["micro avg"]["f1-score"]
+            out += [f"### seqeval, {mode} mode: entity micro F1 **{f1:.4f}**", ""]
+            out += [_table(rows, types + ["micro avg", "macro avg", "weighted avg"]), ""]
+        out.append(f"token accuracy {rep['token_accuracy']:.4f}, sentences n={rep['n']}")
+    return "\n".join(out) + "\n"
+
+
+def save_confusion_png(rep: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    cm = np.array(rep["confusion"], dtype=float)
+    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    labs = rep["labels"]
+    size = max(4, 0.4 * len(labs) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labs)), labs, rotation=90 if len(labs) > 6 else 0, fontsize=8)
+    ax.set_yticks(range(len(labs)), labs, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"Confusion matrix (row-normalised), accuracy {rep['accuracy']:.3f}")
+    if len(labs) <= 15:
+        for i in range(len(labs)):
+            for j in range(len(labs)):
+                ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if norm[i, j] > 0.5 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,65 @@
+"""Write a finished run's outputs: metrics.json, report.md, predictions.jsonl, confusion.png."""
+from __future__ import annotations
+
+import json
+import os
+
+from ..batching import encode, predict_logits
+from .metrics import classification_report, ner_report, render_markdown, save_confusion_png
+
+
+def evaluate_split(model, tok, data, labels, max_length, batch_size=64, device=None, autocast=None):
+    """-> (report dict, prediction records) for one labeled (or unlabeled) split."""
+    import torch
+
+    enc = encode(data, tok, None, max_length)
+    logits = predict_logits(model, enc, tok.pad_token_id, batch_size, device, autocast)
+    recs = []
+    if data.task == "classify":
+        probs = torch.softmax(logits, -1)
+        conf, pred = probs.max(-1)
+        names = [labels.names[i] for i in pred.tolist()]
+        for i, (t, p, c) in enumerate(zip(data.texts, names, conf.tolist())):
+            r = {"text": t, "pred": p, "confidence": round(c, 6)}
+            if data.labels is not None:
+                r["label"] = data.labels[i]
+            recs.append(r)
+        rep = classification_report(data.labels, names, labels.names) if data.labels is not None else None
+        return rep, recs
+    pred = [[labels.names[i] for i in row.argmax(-1).tolist()] for row in logits]
+    for i, (toks, p) in enumerate(zip(data.tokens, pred)):
+        r = {"tokens": toks, "pred": p}
+        if data.tags is not None:
+            r["tags"] = data.tags[i]
+        recs.append(r)
+    rep = ner_report(data.tags, pred) if data.tags is not None else None
+    return rep, recs
+
+
+def write_outputs(model, tok, splits, labels, cfg, state, device=None, autocast=None) -> dict:
+    out = cfg.output_dir
+    metrics = {"task": splits["train"].task, "n_train": len(splits["train"]), "labels": labels.names,
+               "steps": state["step"], "best_step": state["best_step"], "history": state["history"]}
+    md = [f"# lowdata run: {out}", "", f"model `{cfg.model.name}`, task {metrics['task']}, "
+          f"{metrics['n_train']} training examples, {state['step']} steps (best at step {state['best_step']})", ""]
+    pred_split = None
+    for name in ("dev", "test"):
+        data = splits.get(name)
+        if data is None:
+            continue
+        rep, recs = evaluate_split(model, tok, data, labels, cfg.model.max_length, cfg.train.eval_batch_size,
+                                   device, autocast)
+        metrics[name] = rep
+        md.append(render_markdown(rep, f"{name} ({data.source})"))
+        if rep["task"] == "classify":
+            save_confusion_png(rep, os.path.join(out, f"confusion_{name}.png"))
+        pred_split = (name, recs)
+    if pred_split:
+        with open(os.path.join(out, "predictions.jsonl"), "w", encoding="utf-8") as f:
+            for r in pred_split[1]:
+                f.write(json.dumps({"split": pred_split[0], **r}, ensure_ascii=False) + "\n")
+    with open(os.path.join(out, "report.md"), "w", encoding="utf-8") as f:
+        f.write("\n".join(md))
+    with open(os.path.join(out, "metrics.json"), "w", encoding="utf-8") as f:
+        json.dump(metrics, f, indent=2)
+    return metrics

@@ -1,0 +1,270 @@
+"""THE training loop: one explicit loop for sequence classification and NER.
+
+    from lowdata.config import load_config
+    from lowdata.train import run
+    metrics = run(load_config("configs/sst2-16shot.yaml"))          # writes runs/... (see below)
+
+Length-bucketed batches with dynamic padding, AdamW (fused where available), linear warmup and decay,
+gradient clipping, early stopping on dev, best-checkpoint restore, bf16 autocast on GPU, `accelerate` for
+device placement. Resumable: a checkpoint (model, optimizer, scheduler, RNG, position in the epoch) is written
+atomically every `save_every` steps and at each epoch end; `resume=True` continues from it, and on CPU ends with
+the same metrics as an uninterrupted run.
+
+Extension points are arguments, not hooks:
+  augment(texts) -> list[list[str]]        extra labeled copies of each training text (label kept)
+  ssl.loss(model, batch, unlabeled_batch, step) -> (loss, logs)   added to the supervised loss; `ssl.mu` sets the
+                                           unlabeled batch size multiple (default 1)
+  adversarial.step(model, batch, loss_fn, backward) -> logs      after the main backward, before clipping
+
+Output dir: config.yaml, metrics.json, report.md, predictions.jsonl, confusion.png (classification),
+model/ (Hugging Face encoder + head), checkpoint/ (resume state), tb/ (TensorBoard).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .batching import IGNORE, bucket_batches, collate, encode, lengths, predict_logits
+from .config import Config, dump_config, to_dict
+
+
+class RunExistsError(FileExistsError):
+    pass
+
+
+def loss_fn(model, batch):
+    logits = model(batch["input_ids"], batch["attention_mask"])  # (B, C) or (B, T, C)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), batch["labels"].reshape(-1),
+                           ignore_index=IGNORE)
+
+
+def _optimizer(model, tc, device_type: str):
+    decay, no_decay, head = [], [], []
+    for n, p in model.named_parameters():
+        (head if n.startswith("head.") else no_decay if p.ndim < 2 else decay).append(p)
+    groups = [{"params": decay, "weight_decay": tc.weight_decay}, {"params": no_decay, "weight_decay": 0.0},
+              {"params": head, "weight_decay": tc.weight_decay, "lr": tc.head_lr or tc.lr}]
+    try:  # fused AdamW: one kernel per step (CUDA, and CPU in recent torch)
+        return torch.optim.AdamW(groups, lr=tc.lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.AdamW(groups, lr=tc.lr, foreach=device_type != "cpu")
+
+
+def _save_atomic(obj, path: str) -> None:
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class _Loggers:
+    def __init__(self, out: str, report_to, cfg: dict):
+        self.tb = self.mlflow = self.wandb = None
+        names = [report_to] if isinstance(report_to, str) else list(report_to or [])
+        if "tensorboard" in names:
+            from torch.utils.tensorboard import SummaryWriter
+            self.tb = SummaryWriter(os.path.join(out, "tb"))
+        if "mlflow" in names:
+            try:
+                import mlflow
+                self.mlflow = mlflow
+                mlflow.start_run()
+            except ImportError:
+                print("report_to: mlflow is not installed; skipping it")
+        if "wandb" in names:
+            try:
+                import wandb
+                self.wandb = wandb.init(config=cfg)
+            except ImportError:
+                print("report_to: wandb is not installed; skipping it")
+
+    def log(self, logs: dict, step: int):
+        for k, v in logs.items():
+            if self.tb:
+                self.tb.add_scalar(k, v, step)
+            if self.mlflow:
+                self.mlflow.log_metric(k.replace("/", "_"), v, step=step)
+        if self.wandb:
+            self.wandb.log(logs, step=step)
+
+    def close(self):
+        if self.tb:
+            self.tb.close()
+        if self.mlflow:
+            self.mlflow.end_run()
+        if self.wandb:
+            self.wandb.finish()
+
+
+def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adversarial=None,
+        resume: bool = False, overwrite: bool = False) -> dict:
+    """Train per `cfg` on `splits` (default: load them from cfg.data), evaluate, write the run directory."""
+    from accelerate import Accelerator
+    from tqdm.auto import tqdm
+
+    from .backbone import TaskModel, load_encoder
+    from .data import LabelMap, TextData
+    from .data.splits import load_splits
+    from .evaluate.report import write_outputs
+
+    tc, out = cfg.train, cfg.output_dir
+    ckdir = os.path.join(out, "checkpoint")
+    if os.path.exists(os.path.join(out, "metrics.json")) and not overwrite:
+        raise RunExistsError(f"{out}: a finished run is already there (metrics.json); choose another output_dir "
+                             f"or pass --overwrite")
+    if os.path.isdir(ckdir) and not resume and not overwrite:
+        raise RunExistsError(f"{out}: an unfinished run is there; pass --resume to continue it or --overwrite")
+    if overwrite and not resume:
+        shutil.rmtree(ckdir, ignore_errors=True)
+    os.makedirs(ckdir, exist_ok=True)
+    dump_config(cfg, os.path.join(out, "config.yaml"))
+
+    torch.manual_seed(tc.seed)
+    splits = splits or load_splits(cfg.data, seed=tc.seed)
+    train, dev = splits["train"], splits.get("dev")
+    labels = LabelMap.from_data(train)
+    for name in ("dev", "test"):
+        if splits.get(name) is not None:
+            labels.check(splits[name], name)
+    acc = Accelerator(cpu=tc.cpu or not torch.cuda.is_available(),
+                      mixed_precision="bf16" if tc.bf16 and torch.cuda.is_available() else "no")
+    encoder, tok = load_encoder(cfg.model.name)
+    model = TaskModel(encoder, len(labels), train.task, cfg.model.pooling, cfg.model.dropout)
+    pad = tok.pad_token_id
+    enc = encode(train, tok, labels, cfg.model.max_length)
+    if augment is not None:  # each augmented copy keeps its source's label
+        if train.task != "classify":
+            raise ValueError("augment= takes texts; for NER use a tag-aware augmenter on the data beforehand")
+        for ex, views in zip(list(enc), augment(train.texts)):
+            views = [v for v in views if v.strip()]
+            if views:
+                enc += [{**e, "label": ex["label"]} for e in encode(TextData(views), tok, None, cfg.model.max_length)]
+    enc_dev = encode(dev, tok, labels, cfg.model.max_length) if dev is not None else None
+    enc_u = encode(splits["unlabeled"], tok, None, cfg.model.max_length) if ssl is not None else None
+    lens = lengths(enc)
+
+    opt = _optimizer(model, tc, acc.device.type)
+    per_epoch = math.ceil(len(enc) / tc.batch_size)
+    total = tc.max_steps or tc.epochs * per_epoch
+    from transformers import get_linear_schedule_with_warmup
+    sched = get_linear_schedule_with_warmup(opt, int(tc.warmup_ratio * total), total)
+    model, opt = acc.prepare(model, opt)
+    raw = acc.unwrap_model(model)
+    state = {"step": 0, "epoch": 0, "pos": 0, "best": -math.inf, "best_step": 0, "bad": 0, "history": [],
+             "done": False}
+    best_state = None
+    ck = os.path.join(ckdir, "state.pt")
+    if resume and os.path.exists(ck):
+        saved = torch.load(ck, weights_only=False)
+        raw.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["opt"])
+        sched.load_state_dict(saved["sched"])
+        torch.set_rng_state(saved["rng"])
+        state = saved["state"]
+        if os.path.exists(os.path.join(ckdir, "best.pt")):
+            best_state = torch.load(os.path.join(ckdir, "best.pt"), weights_only=False)
+        acc.print(f"resumed from step {state['step']} (epoch {state['epoch']}, batch {state['pos']})")
+
+    def checkpoint():
+        _save_atomic({"model": raw.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                      "rng": torch.get_rng_state(), "state": state}, ck)
+
+    autocast = acc.autocast if acc.mixed_precision == "bf16" else None
+    metric = "accuracy" if train.task == "classify" else "f1"
+
+    def evaluate():
+        nonlocal best_state
+        score = dev_score(raw, enc_dev, dev, labels, pad, tc.eval_batch_size, acc.device, autocast)
+        state["history"].append({"step": state["step"], f"dev_{metric}": score})
+        logger.log({f"dev/{metric}": score}, state["step"])
+        if score > state["best"]:
+            state.update(best=score, best_step=state["step"], bad=0)
+            best_state = {k: v.detach().cpu().clone() for k, v in raw.state_dict().items()}
+            _save_atomic(best_state, os.path.join(ckdir, "best.pt"))
+        else:
+            state["bad"] += 1
+        model.train()
+        return tc.patience > 0 and state["bad"] >= tc.patience
+
+    logger = _Loggers(out, tc.report_to, to_dict(cfg))
+    bar = tqdm(total=total, initial=state["step"], disable=not tc.progress, desc="train", dynamic_ncols=True)
+    mu = getattr(ssl, "mu", 1)
+    kill_at = int(os.environ.get("LOWDATA_TEST_KILL_AT_STEP", "0"))  # fault injection for the resume test
+    model.train()
+    while not state["done"] and (tc.max_steps or state["epoch"] < tc.epochs):
+        batches = bucket_batches(lens, tc.batch_size, tc.seed, state["epoch"])
+        batches = batches[acc.process_index::acc.num_processes]
+        while state["pos"] < len(batches):
+            b = {k: v.to(acc.device) for k, v in collate(enc, batches[state["pos"]], pad).items()}
+            with acc.autocast():
+                loss = loss_fn(model, b)
+                logs = {"train/loss": loss.item()}
+                if ssl is not None:  # unlabeled batch chosen from the step, so a resume sees the same one
+                    ub = _unlabeled_batch(enc_u, tc.batch_size * mu, tc.seed, state["step"], pad, acc.device)
+                    l_u, ulogs = ssl.loss(model, b, ub, state["step"])
+                    loss = loss + l_u
+                    logs.update(ulogs)
+            acc.backward(loss)
+            if adversarial is not None:
+                logs.update(adversarial.step(model, b, loss_fn, acc.backward))
+            if tc.max_grad_norm:
+                acc.clip_grad_norm_(model.parameters(), tc.max_grad_norm)
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            state["step"] += 1
+            state["pos"] += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{logs['train/loss']:.4f}")
+            logger.log({**logs, "train/lr": sched.get_last_lr()[0]}, state["step"])
+            if kill_at and state["step"] == kill_at:
+                os.kill(os.getpid(), 9)
+            stop = False
+            if enc_dev is not None and tc.eval_every and state["step"] % tc.eval_every == 0:
+                stop = evaluate()
+            if tc.save_every and state["step"] % tc.save_every == 0:
+                checkpoint()
+            if stop or state["step"] >= total:
+                state["done"] = True
+                break
+        if not state["done"]:
+            state["epoch"] += 1
+            state["pos"] = 0
+            if enc_dev is not None and not tc.eval_every and evaluate():
+                state["done"] = True
+            checkpoint()
+    bar.close()
+    if enc_dev is not None and (not state["history"] or state["history"][-1]["step"] != state["step"]):
+        evaluate()
+    if best_state is not None:  # best-checkpoint restore
+        raw.load_state_dict(best_state)
+    checkpoint()
+    logger.close()
+    raw.save(os.path.join(out, "model"), tok, labels.names, cfg.model.max_length)
+    result = write_outputs(raw, tok, splits, labels, cfg, state, acc.device, autocast)
+    shutil.rmtree(ckdir, ignore_errors=True)
+    return result
+
+
+def _unlabeled_batch(enc_u, size: int, seed: int, step: int, pad: int, device) -> dict:
+    n = len(enc_u)
+    per = max(1, n // size)
+    perm = np.random.default_rng([seed, 7919, step // per]).permutation(n)
+    idx = perm[(step % per) * size: (step % per) * size + size]
+    return {k: v.to(device) for k, v in collate(enc_u, idx, pad).items()}
+
+
+def dev_score(model, enc_dev, dev, labels, pad, batch_size, device, autocast) -> float:
+    from .evaluate import classification_report, ner_report
+
+    logits = predict_logits(model, enc_dev, pad, batch_size, device, autocast)
+    if dev.task == "classify":
+        pred = logits.argmax(-1).tolist()
+        return classification_report(dev.labels, [labels.names[p] for p in pred], labels.names)["accuracy"]
+    pred = [[labels.names[i] for i in row.argmax(-1).tolist()] for row in logits]
+    return ner_report(dev.tags, pred)["f1"]
