@@ -75,7 +75,10 @@ def _build(cls, values: dict, where: str):
         values = {}
     if not isinstance(values, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(values).__name__}")
+    import typing
+
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
     kwargs = {}
     for k, v in values.items():
         if k not in fields:
@@ -84,8 +87,38 @@ def _build(cls, values: dict, where: str):
         if sub is not None and dataclasses.is_dataclass(sub):
             kwargs[k] = _build(sub, v, f"{where}.{k}" if where else k)
         else:
-            kwargs[k] = v
+            kwargs[k] = _coerce(v, hints[k], f"{where}.{k}" if where else k)
     return cls(**kwargs)
+
+
+def _coerce(v, hint, where: str):
+    """YAML reads '5e-5' as a string and '1' for a float field as an int: convert to the field's type."""
+    import typing
+
+    args = [a for a in typing.get_args(hint) if a is not type(None)] if typing.get_origin(hint) is Union else [hint]
+    if v is None or any(a is typing.Any for a in args):
+        return v
+    for a in args:
+        if a in (str, list) and isinstance(v, a):
+            return v
+        if a is bool and isinstance(v, bool):
+            return v
+        if a is int and isinstance(v, int) and not isinstance(v, bool):
+            return v
+        if a is float and isinstance(v, (int, float)) and not isinstance(v, bool):
+            return float(v)
+    for a in args:
+        try:
+            if a is float and isinstance(v, str):
+                return float(v)
+            if a is int and isinstance(v, str):
+                return int(v)
+            if a is list and isinstance(v, str):
+                return [x for x in v.split(",") if x]
+        except ValueError:
+            pass
+    names = " or ".join(getattr(a, "__name__", str(a)) for a in args)
+    raise ConfigError(f"{where}: expected {names}, got {v!r}")
 
 
 def to_dict(cfg) -> dict:

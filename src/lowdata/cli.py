@@ -1,0 +1,159 @@
+"""lowdata command line. Verbs: train, eval, predict, ls, demo.
+
+    lowdata train -c configs/sst2-16shot.yaml train.lr=3e-5 output_dir=runs/x [--resume]
+    lowdata eval  --model runs/x/model --data test.tsv
+    echo "great film" | lowdata predict --model runs/x/model
+    lowdata demo
+
+Heavy libraries are imported inside the verbs, so `lowdata --help` stays fast.
+Bad input (data, config, flags) prints one error line naming the file and line, and exits with code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lowdata", description="Strong language models from little labeled data.")
+    sub = p.add_subparsers(dest="verb", metavar="VERB")
+
+    t = sub.add_parser("train", help="fine-tune a classifier or NER tagger from a config")
+    t.add_argument("-c", "--config", help="YAML config (see configs/)")
+    t.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. train.lr=3e-5")
+    t.add_argument("--resume", action="store_true", help="continue an interrupted run in output_dir")
+    t.add_argument("--overwrite", action="store_true", help="replace a finished run in output_dir")
+
+    e = sub.add_parser("eval", help="evaluate a trained model on a labeled file")
+    e.add_argument("--model", required=True, help="a model directory written by train (…/model)")
+    e.add_argument("--data", required=True, help="labeled file")
+    e.add_argument("--format", help="data format (default: guessed)")
+    e.add_argument("--out", help="write metrics.json and report.md here")
+
+    pr = sub.add_parser("predict", help="predict labels (or tags) for a file or stdin, one JSON line each")
+    pr.add_argument("--model", required=True)
+    pr.add_argument("-i", "--input", help="input file (default: stdin, one text per line)")
+    pr.add_argument("--format", help="input format (default: guessed; stdin: one text per line)")
+    pr.add_argument("-o", "--output", help="output JSONL (default: stdout)")
+
+    sub.add_parser("ls", help="list backbones, data formats and registries")
+
+    d = sub.add_parser("demo", help="train a classifier and an NER tagger on the built-in demo data")
+    d.add_argument("--output-dir", default="runs/demo")
+    d.add_argument("--model", default="minilm", help="backbone (default: the packaged MiniLM)")
+    d.add_argument("--epochs", type=int, default=10)
+    d.add_argument("--overwrite", action="store_true")
+    d.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    if args.verb is None:
+        _parser().print_help()
+        return 0
+    from .config import ConfigError
+    from .data import DataError
+
+    try:
+        return {"train": _train, "eval": _eval, "predict": _predict, "ls": _ls, "demo": _demo}[args.verb](args)
+    except (DataError, ConfigError, FileExistsError, FileNotFoundError) as e:
+        print(f"lowdata {args.verb}: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _train(args) -> int:
+    from .config import load_config
+    from .train import run
+
+    cfg = load_config(args.config, args.overrides)
+    m = run(cfg, resume=args.resume, overwrite=args.overwrite)
+    _summary(m, cfg.output_dir)
+    return 0
+
+
+def _summary(m: dict, out: str) -> None:
+    for split in ("dev", "test"):
+        r = m.get(split)
+        if r:
+            score = f"accuracy {r['accuracy']:.4f}" if r["task"] == "classify" else f"entity F1 {r['f1']:.4f}"
+            print(f"{split}: {score}")
+    print(f"run written to {out} (report.md, metrics.json, predictions.jsonl, model/)")
+
+
+def _load_model(path):
+    from .backbone import TaskModel
+    from .data import LabelMap
+
+    model, tok, meta = TaskModel.load(path)
+    return model, tok, meta, LabelMap(meta["labels"])
+
+
+def _eval(args) -> int:
+    import json
+    import os
+
+    from .data import read
+    from .evaluate.metrics import render_markdown
+    from .evaluate.report import evaluate_split
+
+    model, tok, meta, labels = _load_model(args.model)
+    data = read(args.data, format=args.format, task=meta["task"])
+    labels.check(data, "eval")
+    rep, _ = evaluate_split(model, tok, data, labels, meta["max_length"])
+    md = render_markdown(rep, f"eval ({args.data})")
+    print(md)
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, "metrics.json"), "w") as f:
+            json.dump(rep, f, indent=2)
+        with open(os.path.join(args.out, "report.md"), "w") as f:
+            f.write(md)
+    return 0
+
+
+def _predict(args) -> int:
+    import json
+
+    from .data import DataError, TextData, TokenData, read
+    from .evaluate.report import evaluate_split
+
+    model, tok, meta, labels = _load_model(args.model)
+    if args.input:
+        data = read(args.input, format=args.format, task=meta["task"], labeled=False)
+    else:
+        lines = [ln.rstrip("\n") for ln in sys.stdin if ln.strip()]
+        if not lines:
+            raise DataError("no input (expected one text per line)", "<stdin>")
+        data = TextData(lines, source="<stdin>") if meta["task"] == "classify" else \
+            TokenData([ln.split() for ln in lines], source="<stdin>")
+    _, recs = evaluate_split(model, tok, data, labels, meta["max_length"])
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    for r in recs:
+        out.write(json.dumps(r, ensure_ascii=False) + "\n")
+    if args.output:
+        out.close()
+    return 0
+
+
+def _ls(args) -> int:
+    from .backbone import ALIASES, DEFAULT
+    from .data.readers import FORMATS
+
+    print("backbones (aliases; any Hugging Face encoder name or local path also works):")
+    for k, v in ALIASES.items():
+        print(f"  {k:40s} -> package {v}" + ("   [default]" if k == DEFAULT else ""))
+    print("data formats: " + ", ".join(FORMATS))
+    print("tasks: classify, ner")
+    return 0
+
+
+def _demo(args) -> int:
+    from .demo import run_demo
+
+    run_demo(args.output_dir, args.model, args.epochs, overwrite=args.overwrite, progress=not args.no_progress)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

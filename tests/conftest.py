@@ -1,0 +1,75 @@
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+# The one setting through which tests read ../shared/data.
+DATA = Path(os.environ.get("LOWDATA_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+
+
+def data_path(*parts) -> Path:
+    p = DATA.joinpath(*parts)
+    if not p.exists():
+        pytest.skip(f"shared data not found: {p} (set LOWDATA_DATA)")
+    return p
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    from lowdata.backbone import make_tiny
+
+    return make_tiny(str(tmp_path_factory.mktemp("tiny") / "bert"))
+
+
+@pytest.fixture
+def toy_files(tmp_path):
+    """A trivially separable sentiment task: any working loop learns it."""
+    import random
+
+    rng = random.Random(0)
+    pos, neg = ["good", "great", "fine", "nice"], ["bad", "awful", "poor", "worse"]
+
+    def make(n):
+        rows = []
+        for _ in range(n):
+            lab = rng.choice(["pos", "neg"])
+            words = [rng.choice(pos if lab == "pos" else neg) for _ in range(rng.randint(1, 4))]
+            rows.append(f"{lab}\t{' '.join(words)} movie")
+        return "\n".join(rows) + "\n"
+
+    for name, n in (("train", 64), ("dev", 32), ("test", 40)):
+        (tmp_path / f"{name}.tsv").write_text(make(n))
+    return tmp_path
+
+
+@pytest.fixture
+def toy_ner(tmp_path):
+    import random
+
+    rng = random.Random(1)
+    names, cities = ["john", "mary", "anna", "paul"], ["paris", "rome", "oslo", "lima"]
+
+    def make(n):
+        out = []
+        for _ in range(n):
+            who, where = rng.choice(names), rng.choice(cities)
+            out.append(f"{who}\tB-PER\nlives\tO\nin\tO\n{where}\tB-LOC\n.\tO\n")
+        return "\n".join(out)
+
+    for name, n in (("train", 48), ("dev", 16), ("test", 16)):
+        (tmp_path / f"{name}.conll").write_text(make(n))
+    return tmp_path
+
+
+def tiny_cfg(model, files, out, task="classify", ext="tsv", **train):
+    from lowdata.config import Config, DataConfig, ModelConfig, TrainConfig
+
+    t = dict(epochs=6, batch_size=8, lr=5e-3, head_lr=5e-3, progress=False, report_to=[], save_every=5, patience=0,
+             warmup_ratio=0.0)
+    t.update(train)
+    return Config(data=DataConfig(train=str(files / f"train.{ext}"), dev=str(files / f"dev.{ext}"),
+                                  test=str(files / f"test.{ext}"), task=task),
+                  model=ModelConfig(name=model, max_length=32), train=TrainConfig(**t), output_dir=str(out))

@@ -1,0 +1,128 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lowdata.train import RunExistsError, run
+
+from .conftest import tiny_cfg
+
+
+def test_classifier_learns_separable_task_and_writes_outputs(tiny_model, toy_files, tmp_path):
+    m = run(tiny_cfg(tiny_model, toy_files, tmp_path / "run", report_to=["tensorboard"]))
+    assert m["test"]["accuracy"] >= 0.95, m["history"]
+    out = tmp_path / "run"
+    for f in ("config.yaml", "metrics.json", "report.md", "predictions.jsonl", "confusion_test.png",
+              "model/config.json", "model/head.safetensors", "model/lowdata.json"):
+        assert (out / f).exists(), f
+    assert not (out / "checkpoint").exists()
+    preds = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
+    assert len(preds) == 40 and {"text", "pred", "label", "confidence"} <= set(preds[0])
+    report = (out / "report.md").read_text()
+    assert "macro avg" in report and "Confusion matrix" in report
+    assert any(f.name.startswith("events.out.tfevents") for f in (out / "tb").iterdir())
+
+
+def test_ner_learns_and_reports_entities(tiny_model, toy_ner, tmp_path):
+    m = run(tiny_cfg(tiny_model, toy_ner, tmp_path / "ner", task="ner", ext="conll", epochs=15))
+    t = m["test"]
+    assert t["f1"] >= 0.9, m["history"]
+    assert set(t["per_type"]) >= {"PER", "LOC", "micro avg"} and "strict" in t
+    rec = json.loads((tmp_path / "ner" / "predictions.jsonl").read_text().splitlines()[0])
+    assert len(rec["tokens"]) == len(rec["pred"]) == len(rec["tags"])
+
+
+def test_same_seed_same_metrics_on_cpu(tiny_model, toy_files, tmp_path):
+    a = run(tiny_cfg(tiny_model, toy_files, tmp_path / "a", epochs=2))
+    b = run(tiny_cfg(tiny_model, toy_files, tmp_path / "b", epochs=2))
+    assert a["history"] == b["history"] and a["test"] == b["test"]
+    pa, pb = ((tmp_path / x / "predictions.jsonl").read_text() for x in "ab")
+    assert pa == pb  # confidences to 6 decimals, byte-identical
+    run(tiny_cfg(tiny_model, toy_files, tmp_path / "c", epochs=2, seed=1))
+    assert (tmp_path / "c" / "predictions.jsonl").read_text() != pa
+
+
+def test_refuses_to_overwrite_a_finished_run(tiny_model, toy_files, tmp_path):
+    run(tiny_cfg(tiny_model, toy_files, tmp_path / "r", epochs=1))
+    with pytest.raises(RunExistsError, match="finished run"):
+        run(tiny_cfg(tiny_model, toy_files, tmp_path / "r", epochs=1))
+    run(tiny_cfg(tiny_model, toy_files, tmp_path / "r", epochs=1), overwrite=True)
+
+
+def test_early_stopping_and_best_restore(tiny_model, toy_files, tmp_path):
+    # lr=0: dev never improves after the first evaluation, so patience=2 stops after 3 evaluations.
+    m = run(tiny_cfg(tiny_model, toy_files, tmp_path / "es", epochs=20, lr=0.0, head_lr=0.0, patience=2))
+    assert len(m["history"]) == 3 and m["best_step"] == m["history"][0]["step"]
+
+
+def test_max_steps(tiny_model, toy_files, tmp_path):
+    m = run(tiny_cfg(tiny_model, toy_files, tmp_path / "ms", epochs=100, max_steps=11))
+    assert m["steps"] == 11
+
+
+def _cli_train(cfg_path, out, *extra, env=None):
+    return subprocess.run([sys.executable, "-m", "lowdata.cli", "train", "-c", str(cfg_path), f"output_dir={out}",
+                           *extra], capture_output=True, text=True, env=env)
+
+
+def test_kill_and_resume_matches_uninterrupted_run(tiny_model, toy_files, tmp_path):
+    """SIGKILL mid-epoch (step 13 of 8-step epochs), then --resume: same metrics as a run never killed."""
+    import yaml
+
+    from lowdata.config import to_dict
+
+    cfg = tiny_cfg(tiny_model, toy_files, "x", epochs=4, save_every=3, lr=1e-3, head_lr=1e-3)
+    d = to_dict(cfg)
+    d.pop("output_dir")
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(d))
+    full = _cli_train(tmp_path / "c.yaml", tmp_path / "full")
+    assert full.returncode == 0, full.stderr
+    env = {**os.environ, "LOWDATA_TEST_KILL_AT_STEP": "13"}
+    killed = _cli_train(tmp_path / "c.yaml", tmp_path / "killed", env=env)
+    assert killed.returncode == -9, killed.stderr  # really killed by SIGKILL
+    assert not (tmp_path / "killed" / "metrics.json").exists()
+    again = _cli_train(tmp_path / "c.yaml", tmp_path / "killed")
+    assert again.returncode == 2 and "--resume" in again.stderr  # never silently restarts over a run
+    resumed = _cli_train(tmp_path / "c.yaml", tmp_path / "killed", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from step 12" in resumed.stdout + resumed.stderr
+    a = json.loads((tmp_path / "full" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "killed" / "metrics.json").read_text())
+    assert a["history"] == b["history"]
+    assert a["test"] == b["test"]
+
+
+class _CountingSSL:
+    """Checks the ssl= extension point: the loop passes an unlabeled batch and adds the returned loss."""
+    mu = 2
+
+    def __init__(self):
+        self.calls, self.sizes = 0, []
+
+    def loss(self, model, batch, unlabeled, step):
+        self.calls += 1
+        self.sizes.append(unlabeled["input_ids"].shape[0])
+        assert "labels" not in unlabeled
+        return model(unlabeled["input_ids"], unlabeled["attention_mask"]).sum() * 0.0, {"ssl/calls": self.calls}
+
+
+def test_ssl_and_augment_arguments(tiny_model, toy_files, tmp_path):
+    from lowdata.data.splits import load_splits
+
+    cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "s", epochs=1)
+    cfg.data.k_per_class = 4
+    splits = load_splits(cfg.data, seed=0)
+    assert len(splits["train"]) == 8 and splits["unlabeled"].labels is None
+    ssl = _CountingSSL()
+    seen = []
+
+    def augment(texts):
+        seen.extend(texts)
+        return [[t + " again", t.upper()] for t in texts]
+
+    m = run(cfg, splits, ssl=ssl, augment=augment)
+    assert seen == splits["train"].texts
+    assert ssl.calls == m["steps"] == 3  # 8 labeled + 16 augmented = 24 examples / batch 8
+    assert set(ssl.sizes) == {16}
