@@ -243,7 +243,8 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
         evaluate()
     if best_state is not None:  # best-checkpoint restore
         raw.load_state_dict(best_state)
-    checkpoint()
+    if tc.save_every:
+        checkpoint()
     logger.close()
     raw.save(os.path.join(out, "model"), tok, labels.names, cfg.model.max_length)
     result = write_outputs(raw, tok, splits, labels, cfg, state, acc.device, autocast)

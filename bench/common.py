@@ -1,0 +1,48 @@
+"""Shared bits of the benchmarks: where the data is (one setting: LOWDATA_DATA), named datasets, result files."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("LOWDATA_DATA", ROOT.parent / "shared" / "data"))
+RESULTS = ROOT / "bench" / "results"
+
+DATASETS = {  # name -> data config (paths relative to DATA)
+    "sst2": dict(train="sst2/stsa.binary.train", dev="sst2/stsa.binary.dev", test="sst2/stsa.binary.test",
+                 format="label_text", task="classify"),
+    "agnews": dict(train="agnews/dev.tsv", test="agnews/test.tsv", format="tsv", task="classify"),
+    "conll2003": dict(train="conll2003/train.txt", dev="conll2003/valid.txt", test="conll2003/test.txt",
+                      format="conll", task="ner"),
+}
+
+
+def data_config(name: str, **extra):
+    from lowdata.config import DataConfig
+
+    d = dict(DATASETS[name])
+    for k in ("train", "dev", "test"):
+        if d.get(k):
+            d[k] = str(DATA / d[k])
+    d.update(extra)
+    return DataConfig(**d)
+
+
+def machine() -> dict:
+    import torch
+
+    return {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "torch": torch.__version__}
+
+
+def load_results(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def save_results(path: Path, obj: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    os.replace(tmp, path)

@@ -1,0 +1,107 @@
+"""Training throughput: lowdata's loop vs transformers.Trainer, same model, data, batch size and steps, one run.
+
+    python bench/train_speed.py                     # SST-2 train sentences, MiniLM, batch 32, 60 steps
+    python bench/train_speed.py --steps 20 --n 1000 # quicker
+
+Both sides train the same module (lowdata's TaskModel: MiniLM + mean pooling + linear head) with AdamW and a linear
+schedule, max_length 128. The Trainer side uses DataCollatorWithPadding (random batches padded to their longest).
+Each side is timed end to end on the same work: load the backbone, tokenize, train `steps` steps, save the model.
+Order alternates over `--repeats` so neither side always runs on a warm cache. Prints a table, writes JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import DATA, RESULTS, machine, save_results  # noqa: E402
+
+
+def lowdata_side(data, a, out):
+    from lowdata.config import Config, ModelConfig, TrainConfig
+    from lowdata.train import run
+
+    cfg = Config(model=ModelConfig(name=a.model, max_length=a.max_length),
+                 train=TrainConfig(max_steps=a.steps, batch_size=a.batch_size, lr=5e-5, warmup_ratio=0.1,
+                                   progress=False, report_to=[], save_every=0, patience=0),
+                 output_dir=out)
+    t0 = time.perf_counter()
+    run(cfg, {"train": data, "dev": None, "test": None, "unlabeled": None})
+    return time.perf_counter() - t0
+
+
+def trainer_side(data, a, out):
+    import datasets
+    import torch.nn.functional as F
+    from torch import nn
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+    from lowdata.backbone import TaskModel, load_encoder
+    from lowdata.data import LabelMap
+
+    class WithLoss(nn.Module):  # the same TaskModel, returning a loss the way Trainer expects
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, input_ids, attention_mask, labels=None, **_):
+            logits = self.m(input_ids, attention_mask)
+            return {"loss": F.cross_entropy(logits, labels), "logits": logits}
+
+    t0 = time.perf_counter()
+    labels = LabelMap.from_data(data)
+    enc, tok = load_encoder(a.model)
+    model = WithLoss(TaskModel(enc, len(labels)))
+    ds = datasets.Dataset.from_dict({"text": data.texts, "labels": [labels.encode(y) for y in data.labels]})
+    ds = ds.map(lambda b: tok(b["text"], truncation=True, max_length=a.max_length), batched=True,
+                remove_columns=["text"])
+    args = TrainingArguments(output_dir=out, per_device_train_batch_size=a.batch_size, max_steps=a.steps,
+                             learning_rate=5e-5, warmup_steps=int(0.1 * a.steps), weight_decay=0.01,
+                             logging_steps=10 ** 6, save_strategy="no", report_to=[], use_cpu=not a.gpu,
+                             dataloader_num_workers=0, disable_tqdm=True, seed=0)
+    Trainer(model=model, args=args, train_dataset=ds, data_collator=DataCollatorWithPadding(tok)).train()
+    model.m.save(out + "/model", tok, labels.names, a.max_length)
+    return time.perf_counter() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="minilm")
+    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--max-length", type=int, default=128)
+    ap.add_argument("--n", type=int, default=2000, help="training sentences (SST-2 train, seeded sample)")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--gpu", action="store_true")
+    a = ap.parse_args()
+
+    from lowdata.data import fraction, read
+
+    train = read(str(DATA / "sst2" / "stsa.binary.train"), format="label_text")
+    data = fraction(train, a.n / len(train), seed=0)
+    times = {"lowdata": [], "trainer": []}
+    sides = {"lowdata": lowdata_side, "trainer": trainer_side}
+    for r in range(a.repeats):
+        for name in (["lowdata", "trainer"] if r % 2 == 0 else ["trainer", "lowdata"]):
+            with tempfile.TemporaryDirectory() as out:
+                times[name].append(sides[name](data, a, out))
+            print(f"repeat {r} {name}: {times[name][-1]:.1f}s", flush=True)
+    ex = a.steps * a.batch_size
+    rate = {k: ex / statistics.median(v) for k, v in times.items()}
+    ratio = rate["lowdata"] / rate["trainer"]
+    print(f"\nSST-2 ({len(data)} sentences), {a.model}, batch {a.batch_size}, {a.steps} steps, max_length "
+          f"{a.max_length}, {'GPU' if a.gpu else 'CPU'}; median of {a.repeats}\n")
+    print("| loop | seconds | examples/s |\n|---|---:|---:|")
+    for k in ("lowdata", "trainer"):
+        print(f"| {k} | {statistics.median(times[k]):.1f} | {rate[k]:.1f} |")
+    print(f"\nspeed-up lowdata / Trainer: {ratio:.2f}x")
+    save_results(RESULTS / f"train_speed-{'gpu' if a.gpu else 'cpu'}.json",
+                 {"args": vars(a), "machine": machine(), "seconds": times, "examples_per_s": rate, "ratio": ratio})
+
+
+if __name__ == "__main__":
+    main()

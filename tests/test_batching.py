@@ -1,0 +1,43 @@
+import numpy as np
+
+from lowdata.backbone import load_encoder
+from lowdata.batching import IGNORE, bucket_batches, collate, encode
+from lowdata.data import LabelMap, TokenData
+
+
+def test_bucket_batches_cover_everything_once_and_are_seeded():
+    lens = np.random.default_rng(0).integers(3, 60, size=203)
+    b = bucket_batches(lens, 16, seed=1, epoch=0)
+    allidx = np.concatenate(b)
+    assert sorted(allidx.tolist()) == list(range(203))
+    assert all(len(x) <= 16 for x in b)
+    again = bucket_batches(lens, 16, seed=1, epoch=0)
+    assert all((x == y).all() for x, y in zip(b, again))
+    assert not all((x == y).all() for x, y in zip(b, bucket_batches(lens, 16, seed=1, epoch=1)))
+    # bucketing: padding waste far below random batching
+    waste = sum(lens[x].max() * len(x) - lens[x].sum() for x in b)
+    rng = np.random.default_rng(0).permutation(203)
+    rand = [rng[i:i + 16] for i in range(0, 203, 16)]
+    assert waste < 0.3 * sum(lens[x].max() * len(x) - lens[x].sum() for x in rand)
+
+
+def test_ner_first_subtoken_alignment(tiny_model):
+    _, tok = load_encoder(tiny_model)
+    data = TokenData([["Johnson", "visits", "Paris"]], [["B-PER", "O", "B-LOC"]])
+    labels = LabelMap.from_data(data)
+    assert labels.names[0] == "O"
+    (ex,) = encode(data, tok, labels, max_length=64)
+    ids, lab, first = ex["input_ids"], ex["labels"], ex["word_ids"]
+    # the tiny tokenizer splits words into characters: "Johnson" -> j ##o ##h ...
+    assert first[0] == 1 and first[1] == 1 + len("johnson") and first[2] == first[1] + len("visits")
+    assert [lab[p] for p in first] == [labels.encode(t) for t in ["B-PER", "O", "B-LOC"]]
+    assert sum(x != IGNORE for x in lab) == 3  # only first subtokens carry a label
+    b = collate([ex, ex], [0, 1], tok.pad_token_id)
+    assert b["labels"].shape == b["input_ids"].shape
+
+
+def test_ner_truncated_words_are_marked(tiny_model):
+    _, tok = load_encoder(tiny_model)
+    data = TokenData([["abcdefgh"] * 10], [["O"] * 10])
+    (ex,) = encode(data, tok, LabelMap.from_data(data), max_length=20)
+    assert ex["word_ids"][:2] == [1, 9] and ex["word_ids"][-1] == -1
