@@ -54,7 +54,7 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     patience: int = 3                    # early stopping: evaluations without dev improvement
     eval_every: int = 0                  # steps between dev evaluations; 0 = once per epoch
-    save_every: int = 50                 # steps between resumable checkpoints
+    save_every: int = 50                 # steps between resumable checkpoints (and at epoch ends); 0 = none
     seed: int = 0
     progress: bool = True
     report_to: list = field(default_factory=lambda: ["tensorboard"])  # tensorboard, mlflow, wandb, none

@@ -185,7 +185,8 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
         if score > state["best"]:
             state.update(best=score, best_step=state["step"], bad=0)
             best_state = {k: v.detach().cpu().clone() for k, v in raw.state_dict().items()}
-            _save_atomic(best_state, os.path.join(ckdir, "best.pt"))
+            if tc.save_every:
+                _save_atomic(best_state, os.path.join(ckdir, "best.pt"))
         else:
             state["bad"] += 1
         model.train()
@@ -237,7 +238,8 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
             state["pos"] = 0
             if enc_dev is not None and not tc.eval_every and evaluate():
                 state["done"] = True
-            checkpoint()
+            if tc.save_every:  # save_every=0: no resumable checkpoints (benchmarks)
+                checkpoint()
     bar.close()
     if enc_dev is not None and (not state["history"] or state["history"][-1]["step"] != state["step"]):
         evaluate()
