@@ -10,6 +10,13 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 DATA = Path(os.environ.get("LOWDATA_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 
 
+# Lexicons for augmentation tests come from the same data root.
+if (DATA / "wordnet-3.0").exists():
+    os.environ.setdefault("LOWDATA_WORDNET", str(DATA / "wordnet-3.0"))
+if (DATA / "cilin-synonyms-zh").exists():
+    os.environ.setdefault("LOWDATA_CILIN", str(DATA / "cilin-synonyms-zh" / "同义词.txt"))
+
+
 def data_path(*parts) -> Path:
     p = DATA.joinpath(*parts)
     if not p.exists():
@@ -73,3 +80,17 @@ def tiny_cfg(model, files, out, task="classify", ext="tsv", **train):
     return Config(data=DataConfig(train=str(files / f"train.{ext}"), dev=str(files / f"dev.{ext}"),
                                   test=str(files / f"test.{ext}"), task=task),
                   model=ModelConfig(name=model, max_length=32), train=TrainConfig(**t), output_dir=str(out))
+
+
+@pytest.fixture(scope="session")
+def tiny_mlm(tmp_path_factory):
+    from lowdata.backbone import make_tiny
+
+    return make_tiny(str(tmp_path_factory.mktemp("tiny") / "mlm"), head="mlm")
+
+
+@pytest.fixture(scope="session")
+def tiny_causal(tmp_path_factory):
+    from lowdata.backbone import make_tiny
+
+    return make_tiny(str(tmp_path_factory.mktemp("tiny") / "gpt"), head="causal")

@@ -121,8 +121,9 @@ class TaskModel(nn.Module):
         return model, tok, meta
 
 
-def make_tiny(path: str, hidden: int = 32, layers: int = 2, heads: int = 2, seed: int = 0) -> str:
-    """Write a tiny randomly initialised BERT (character-level WordPiece vocab) to `path`. For tests."""
+def make_tiny(path: str, hidden: int = 32, layers: int = 2, heads: int = 2, seed: int = 0, head: str | None = None) -> str:
+    """Write a tiny randomly initialised BERT (character-level WordPiece vocab) to `path`. For tests.
+    head=None: a bare encoder; "mlm": BertForMaskedLM; "causal": a tiny GPT-2 with the same tokenizer."""
     from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
     from tokenizers.models import WordPiece
     from transformers import BertConfig, BertModel, BertTokenizerFast
@@ -142,8 +143,21 @@ def make_tiny(path: str, hidden: int = 32, layers: int = 2, heads: int = 2, seed
     tok = BertTokenizerFast(tokenizer_object=tk, unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]",
                             cls_token="[CLS]", mask_token="[MASK]")
     torch.manual_seed(seed)
+    if head == "causal":
+        from transformers import GPT2Config, GPT2LMHeadModel
+
+        cfg = GPT2Config(vocab_size=len(vocab), n_embd=hidden, n_layer=layers, n_head=heads, n_positions=256,
+                         bos_token_id=2, eos_token_id=3, pad_token_id=0)
+        GPT2LMHeadModel(cfg).save_pretrained(path)
+        tok.save_pretrained(path)
+        return path
     cfg = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
                      intermediate_size=hidden * 2, max_position_embeddings=512)
-    BertModel(cfg, add_pooling_layer=False).save_pretrained(path)
+    if head == "mlm":
+        from transformers import BertForMaskedLM
+
+        BertForMaskedLM(cfg).save_pretrained(path)
+    else:
+        BertModel(cfg, add_pooling_layer=False).save_pretrained(path)
     tok.save_pretrained(path)
     return path

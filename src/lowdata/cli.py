@@ -36,6 +36,19 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--format", help="input format (default: guessed; stdin: one text per line)")
     pr.add_argument("-o", "--output", help="output JSONL (default: stdout)")
 
+    ag = sub.add_parser("augment", help="augment a labeled file (label kept; NER tags re-aligned)")
+    ag.add_argument("-i", "--input", required=True)
+    ag.add_argument("-o", "--output", required=True, help=".tsv, .csv or .jsonl (.conll for NER)")
+    ag.add_argument("--aug", required=True, help="augmenter spec, e.g. eda:alpha=0.1 (see `lowdata ls`)")
+    ag.add_argument("--n", type=int, help="variants per example (default: the augmenter's)")
+    ag.add_argument("--seed", type=int, default=0)
+    ag.add_argument("--format", help="input format (default: guessed)")
+    ag.add_argument("--task", default="classify", choices=["classify", "ner"])
+    ag.add_argument("--workers", type=int, default=1, help="processes on this machine")
+    ag.add_argument("--engine", default="local", choices=["local", "ray"])
+    ag.add_argument("--no-original", action="store_true", help="write only the augmented rows")
+    ag.add_argument("--overwrite", action="store_true")
+
     sub.add_parser("ls", help="list backbones, data formats and registries")
 
     d = sub.add_parser("demo", help="train a classifier and an NER tagger on the built-in demo data")
@@ -54,10 +67,12 @@ def main(argv=None) -> int:
         return 0
     from .config import ConfigError
     from .data import DataError
+    from .registry import RegistryError
 
     try:
-        return {"train": _train, "eval": _eval, "predict": _predict, "ls": _ls, "demo": _demo}[args.verb](args)
-    except (DataError, ConfigError, FileExistsError, FileNotFoundError) as e:
+        verbs = {"train": _train, "eval": _eval, "predict": _predict, "augment": _augment, "ls": _ls, "demo": _demo}
+        return verbs[args.verb](args)
+    except (DataError, ConfigError, RegistryError, FileExistsError, FileNotFoundError) as e:
         print(f"lowdata {args.verb}: error: {e}", file=sys.stderr)
         return 2
 
@@ -136,6 +151,20 @@ def _predict(args) -> int:
     return 0
 
 
+def _augment(args) -> int:
+    import time
+
+    from .augment.run import augment_file
+
+    t0 = time.time()
+    r = augment_file(args.input, args.output, args.aug, n=args.n, seed=args.seed, workers=args.workers,
+                     engine=args.engine, fmt=args.format, task=args.task, keep_original=not args.no_original,
+                     overwrite=args.overwrite)
+    extra = f", {r['dropped_empty']} empty variants dropped" if r.get("dropped_empty") else ""
+    print(f"{args.output}: {r['output']} rows from {r['input']} examples{extra} in {time.time() - t0:.1f}s")
+    return 0
+
+
 def _ls(args) -> int:
     from .backbone import ALIASES, DEFAULT
     from .data.readers import FORMATS
@@ -143,6 +172,10 @@ def _ls(args) -> int:
     print("backbones (aliases; any Hugging Face encoder name or local path also works):")
     for k, v in ALIASES.items():
         print(f"  {k:40s} -> package {v}" + ("   [default]" if k == DEFAULT else ""))
+    from .registry import AUGMENTERS, NER_AUGMENTERS
+
+    print("augmenters: " + ", ".join(AUGMENTERS.names()))
+    print("NER augmenters: " + ", ".join(NER_AUGMENTERS.names()))
     print("data formats: " + ", ".join(FORMATS))
     print("tasks: classify, ner")
     return 0

@@ -63,10 +63,19 @@ class TrainConfig:
 
 
 @dataclass
+class AugmentConfig:
+    specs: list = field(default_factory=list)  # e.g. ["eda:alpha=0.05,n=8"]: each adds its variants as labeled copies
+    seed: Optional[int] = None               # default: train.seed
+    multiview: Optional[str] = None          # second view + consistency loss, e.g. "reverse" or "keyboard:p=0.05"
+    multiview_weight: float = 1.0
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     output_dir: str = "runs/default"
 
 

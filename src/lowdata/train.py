@@ -136,6 +136,7 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
     encoder, tok = load_encoder(cfg.model.name)
     model = TaskModel(encoder, len(labels), train.task, cfg.model.pooling, cfg.model.dropout)
     pad = tok.pad_token_id
+    augment, ssl = _from_config(cfg, tok, augment, ssl)
     enc = encode(train, tok, labels, cfg.model.max_length)
     if augment is not None:  # each augmented copy keeps its source's label
         if train.task != "classify":
@@ -145,7 +146,11 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
             if views:
                 enc += [{**e, "label": ex["label"]} for e in encode(TextData(views), tok, None, cfg.model.max_length)]
     enc_dev = encode(dev, tok, labels, cfg.model.max_length) if dev is not None else None
-    enc_u = encode(splits["unlabeled"], tok, None, cfg.model.max_length) if ssl is not None else None
+    uses_u = ssl is not None and getattr(ssl, "uses_unlabeled", True)
+    if uses_u and not splits.get("unlabeled"):
+        raise ValueError("this ssl method needs unlabeled data: set data.k_per_class (the rest of train) or pass "
+                         "splits['unlabeled']")
+    enc_u = encode(splits["unlabeled"], tok, None, cfg.model.max_length) if uses_u else None
     lens = lengths(enc)
 
     opt = _optimizer(model, tc, acc.device.type)
@@ -206,7 +211,8 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
                 loss = loss_fn(model, b)
                 logs = {"train/loss": loss.item()}
                 if ssl is not None:  # unlabeled batch chosen from the step, so a resume sees the same one
-                    ub = _unlabeled_batch(enc_u, tc.batch_size * mu, tc.seed, state["step"], pad, acc.device)
+                    ub = _unlabeled_batch(enc_u, tc.batch_size * mu, tc.seed, state["step"], pad,
+                                          acc.device) if uses_u else None
                     l_u, ulogs = ssl.loss(model, b, ub, state["step"])
                     loss = loss + l_u
                     logs.update(ulogs)
@@ -252,6 +258,25 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
     result = write_outputs(raw, tok, splits, labels, cfg, state, acc.device, autocast)
     shutil.rmtree(ckdir, ignore_errors=True)
     return result
+
+
+def _from_config(cfg, tok, augment, ssl):
+    """The config's augment section -> (augment function, multi-view object), unless given as arguments."""
+    from .augment import build
+
+    ac = cfg.augment
+    seed = cfg.train.seed if ac.seed is None else ac.seed
+    if augment is None and ac.specs:
+        augs = [build(s, seed=seed) for s in ac.specs]
+
+        def augment(texts):
+            outs = [a(texts) for a in augs]
+            return [[v for o in outs for v in o[i]] for i in range(len(texts))]
+    if ssl is None and ac.multiview:
+        from .augment.multiview import MultiView
+
+        ssl = MultiView(tok, build(ac.multiview, seed=seed), ac.multiview_weight, max_length=cfg.model.max_length)
+    return augment, ssl
 
 
 def _unlabeled_batch(enc_u, size: int, seed: int, step: int, pad: int, device) -> dict:

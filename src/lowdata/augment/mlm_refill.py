@@ -1,0 +1,131 @@
+"""Data reconstruction: mask some words and refill them with a masked LM (contextual augmentation: Kobayashi,
+NAACL 2018; Wu et al., "Conditional BERT Contextual Augmentation", ICCS 2019), batched.
+
+    aug = MLMRefill(model="path/to/mlm", p=0.15, top_k=20, n=2, seed=0, keep_words=label_words(texts, labels))
+    aug(["a gripping and funny film"]) -> [["a gripping and clever film", "a tense and funny film"]]
+
+Per variant, max(1, round(p * words)) words (not in `keep_words`, not punctuation) are each replaced by one mask
+token; all variants of all texts go through the MLM in length-sorted batches; each mask is refilled by sampling
+from the top-k / top-p (nucleus) filtered distribution, never with a special token or a "##" continuation piece.
+Works with any Hugging Face MLM, including one pretrained by lowdata. A model saved without an MLM head (e.g.
+all-MiniLM-L6-v2) gets a fresh head from transformers (decoder tied to the word embeddings, transform untrained):
+run `lowdata pretrain` first for useful refills.
+Deviation from Wu et al.: no label-conditioning of the MLM itself; label safety comes from `keep_words` and the
+label-consistency filter in lowdata.synth.
+"""
+from __future__ import annotations
+
+import math
+import random
+import re
+
+from .base import Augmenter
+
+_TOKEN_OK = re.compile(r"^[^\W_]+$")
+
+
+def label_words(texts: list[str], labels: list[str], top: int = 20, min_count: int = 2) -> set:
+    """Words most associated with each label (smoothed log-odds of the word in the class vs the rest): the
+    label-bearing words that refilling should keep."""
+    from collections import Counter
+
+    per = {}
+    for t, y in zip(texts, labels):
+        per.setdefault(y, Counter()).update(w.lower() for w in t.split())
+    total = sum(per.values(), Counter())
+    keep = set()
+    for y, c in per.items():
+        rest = total - c
+        n_c, n_r = sum(c.values()), sum(rest.values())
+        score = {w: math.log((c[w] + 0.5) / (n_c + 1)) - math.log((rest[w] + 0.5) / (n_r + 1))
+                 for w in c if total[w] >= min_count and _TOKEN_OK.match(w)}
+        keep |= set(sorted(score, key=lambda w: (-score[w], w))[:top])
+    return keep
+
+
+class MLMRefill(Augmenter):
+    name = "mlm_refill"
+
+    def __init__(self, model: str = "minilm", p: float = 0.15, top_k: int = 20, top_p: float = 1.0, n: int = 1,
+                 seed: int = 0, keep_words=None, batch_size: int = 64, max_length: int = 128, device: str | None = None):
+        super().__init__(n, seed)
+        self.model_name, self.p, self.top_k, self.top_p = model, p, top_k, top_p
+        self.keep = {w.lower() for w in (keep_words or ())}
+        self.batch_size, self.max_length, self.device = batch_size, max_length, device
+        self._model = self._tok = None
+
+    def load(self):
+        if self._model is None:
+            import torch
+            from transformers import AutoModelForMaskedLM, AutoTokenizer
+            from transformers.utils import logging as hf_logging
+
+            from ..backbone import resolve
+
+            hf_logging.set_verbosity_error()
+            path = resolve(self.model_name)
+            self._tok = AutoTokenizer.from_pretrained(path)
+            dev = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            self._model = AutoModelForMaskedLM.from_pretrained(path).to(dev).eval()
+            vocab = self._tok.convert_ids_to_tokens(list(range(len(self._tok))))
+            bad = [i for i, t in enumerate(vocab) if i in self._tok.all_special_ids or t.startswith("##")
+                   or not _TOKEN_OK.match(t.lstrip("Ġ▁"))]
+            self._bad = torch.tensor(bad, dtype=torch.long)
+        return self._model, self._tok
+
+    def _mask(self, text: str, rng: random.Random):
+        ws = text.split()
+        cands = [i for i, w in enumerate(ws) if w.lower() not in self.keep and _TOKEN_OK.match(w)]
+        if not cands:
+            return None, ws
+        k = max(1, round(self.p * len(cands)))
+        pos = sorted(rng.sample(cands, min(k, len(cands))))
+        return pos, ws
+
+    def __call__(self, texts: list[str]) -> list[list[str]]:
+        import torch
+
+        if isinstance(texts, str):
+            raise TypeError("an augmenter takes a list of texts; wrap a single text in a list")
+        model, tok = self.load()
+        jobs = []  # (text index, variant index, positions, words, rng)
+        out = [[t] * self.n for t in texts]
+        for i, t in enumerate(texts):
+            if not t.strip():
+                continue
+            rng = self.rng(t)
+            for v in range(self.n):
+                pos, ws = self._mask(t, rng)
+                if pos:
+                    jobs.append((i, v, pos, ws, rng))
+        order = sorted(range(len(jobs)), key=lambda j: -len(jobs[j][3]))
+        for s in range(0, len(order), self.batch_size):
+            chunk = [jobs[j] for j in order[s: s + self.batch_size]]
+            masked = [" ".join(tok.mask_token if k in set(pos) else w for k, w in enumerate(ws))
+                      for _, _, pos, ws, _ in chunk]
+            enc = tok(masked, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+            with torch.inference_mode():
+                logits = model(**{k: v.to(model.device) for k, v in enc.items()}).logits.float()  # (B, T, V)
+                logits[..., self._bad.to(logits.device)] = -math.inf
+            for b, (i, v, pos, ws, rng) in enumerate(chunk):
+                at = (enc["input_ids"][b] == tok.mask_token_id).nonzero().flatten().tolist()
+                new = list(ws)
+                for p_word, p_tok in zip(pos, at):  # masks cut off by truncation keep their word
+                    new[p_word] = self._sample(logits[b, p_tok], rng, tok)
+                out[i][v] = " ".join(new)
+        return out
+
+    def _sample(self, logit, rng: random.Random, tok) -> str:
+        import torch
+
+        probs, ids = torch.softmax(logit, -1).topk(self.top_k)
+        probs, ids = probs.double().cpu().tolist(), ids.cpu().tolist()
+        if self.top_p < 1.0:  # nucleus: the smallest prefix whose mass reaches top_p
+            cum, cut = 0.0, len(probs)
+            for j, q in enumerate(probs):
+                cum += q
+                if cum >= self.top_p:
+                    cut = j + 1
+                    break
+            probs, ids = probs[:cut], ids[:cut]
+        return tok.convert_tokens_to_string([tok.convert_ids_to_tokens(rng.choices(ids, probs)[0])]).strip()

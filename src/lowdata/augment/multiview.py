@@ -1,0 +1,31 @@
+"""Multi-view training: a second view of every labeled example and a consistency loss between the views.
+
+    mv = MultiView(tokenizer, view=Reverse(), weight=1.0, ce_weight=1.0)
+    run(cfg, ssl=mv)    # plugs into the loop's `ssl=` argument; it needs no unlabeled data
+
+For each labeled batch the texts are decoded from the token ids, the view augmenter makes the second view, and
+loss = ce_weight * CE(view logits, labels) + weight * KL(p_original || p_view), with p_original detached (the
+original view acts as the target, as in UDA's consistency term). Classification only.
+"""
+from __future__ import annotations
+
+import torch.nn.functional as F
+
+
+class MultiView:
+    uses_unlabeled = False
+    mu = 1
+
+    def __init__(self, tokenizer, view, weight: float = 1.0, ce_weight: float = 1.0, max_length: int = 128):
+        self.tok, self.view, self.weight, self.ce_weight, self.max_length = tokenizer, view, weight, ce_weight, max_length
+
+    def loss(self, model, batch, unlabeled, step):
+        texts = self.tok.batch_decode(batch["input_ids"], skip_special_tokens=True)
+        views = [vs[0] if vs else t for t, vs in zip(texts, self.view(texts))]
+        enc = self.tok(views, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        dev = batch["input_ids"].device
+        logits_v = model(enc["input_ids"].to(dev), enc["attention_mask"].to(dev)).float()  # (B, C)
+        logits_o = model(batch["input_ids"], batch["attention_mask"]).float().detach()
+        kl = F.kl_div(F.log_softmax(logits_v, -1), F.softmax(logits_o, -1), reduction="batchmean")
+        ce = F.cross_entropy(logits_v, batch["labels"])
+        return self.ce_weight * ce + self.weight * kl, {"multiview/kl": kl.item(), "multiview/ce": ce.item()}

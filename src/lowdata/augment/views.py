@@ -1,0 +1,22 @@
+"""Second views of an example for multi-view training.
+
+    Reverse()(["the film was great"]) -> [["great was film the"]]    # reversed token order
+Any other augmenter is also a view. The consistency loss over two views lives in lowdata.augment.multiview.
+"""
+from __future__ import annotations
+
+import random
+
+from .base import Augmenter, is_cjk
+
+
+class Reverse(Augmenter):
+    name = "reverse"
+
+    def __init__(self, n: int = 1, seed: int = 0):
+        super().__init__(1, seed)
+
+    def one(self, text: str, rng: random.Random) -> str:
+        if is_cjk(text) and " " not in text.strip():
+            return text.strip()[::-1]
+        return " ".join(reversed(text.split()))
