@@ -48,7 +48,7 @@ def test_changes_text_and_seed_matters(name):
     checked in test_augment.py; the model-based ones in their own tests)."""
     a = AUGMENTERS.get(name, seed=0, n=3)
     long = ["the quick brown fox is happy because the big dog was sleeping in the warm sun . " * 3 +
-            "今天天气很好，我们去公园散步吧。这部电影非常好看。"]
+            "今天天气很好，我们去公园散步吧。这部电影非常好看。我已经知道未来的日子，王先生在大树下待人。"]
     b = AUGMENTERS.get(name, seed=1, n=3)
     assert a(long) != [[long[0]] * 3], f"{name} changed nothing"
     assert a(long) != b(long), f"{name} ignores its seed"

@@ -126,3 +126,19 @@ def test_ssl_and_augment_arguments(tiny_model, toy_files, tmp_path):
     assert seen == splits["train"].texts
     assert ssl.calls == m["steps"] == 3  # 8 labeled + 16 augmented = 24 examples / batch 8
     assert set(ssl.sizes) == {16}
+
+
+def test_config_augment_section_and_multiview(tiny_model, toy_files, tmp_path):
+    cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "aug", epochs=1, batch_size=8)
+    cfg.augment.specs = ["swap:alpha=0.5,n=2", "reverse"]
+    m = run(cfg)
+    assert m["steps"] == 32  # 64 originals + 128 swapped + 64 reversed = 256 examples / 8
+    cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "mv", epochs=4, report_to=["tensorboard"])
+    cfg.augment.multiview = "reverse"
+    m = run(cfg)
+    assert m["test"]["accuracy"] >= 0.95
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ea = EventAccumulator(str(tmp_path / "mv" / "tb"))
+    ea.Reload()
+    assert "multiview/kl" in ea.Tags()["scalars"]

@@ -9,6 +9,7 @@ seed gives byte-identical output. Empty (whitespace-only) texts come back unchan
 """
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 
@@ -24,7 +25,8 @@ class Augmenter:
         self.n, self.seed = n, seed
 
     def rng(self, text: str, salt: str = "") -> random.Random:
-        return random.Random(f"{self.seed}\x00{self.name}\x00{salt}\x00{text}")
+        key = f"{self.seed}\x00{self.name}\x00{salt}\x00{text}".encode("utf-8", "surrogatepass")
+        return random.Random(int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little"))
 
     def __call__(self, texts: list[str]) -> list[list[str]]:
         if isinstance(texts, str):

@@ -104,16 +104,34 @@ class MLMRefill(Augmenter):
             masked = [" ".join(tok.mask_token if k in set(pos) else w for k, w in enumerate(ws))
                       for _, _, pos, ws, _ in chunk]
             enc = tok(masked, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
-            with torch.inference_mode():
-                logits = model(**{k: v.to(model.device) for k, v in enc.items()}).logits.float()  # (B, T, V)
-                logits[..., self._bad.to(logits.device)] = -math.inf
+            is_mask = enc["input_ids"] == tok.mask_token_id  # (B, T)
+            logits = self._mask_logits(model, enc, is_mask)  # (M, V), masks in row-major order
+            row = 0
             for b, (i, v, pos, ws, rng) in enumerate(chunk):
-                at = (enc["input_ids"][b] == tok.mask_token_id).nonzero().flatten().tolist()
                 new = list(ws)
-                for p_word, p_tok in zip(pos, at):  # masks cut off by truncation keep their word
-                    new[p_word] = self._sample(logits[b, p_tok], rng, tok)
+                for p_word in pos[: int(is_mask[b].sum())]:  # masks cut off by truncation keep their word
+                    new[p_word] = self._sample(logits[row], rng, tok)
+                    row += 1
                 out[i][v] = " ".join(new)
         return out
+
+    def _mask_logits(self, model, enc, is_mask):
+        """Vocabulary logits at the masked positions only. The LM head over every position costs about as much as
+        the encoder itself (T x V x H), so the encoder runs alone and the head sees just the masks."""
+        import torch
+
+        enc = {k: v.to(model.device) for k, v in enc.items()}
+        with torch.inference_mode():
+            base = getattr(model, model.base_model_prefix, None)
+            head = next((getattr(model, n) for n in ("cls", "lm_head", "vocab_projector", "predictions")
+                         if hasattr(model, n)), None)
+            if base is not None and head is not None:
+                h = base(**enc).last_hidden_state  # (B, T, H)
+                logits = head(h[is_mask.to(h.device)]).float()  # (M, V)
+            else:  # unknown head layout: full forward
+                logits = model(**enc).logits[is_mask.to(model.device)].float()
+            logits[:, self._bad.to(logits.device)] = -math.inf
+        return logits
 
     def _sample(self, logit, rng: random.Random, tok) -> str:
         import torch

@@ -10,6 +10,7 @@ Tags are BIO. Every output satisfies len(tokens) == len(tags) and is valid BIO.
 """
 from __future__ import annotations
 
+import hashlib
 import random
 
 from .eda import ZhSynonyms, stopwords
@@ -39,7 +40,8 @@ class NerAugmenter:
         self.p, self.n, self.seed = p, n, seed
 
     def rng(self, tokens: list[str]) -> random.Random:
-        return random.Random(f"{self.seed}\x00{self.name}\x00" + "\x01".join(tokens))
+        key = (f"{self.seed}\x00{self.name}\x00" + "\x01".join(tokens)).encode("utf-8", "surrogatepass")
+        return random.Random(int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little"))
 
     def __call__(self, tokens: list[list[str]], tags: list[list[str]]):
         if len(tokens) != len(tags):
