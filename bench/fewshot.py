@@ -35,10 +35,12 @@ def main():
     ap.add_argument("--head-lr", type=float, default=1e-3)
     ap.add_argument("--patience", type=int, default=5)
     ap.add_argument("--eval-every", type=int, default=0)
-    ap.add_argument("--tag", default="")
+    ap.add_argument("--aug", action="append", default=[], help="augmenter spec (repeatable), e.g. eda:alpha=0.05,n=16")
+    ap.add_argument("--multiview", help="second-view augmenter with consistency loss, e.g. reverse")
+    ap.add_argument("--tag", default="", help="suffix of the result name, e.g. -eda")
     a = ap.parse_args()
 
-    from lowdata.config import Config, ModelConfig, TrainConfig
+    from lowdata.config import AugmentConfig, Config, ModelConfig, TrainConfig
     from lowdata.train import run
 
     setting = f"{a.dataset}-" + ("full" if a.full else f"k{a.k}" if a.k else f"frac{a.fraction}") + a.tag
@@ -54,7 +56,7 @@ def main():
                          train=TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, head_lr=a.head_lr,
                                            patience=a.patience, seed=seed, progress=False, report_to=[],
                                            eval_every=a.eval_every, save_every=0),
-                         output_dir=out)
+                         augment=AugmentConfig(specs=a.aug, multiview=a.multiview), output_dir=out)
             t0 = time.time()
             m = run(cfg)
         t = m["test"]

@@ -46,5 +46,8 @@ def join(ws: list[str]) -> str:
     return " ".join(ws)
 
 
+_CJK = re.compile("[\u4e00-\u9fff]")
+
+
 def is_cjk(text: str) -> bool:
-    return any("\u4e00" <= c <= "\u9fff" for c in text)
+    return _CJK.search(text) is not None

@@ -10,7 +10,9 @@ from the text itself, so no foreign script appears).
 """
 from __future__ import annotations
 
+import math
 import random
+import re
 from importlib import resources
 
 from .base import Augmenter
@@ -29,6 +31,7 @@ def _keyboard_neighbours() -> dict:
 
 
 _NEIGH = _keyboard_neighbours()
+_ELIGIBLE = re.compile("[" + re.escape("".join(k for k, v in _NEIGH.items() if v)) + "]", re.IGNORECASE)
 
 
 def _table(name: str) -> dict:
@@ -49,15 +52,21 @@ class KeyboardNoise(Augmenter):
         self.p = p
 
     def one(self, text: str, rng: random.Random) -> str:
-        out = []
-        for c in text:
-            lo = c.lower()
-            if lo in _NEIGH and _NEIGH[lo] and rng.random() < self.p:
-                d = rng.choice(_NEIGH[lo])
-                out.append(d.upper() if c.isupper() else d)
-            else:
-                out.append(c)
-        return "".join(out)
+        # Each key-mapped character changes independently w.p. p. The gaps between changed characters (counted over
+        # the eligible ones) are geometric draws: one random number per change rather than one per character.
+        if self.p <= 0:
+            return text
+        pos = [m.start() for m in _ELIGIBLE.finditer(text)]
+        out = list(text)
+        log_q = math.log1p(-self.p) if self.p < 1 else None
+        r = -1
+        while True:
+            r += 1 if log_q is None else 1 + int(math.log(1.0 - rng.random()) / log_q)
+            if r >= len(pos):
+                return "".join(out)
+            c = out[pos[r]]
+            d = rng.choice(_NEIGH[c.lower()])
+            out[pos[r]] = d.upper() if c.isupper() else d
 
 
 class CharNoise(Augmenter):
