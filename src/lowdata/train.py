@@ -13,7 +13,8 @@ the same metrics as an uninterrupted run.
 Extension points are arguments, not hooks:
   augment(texts) -> list[list[str]]        extra labeled copies of each training text (label kept)
   ssl.loss(model, batch, unlabeled_batch, step) -> (loss, logs)   added to the supervised loss; `ssl.mu` sets the
-                                           unlabeled batch size multiple (default 1)
+                                           unlabeled batch size multiple (default 1); `ssl.includes_supervised`
+                                           means its loss already holds the supervised term
   adversarial.step(model, batch, loss_fn, backward) -> logs      after the main backward, before clipping
 
 Output dir: config.yaml, metrics.json, report.md, predictions.jsonl, confusion.png (classification),
@@ -208,14 +209,17 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
         while state["pos"] < len(batches):
             b = {k: v.to(acc.device) for k, v in collate(enc, batches[state["pos"]], pad).items()}
             with acc.autocast():
-                loss = loss_fn(model, b)
-                logs = {"train/loss": loss.item()}
+                # an ssl object with includes_supervised=True computes the supervised term itself (e.g. UDA's TSA)
+                own = ssl is not None and getattr(ssl, "includes_supervised", False)
+                loss = torch.zeros((), device=acc.device) if own else loss_fn(model, b)
+                logs = {}
                 if ssl is not None:  # unlabeled batch chosen from the step, so a resume sees the same one
                     ub = _unlabeled_batch(enc_u, tc.batch_size * mu, tc.seed, state["step"], pad,
                                           acc.device) if uses_u else None
                     l_u, ulogs = ssl.loss(model, b, ub, state["step"])
                     loss = loss + l_u
                     logs.update(ulogs)
+                logs["train/loss"] = loss.item()
             acc.backward(loss)
             if adversarial is not None:
                 logs.update(adversarial.step(model, b, loss_fn, acc.backward))

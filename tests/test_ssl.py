@@ -1,0 +1,131 @@
+import numpy as np
+import pytest
+import torch
+
+from lowdata.ssl.masks import align, confidence_mask, sharpen, tsa_threshold
+from lowdata.train import run
+
+from .conftest import tiny_cfg
+
+
+def test_masks():
+    p = torch.tensor([[0.6, 0.4], [0.97, 0.03]])
+    s = sharpen(p, 0.5)
+    assert torch.allclose(s[0], torch.tensor([0.36, 0.16]) / 0.52)
+    assert confidence_mask(p, 0.95).tolist() == [0.0, 1.0]
+    a = align(torch.tensor([[0.5, 0.5]]), torch.tensor([0.8, 0.2]), torch.tensor([0.5, 0.5]))
+    assert torch.allclose(a, torch.tensor([[0.8, 0.2]]))
+    assert tsa_threshold(0, 100, 4) == pytest.approx(0.25) and tsa_threshold(100, 100, 4) == pytest.approx(1.0)
+    assert tsa_threshold(50, 100, 2, "linear") == pytest.approx(0.75)
+
+
+def _splits(cfg, k=8):
+    from lowdata.data.splits import load_splits
+
+    cfg.data.k_per_class = k
+    return load_splits(cfg.data, seed=0)
+
+
+@pytest.mark.parametrize("method", ["fixmatch", "flexmatch", "uda", "gan_bert"])
+def test_ssl_methods_train_and_log(method, tiny_model, toy_files, tmp_path):
+    from lowdata.backbone import load_encoder
+    from lowdata.ssl.fixmatch import FixMatch
+    from lowdata.ssl.gan_bert import GanBert
+    from lowdata.ssl.uda import UDA
+
+    cfg = tiny_cfg(tiny_model, toy_files, tmp_path / method, epochs=4, report_to=["tensorboard"])
+    splits = _splits(cfg)
+    _, tok = load_encoder(tiny_model)
+    ssl = {"fixmatch": lambda: FixMatch(tok, threshold=0.6, mu=2),
+           "flexmatch": lambda: FixMatch(tok, threshold=0.6, mu=2, flex=True),
+           "uda": lambda: UDA(tok, threshold=0.5, total_steps=8),
+           "gan_bert": lambda: GanBert(noise_size=16)}[method]()
+    m = run(cfg, splits, ssl=ssl)
+    assert m["test"]["accuracy"] >= 0.9, m["history"]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ea = EventAccumulator(str(tmp_path / method / "tb"))
+    ea.Reload()
+    tags = set(ea.Tags()["scalars"])
+    want = {"fixmatch": "ssl/mask_rate", "flexmatch": "ssl/mask_rate", "uda": "ssl/tsa_kept",
+            "gan_bert": "ssl/p_fake_gen"}[method]
+    assert want in tags, tags
+    if method == "gan_bert":  # the saved model is a plain classifier
+        from lowdata.backbone import TaskModel
+
+        model, _, meta = TaskModel.load(str(tmp_path / method / "model"))
+        assert meta["labels"] == ["neg", "pos"] and model.head.out_features == 2
+
+
+def test_fixmatch_mask_and_pseudo_accuracy(tiny_model):
+    from lowdata.backbone import TaskModel, load_encoder
+    from lowdata.ssl.fixmatch import FixMatch
+
+    enc, tok = load_encoder(tiny_model)
+    model = TaskModel(enc, 2).eval()
+    b = tok(["good movie", "bad movie", "fine film"], padding=True, return_tensors="pt")
+    u = {"input_ids": b["input_ids"], "attention_mask": b["attention_mask"], "labels": torch.tensor([1, 0, 1])}
+    never = FixMatch(tok, threshold=1.01)
+    loss, logs = never.loss(model, None, u, 0)
+    assert loss.item() == 0.0 and logs["ssl/mask_rate"] == 0.0
+    always = FixMatch(tok, threshold=0.0)
+    loss, logs = always.loss(model, None, u, 0)
+    assert loss.item() > 0 and logs["ssl/mask_rate"] == 1.0 and "ssl/pseudo_acc" in logs
+
+
+def test_uda_tsa_drops_confident_labeled_examples(tiny_model):
+    from lowdata.backbone import TaskModel, load_encoder
+    from lowdata.ssl.uda import UDA
+
+    enc, tok = load_encoder(tiny_model)
+    model = TaskModel(enc, 2).eval()
+    b = tok(["good movie", "bad movie"], padding=True, return_tensors="pt")
+    batch = {**b, "labels": torch.tensor([1, 0])}
+    u = {"input_ids": b["input_ids"], "attention_mask": b["attention_mask"]}
+    _, logs = UDA(tok, total_steps=100).loss(model, batch, u, 0)  # eta = 1/2 at step 0
+    assert logs["ssl/tsa_eta"] == pytest.approx(0.5) and 0.0 <= logs["ssl/tsa_kept"] <= 1.0
+    _, logs = UDA(tok, total_steps=100).loss(model, batch, u, 100)  # eta = 1: nothing dropped
+    assert logs["ssl/tsa_kept"] == 1.0
+
+
+def test_graph_propagation_and_gcn_on_clustered_points():
+    from lowdata.ssl.graph import gcn, propagate
+
+    rng = np.random.default_rng(0)
+    centers = np.eye(3, 16) * 5
+    X = np.vstack([centers[c] + rng.normal(size=(40, 16)) * 0.5 for c in range(3)])
+    y = np.repeat(np.arange(3), 40)
+    lab = np.array([0, 1, 2, 40, 41, 42, 80, 81, 82])
+    unl = np.setdiff1d(np.arange(120), lab)
+    for method in ("spreading", "propagation"):
+        P = propagate(X[lab], y[lab], X[unl], method=method, k=5)
+        assert P.shape == (111, 3) and (P.argmax(1) == y[unl]).mean() > 0.95
+    P = gcn(X[lab], y[lab], X[unl], k=5, epochs=100, seed=0)
+    assert (P.argmax(1) == y[unl]).mean() > 0.95
+    assert np.allclose(P, gcn(X[lab], y[lab], X[unl], k=5, epochs=100, seed=0))
+
+
+def test_embed_real_text(tiny_model):
+    from lowdata.ssl.graph import embed
+
+    E = embed(["good movie", "bad movie", "good movie"], model=tiny_model)
+    assert E.shape == (3, 32) and np.allclose(np.linalg.norm(E, axis=1), 1, atol=1e-5)
+    assert np.allclose(E[0], E[2], atol=1e-6)
+
+
+def test_self_training_rounds(tiny_model, toy_files, tmp_path):
+    from lowdata.ssl.pseudo_label import select, self_train
+
+    keep, cls = select(np.array([[0.99, 0.01], [0.95, 0.05], [0.2, 0.8], [0.03, 0.97]]), 0.9)
+    assert keep.tolist() == [0, 3] and cls.tolist() == [0, 1]  # balanced: one per class
+    cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "st", epochs=3)
+    splits = _splits(cfg, k=4)
+    from lowdata.data import read
+
+    full = read(str(toy_files / "train.tsv"))
+    rest = [full.labels[full.texts.index(t)] for t in splits["unlabeled"].texts]
+    m = self_train(cfg, splits, rounds=2, threshold=0.6, true_unlabeled_labels=rest)
+    hist = m["self_training"]
+    assert len(hist) == 2 and hist[0]["pseudo_labeled"] > 0
+    assert m["n_train"] == 8 + hist[0]["pseudo_labeled"]
+    assert (tmp_path / "st" / "round_1" / "metrics.json").exists()
