@@ -129,3 +129,25 @@ def test_self_training_rounds(tiny_model, toy_files, tmp_path):
     assert len(hist) == 2 and hist[0]["pseudo_labeled"] > 0
     assert m["n_train"] == 8 + hist[0]["pseudo_labeled"]
     assert (tmp_path / "st" / "round_1" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("method", ["fixmatch", "self_training", "bogus"])
+def test_ssl_from_config_via_cli(method, tiny_model, toy_files, tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    from lowdata.config import to_dict
+
+    cfg = to_dict(tiny_cfg(tiny_model, toy_files, tmp_path / "run", epochs=2))
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    r = subprocess.run([sys.executable, "-m", "lowdata.cli", "train", "-c", str(tmp_path / "c.yaml"),
+                        "data.k_per_class=4", f"ssl.method={method}", "ssl.threshold=0.5", "ssl.rounds=2"],
+                       capture_output=True, text=True)
+    if method == "bogus":
+        assert r.returncode == 2 and "unknown ssl method 'bogus'" in r.stderr and "fixmatch" in r.stderr
+        return
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "run" / ("round_1" if method == "self_training" else "")
+    assert (out / "metrics.json").exists()

@@ -82,7 +82,14 @@ def _train(args) -> int:
     from .train import run
 
     cfg = load_config(args.config, args.overrides)
-    m = run(cfg, resume=args.resume, overwrite=args.overwrite)
+    if cfg.ssl.method == "self_training":
+        from .data.splits import load_splits
+        from .ssl.pseudo_label import self_train
+
+        m = self_train(cfg, load_splits(cfg.data, cfg.train.seed), rounds=cfg.ssl.rounds,
+                       threshold=cfg.ssl.threshold or 0.9, balance=cfg.ssl.balance, overwrite=args.overwrite)
+    else:
+        m = run(cfg, resume=args.resume, overwrite=args.overwrite)
     _summary(m, cfg.output_dir)
     return 0
 
@@ -172,10 +179,11 @@ def _ls(args) -> int:
     print("backbones (aliases; any Hugging Face encoder name or local path also works):")
     for k, v in ALIASES.items():
         print(f"  {k:40s} -> package {v}" + ("   [default]" if k == DEFAULT else ""))
-    from .registry import AUGMENTERS, NER_AUGMENTERS
+    from .registry import AUGMENTERS, NER_AUGMENTERS, SSL_METHODS
 
     print("augmenters: " + ", ".join(AUGMENTERS.names()))
     print("NER augmenters: " + ", ".join(NER_AUGMENTERS.names()))
+    print("ssl methods: " + ", ".join(SSL_METHODS.names()))
     print("data formats: " + ", ".join(FORMATS))
     print("tasks: classify, ner")
     return 0

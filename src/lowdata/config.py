@@ -31,6 +31,7 @@ class DataConfig:
     fraction: Optional[float] = None     # or a seeded fraction of train
     dev_fraction: float = 0.0            # carve a dev split off train when no dev file is given
     sample_seed: Optional[int] = None    # seed of the few-shot draw (default: train.seed)
+    unlabeled: Optional[str] = None      # unlabeled text file (default with k_per_class: the rest of train)
 
 
 @dataclass
@@ -71,11 +72,26 @@ class AugmentConfig:
 
 
 @dataclass
+class SSLConfig:
+    method: Optional[str] = None             # fixmatch | flexmatch | uda | gan_bert | self_training (see `lowdata ls`)
+    threshold: Optional[float] = None        # confidence threshold (default: the method's paper value)
+    weight: float = 1.0                      # lambda_u
+    mu: int = 2                              # unlabeled / labeled batch size
+    weak: Optional[str] = None               # FixMatch weak view (augmenter spec)
+    strong: Optional[str] = None             # FixMatch strong view / UDA augmentation (augmenter spec)
+    T: float = 0.4                           # UDA sharpening temperature
+    tsa: Optional[str] = "linear"            # UDA training-signal annealing: linear | log | exp | null
+    rounds: int = 3                          # self-training rounds
+    balance: bool = True                     # self-training: same number of pseudo-labels per class
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    ssl: SSLConfig = field(default_factory=SSLConfig)
     output_dir: str = "runs/default"
 
 

@@ -65,3 +65,10 @@ NER_AUGMENTERS = Registry("NER augmenter", {
     "context_synonym": _A + "ner:ContextSynonym",
     "segment_shuffle": _A + "ner:SegmentShuffle",
 })
+SSL_METHODS = Registry("ssl method", {
+    "fixmatch": "lowdata.ssl.fixmatch:FixMatch",
+    "flexmatch": "lowdata.ssl.fixmatch:FixMatch",
+    "uda": "lowdata.ssl.uda:UDA",
+    "gan_bert": "lowdata.ssl.gan_bert:GanBert",
+    "self_training": "lowdata.ssl.pseudo_label:self_train",
+})

@@ -265,7 +265,7 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
 
 
 def _from_config(cfg, tok, augment, ssl):
-    """The config's augment section -> (augment function, multi-view object), unless given as arguments."""
+    """The config's augment and ssl sections -> (augment function, ssl/multi-view object), unless given."""
     from .augment import build
 
     ac = cfg.augment
@@ -276,6 +276,10 @@ def _from_config(cfg, tok, augment, ssl):
         def augment(texts):
             outs = [a(texts) for a in augs]
             return [[v for o in outs for v in o[i]] for i in range(len(texts))]
+    if ssl is None and cfg.ssl.method:
+        from .ssl import build_ssl
+
+        ssl = build_ssl(cfg.ssl, tok, cfg)
     if ssl is None and ac.multiview:
         from .augment.multiview import MultiView
 

@@ -25,6 +25,8 @@ def load_splits(dc, seed: int = 0) -> dict:
         train, unlabeled = k_per_class(train, dc.k_per_class, seed=s)
     elif dc.fraction:
         train = fraction(train, dc.fraction, seed=s)
+    if dc.unlabeled:
+        unlabeled = read(dc.unlabeled, split="unlabeled", labeled=False, **kw)
     if dev is None and dc.dev_fraction:
         train, dev = split(train, (1 - dc.dev_fraction, dc.dev_fraction), seed=s)
     return {"train": train, "dev": dev, "test": test, "unlabeled": unlabeled}

@@ -1,2 +1,31 @@
 """Semi-supervised learning: methods that plug into the loop's `ssl=` argument (FixMatch, UDA, GAN-BERT), drivers
 around it (self-training), and graph-based propagation over embeddings."""
+
+
+def build_ssl(sc, tokenizer, cfg):
+    """An in-loop SSL object from the config's ssl section (None for no method / self-training)."""
+    from ..augment import build
+
+    seed, ml = cfg.train.seed, cfg.model.max_length
+    view = lambda spec: build(spec, seed=seed, n=1) if spec else None  # noqa: E731
+    m = sc.method
+    if m in (None, "self_training"):
+        return None
+    if m in ("fixmatch", "flexmatch"):
+        from .fixmatch import FixMatch
+
+        return FixMatch(tokenizer, view(sc.weak), view(sc.strong), sc.threshold or 0.95, sc.weight, sc.mu,
+                        flex=m == "flexmatch", max_length=ml, seed=seed)
+    if m == "uda":
+        from .uda import UDA
+
+        steps = cfg.train.max_steps or 0
+        return UDA(tokenizer, view(sc.strong), sc.T, sc.threshold or 0.8, sc.weight, sc.tsa, steps or 1000, sc.mu,
+                   ml, seed)
+    if m == "gan_bert":
+        from .gan_bert import GanBert
+
+        return GanBert(mu=sc.mu, seed=seed)
+    from ..registry import SSL_METHODS
+
+    SSL_METHODS.factory(m)  # raises with the list of valid names
