@@ -223,3 +223,15 @@ def test_ner_augment_via_cli(tmp_path):
     assert r.returncode == 0, r.stderr
     d = read(str(tmp_path / "o.conll"))
     assert len(d) == 6 and all(len(t) == len(g) for t, g in zip(d.tokens, d.tags))
+
+
+def test_generation_with_local_seq2seq(tmp_path):
+    from lowdata.augment.generate import Paraphrase
+    from lowdata.backbone import make_tiny
+
+    path = make_tiny(str(tmp_path / "bart"), head="seq2seq")
+    a = Paraphrase(model=path, prompt="paraphrase: {text}", n=2, max_new_tokens=5, seed=0)
+    out = a(["nice film", "bad plot"])
+    assert len(out) == 2 and all(len(v) == 2 and all(isinstance(x, str) and x for x in v) for v in out)
+    assert a.gen.seq2seq and Paraphrase(model=path, prompt="paraphrase: {text}", n=2, max_new_tokens=5)(
+        ["nice film", "bad plot"]) == out

@@ -123,7 +123,7 @@ class TaskModel(nn.Module):
 
 def make_tiny(path: str, hidden: int = 32, layers: int = 2, heads: int = 2, seed: int = 0, head: str | None = None) -> str:
     """Write a tiny randomly initialised BERT (character-level WordPiece vocab) to `path`. For tests.
-    head=None: a bare encoder; "mlm": BertForMaskedLM; "causal": a tiny GPT-2 with the same tokenizer."""
+    head=None: a bare encoder; "mlm": BertForMaskedLM; "causal": a tiny GPT-2, "seq2seq": a tiny BART (same tokenizer)."""
     from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
     from tokenizers.models import WordPiece
     from transformers import BertConfig, BertModel, BertTokenizerFast
@@ -143,6 +143,16 @@ def make_tiny(path: str, hidden: int = 32, layers: int = 2, heads: int = 2, seed
     tok = BertTokenizerFast(tokenizer_object=tk, unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]",
                             cls_token="[CLS]", mask_token="[MASK]")
     torch.manual_seed(seed)
+    if head == "seq2seq":
+        from transformers import BartConfig, BartForConditionalGeneration
+
+        cfg = BartConfig(vocab_size=len(vocab), d_model=hidden, encoder_layers=layers, decoder_layers=layers,
+                         encoder_attention_heads=heads, decoder_attention_heads=heads, encoder_ffn_dim=hidden * 2,
+                         decoder_ffn_dim=hidden * 2, max_position_embeddings=256, pad_token_id=0, bos_token_id=2,
+                         eos_token_id=3, decoder_start_token_id=2, forced_eos_token_id=3)
+        BartForConditionalGeneration(cfg).save_pretrained(path)
+        tok.save_pretrained(path)
+        return path
     if head == "causal":
         from transformers import GPT2Config, GPT2LMHeadModel
 
