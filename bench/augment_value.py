@@ -55,7 +55,9 @@ def main():
             if not p.exists():
                 continue
             runs = json.loads(p.read_text())["runs"]
-            sc = [r["score"] for r in runs.values()]
+            sc = [runs[s]["score"] for s in a.seeds if s in runs]  # the same seeds for every family
+            if not sc:
+                continue
             m, s = statistics.mean(sc), statistics.stdev(sc) if len(sc) > 1 else 0.0
             base = m if fam == "none" else base
             d = f"{m - base:+.4f}" if base is not None and fam != "none" else ""

@@ -89,13 +89,12 @@ def save_confusion_png(rep: dict, path: str) -> None:
     ax.set_yticks(range(len(labs)), labs, fontsize=8)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(f"Confusion matrix (row-normalised), accuracy {rep['accuracy']:.3f}")
+    ax.set_title(f"Confusion matrix (row-normalised)\naccuracy {rep['accuracy']:.3f}, n={rep['n']}", fontsize=10)
     if len(labs) <= 15:
         for i in range(len(labs)):
             for j in range(len(labs)):
                 ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=8,
                         color="white" if norm[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, bbox_inches="tight")  # long label names stay inside the image
     plt.close(fig)
