@@ -44,7 +44,7 @@ def main():
                 if ds == "trec":
                     extra += ["--patience", "0", "--epochs", "10" if fam != "none" else "30"]
                 cmd = [sys.executable, str(HERE / "fewshot.py"), "--dataset", ds, "--k", a.k, "--seeds", *a.seeds,
-                       "--tag", f"-{fam}", *FAMILIES[fam], *extra]
+                       f"--tag=-{fam}", *FAMILIES[fam], *extra]
                 print("$", " ".join(cmd[1:]), flush=True)
                 subprocess.run(cmd, check=True)
     print("\n| dataset | family | seeds | test accuracy (mean +- std) | vs none |\n|---|---|---:|---:|---:|")

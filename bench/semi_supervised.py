@@ -1,0 +1,147 @@
+"""Semi-supervised learning: k labeled per class + the unlabeled rest, test error/accuracy per method and seed.
+
+    python bench/semi_supervised.py --dataset agnews --k 10 --methods frozen_lr label_spreading gcn --seeds 0 1 2
+    python bench/semi_supervised.py --dataset sst2 --k 16 --methods supervised fixmatch uda gan_bert self_training --seeds 0 1 2
+    python bench/semi_supervised.py --dataset agnews --subsample-unlabeled 2000 ...   # CPU-sized (says so in the output)
+
+Resumable (each finished method x seed is stored in bench/results/ssl-<dataset>-k<k>.json and skipped).
+Embedding methods cache the encoder's sentence vectors in bench/cache/ (the encoder is frozen there).
+Model selection uses dev only: SST-2 has a dev split; AG News has none, so its fine-tuning methods train a fixed
+number of steps without early stopping. Unlabeled examples' true labels are passed only to log pseudo-label
+accuracy, never to training.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, data_config, load_results, machine, save_results  # noqa: E402
+
+CACHE = Path(__file__).resolve().parent / "cache"
+EMBEDDING_METHODS = ("frozen_lr", "label_spreading", "gcn")
+
+
+def cached_embed(texts, model, max_length):
+    from lowdata.ssl.graph import embed
+
+    key = hashlib.sha1(("\n".join(texts) + f"|{model}|{max_length}").encode()).hexdigest()[:16]
+    path = CACHE / f"emb-{key}.npy"
+    if path.exists():
+        return np.load(path)
+    E = embed(texts, model=model, max_length=max_length)
+    CACHE.mkdir(exist_ok=True)
+    np.save(path, E)
+    return E
+
+
+def embedding_method(method, splits, labels, a, seed):
+    from sklearn.linear_model import LogisticRegression
+
+    from lowdata.ssl.graph import gcn, propagate
+
+    tr, un, te = splits["train"], splits["unlabeled"], splits["test"]
+    E_tr = cached_embed(tr.texts, a.model, a.max_length)
+    E_te = cached_embed(te.texts, a.model, a.max_length)
+    y = np.array([labels.encode(v) for v in tr.labels])
+    if method == "frozen_lr":
+        clf = LogisticRegression(max_iter=2000, C=a.lr_c).fit(E_tr, y)
+        pred = clf.predict(E_te)
+    else:
+        E_un = cached_embed(un.texts, a.model, a.max_length)
+        # transductive: the test points join the graph as unlabeled nodes (their labels are never used)
+        E_all = np.vstack([E_un, E_te])
+        P = propagate(E_tr, y, E_all, k=a.knn) if method == "label_spreading" else \
+            gcn(E_tr, y, E_all, k=a.knn, seed=seed)
+        pred = P[len(E_un):].argmax(1)
+    return float(np.mean([labels.names[p] == t for p, t in zip(pred, te.labels)]))
+
+
+def finetune_method(method, splits, a, seed):
+    from lowdata.config import Config, ModelConfig, SSLConfig, TrainConfig
+    from lowdata.ssl.pseudo_label import self_train
+    from lowdata.train import run
+
+    with tempfile.TemporaryDirectory() as out:
+        has_dev = splits.get("dev") is not None
+        tc = TrainConfig(epochs=a.epochs, max_steps=a.steps, batch_size=a.batch_size, lr=a.lr, head_lr=a.head_lr,
+                         patience=a.patience if has_dev else 0, eval_every=a.eval_every if has_dev else 0,
+                         seed=seed, progress=a.progress, report_to=[], save_every=0)
+        sc = SSLConfig(method=None if method in ("supervised", "self_training") else method, mu=a.mu,
+                       threshold=a.threshold)
+        cfg = Config(model=ModelConfig(name=a.model, max_length=a.max_length), train=tc, ssl=sc, output_dir=out)
+        if method == "self_training":
+            m = self_train(cfg, splits, rounds=a.rounds, threshold=a.threshold or 0.9)
+        else:
+            m = run(cfg, splits)
+    return m["test"]["accuracy"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dataset", default="agnews")
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--methods", nargs="+", default=["frozen_lr", "label_spreading", "gcn", "supervised"])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--model", default="minilm")
+    ap.add_argument("--max-length", type=int, default=64)
+    ap.add_argument("--subsample-unlabeled", type=int, default=0, help="CPU runs: use this many unlabeled texts")
+    ap.add_argument("--knn", type=int, default=10)
+    ap.add_argument("--lr-c", type=float, default=1.0)
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--steps", type=int, default=0)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--head-lr", type=float, default=1e-3)
+    ap.add_argument("--patience", type=int, default=5)
+    ap.add_argument("--eval-every", type=int, default=0)
+    ap.add_argument("--mu", type=int, default=2)
+    ap.add_argument("--threshold", type=float)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--progress", action="store_true")
+    a = ap.parse_args()
+
+    from lowdata.data import LabelMap, fraction
+    from lowdata.data.splits import load_splits
+
+    name = f"ssl-{a.dataset}-k{a.k}" + (f"-u{a.subsample_unlabeled}" if a.subsample_unlabeled else "")
+    path = RESULTS / f"{name}.json"
+    res = load_results(path) or {"setting": name, "args": vars(a), "machine": machine(), "runs": {}}
+    for method in a.methods:
+        for seed in a.seeds:
+            key = f"{method}/{seed}"
+            if key in res["runs"]:
+                continue
+            splits = load_splits(data_config(a.dataset, k_per_class=a.k, sample_seed=seed), seed=seed)
+            if a.subsample_unlabeled and len(splits["unlabeled"]) > a.subsample_unlabeled:
+                splits["unlabeled"] = fraction(splits["unlabeled"], a.subsample_unlabeled / len(splits["unlabeled"]),
+                                               seed=seed)
+            labels = LabelMap.from_data(splits["train"])
+            t0 = time.time()
+            if method in EMBEDDING_METHODS:
+                acc = embedding_method(method, splits, labels, a, seed)
+            else:
+                acc = finetune_method(method, splits, a, seed)
+            res["runs"][key] = {"accuracy": acc, "seconds": round(time.time() - t0, 1),
+                                "n_unlabeled": len(splits["unlabeled"])}
+            save_results(path, res)
+            print(f"{method} seed {seed}: test accuracy {acc:.4f} ({time.time() - t0:.0f}s)", flush=True)
+    note = f" (unlabeled subsampled to {a.subsample_unlabeled})" if a.subsample_unlabeled else ""
+    print(f"\n{a.dataset}, {a.k} labeled per class{note}, {a.model}\n")
+    print("| method | seeds | test accuracy | test error |\n|---|---:|---:|---:|")
+    for method in a.methods:
+        sc = [r["accuracy"] for k, r in res["runs"].items() if k.split("/")[0] == method]
+        if sc:
+            m, s = statistics.mean(sc), statistics.stdev(sc) if len(sc) > 1 else 0.0
+            print(f"| {method} | {len(sc)} | {m:.4f} +- {s:.4f} | {1 - m:.4f} |")
+
+
+if __name__ == "__main__":
+    main()
