@@ -20,11 +20,10 @@ class MultiView:
         self.tok, self.view, self.weight, self.ce_weight, self.max_length = tokenizer, view, weight, ce_weight, max_length
 
     def loss(self, model, batch, unlabeled, step):
-        texts = self.tok.batch_decode(batch["input_ids"], skip_special_tokens=True)
-        views = [vs[0] if vs else t for t, vs in zip(texts, self.view(texts))]
-        enc = self.tok(views, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
-        dev = batch["input_ids"].device
-        logits_v = model(enc["input_ids"].to(dev), enc["attention_mask"].to(dev)).float()  # (B, C)
+        from ..ssl.masks import reencode
+
+        ids, mask = reencode(self.tok, batch["input_ids"], self.view, self.max_length)
+        logits_v = model(ids, mask).float()  # (B, C)
         logits_o = model(batch["input_ids"], batch["attention_mask"]).float().detach()
         kl = F.kl_div(F.log_softmax(logits_v, -1), F.softmax(logits_o, -1), reduction="batchmean")
         ce = F.cross_entropy(logits_v, batch["labels"])
