@@ -151,3 +151,22 @@ def test_ssl_from_config_via_cli(method, tiny_model, toy_files, tmp_path):
     assert r.returncode == 0, r.stderr
     out = tmp_path / "run" / ("round_1" if method == "self_training" else "")
     assert (out / "metrics.json").exists()
+
+
+def test_graph_seeded_pseudo_labels_are_balanced_and_confident():
+    from lowdata.data import TextData
+    from lowdata.ssl.graph import seed_pseudo_labels
+
+    rng = np.random.default_rng(1)
+    centers = np.eye(2, 8) * 4
+    E = np.vstack([centers[c] + rng.normal(size=(30, 8)) * 0.4 for c in range(2)])
+    texts = [f"t{i}" for i in range(60)]
+    truth = ["a"] * 30 + ["b"] * 30
+    lab = [0, 1, 30, 31]
+    unl = [i for i in range(60) if i not in lab]
+    labeled = TextData([texts[i] for i in lab], [truth[i] for i in lab])
+    unlabeled = TextData([texts[i] for i in unl])
+    data, keep, conf = seed_pseudo_labels(labeled, unlabeled, k=5, per_class=10, embeddings=(E[lab], E[unl]))
+    assert data.labels.count("a") == data.labels.count("b") == 10
+    assert all(truth[unl[i]] == y for i, y in zip(keep, data.labels))
+    assert (np.diff(conf) <= 1).all() and len(keep) == 20

@@ -44,8 +44,9 @@ def embed(texts: list[str], model: str = "minilm", batch_size: int = 64, max_len
 
 
 def propagate(emb_l: np.ndarray, y_l: np.ndarray, emb_u: np.ndarray, method: str = "spreading", k: int = 10,
-              alpha: float = 0.2, max_iter: int = 1000) -> np.ndarray:
-    """Class probabilities (U, C) for the unlabeled points; y_l holds class ids 0..C-1."""
+              alpha: float = 0.99, max_iter: int = 1000) -> np.ndarray:
+    """Class probabilities (U, C) for the unlabeled points; y_l holds class ids 0..C-1.
+    alpha=0.99 as in Zhou et al. (2003) (scikit-learn's default is 0.2)."""
     from sklearn.semi_supervised import LabelPropagation, LabelSpreading
 
     X = np.vstack([emb_l, emb_u])
@@ -105,3 +106,25 @@ def gcn(emb_l: np.ndarray, y_l: np.ndarray, emb_u: np.ndarray, k: int = 10, hidd
         opt.step()
     with torch.no_grad():
         return torch.softmax(forward(False)[n_l:], -1).numpy()
+
+
+def seed_pseudo_labels(labeled, unlabeled, model: str = "minilm", method: str = "gcn", k: int = 10,
+                       threshold: float = 0.0, per_class: int | None = None, seed: int = 0, max_length: int = 128,
+                       embeddings=None):
+    """Graph predictions over the unlabeled pool -> a class-balanced TextData of the most confident ones, to train on
+    with the labeled data (graph-seeded self-training). `embeddings`: optional (E_labeled, E_unlabeled) to reuse.
+    -> (pseudo-labeled TextData, indices into `unlabeled`, their confidences)."""
+    from ..data import LabelMap, TextData
+    from .pseudo_label import select
+
+    labels = LabelMap.from_data(labeled)
+    if embeddings is None:
+        E_l, E_u = embed(labeled.texts, model, max_length=max_length), embed(unlabeled.texts, model,
+                                                                                max_length=max_length)
+    else:
+        E_l, E_u = embeddings
+    y = np.array([labels.encode(v) for v in labeled.labels])
+    P = gcn(E_l, y, E_u, k=k, seed=seed) if method == "gcn" else propagate(E_l, y, E_u, method=method, k=k)
+    keep, cls = select(P, threshold, balance=True, max_per_class=per_class)
+    data = TextData([unlabeled.texts[i] for i in keep], [labels.names[c] for c in cls], source="graph pseudo-labels")
+    return data, keep, P.max(1)[keep]
