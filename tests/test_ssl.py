@@ -169,4 +169,4 @@ def test_graph_seeded_pseudo_labels_are_balanced_and_confident():
     data, keep, conf = seed_pseudo_labels(labeled, unlabeled, k=5, per_class=10, embeddings=(E[lab], E[unl]))
     assert data.labels.count("a") == data.labels.count("b") == 10
     assert all(truth[unl[i]] == y for i, y in zip(keep, data.labels))
-    assert (np.diff(conf) <= 1).all() and len(keep) == 20
+    assert len(keep) == 20 and (conf > 0.5).all()  # the most confident half of each class
