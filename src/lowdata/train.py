@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from .batching import IGNORE, bucket_batches, collate, encode, lengths, predict_logits
-from .config import Config, dump_config, to_dict
+from .config import Config, ConfigError, dump_config, to_dict
 
 
 class RunExistsError(FileExistsError):
@@ -141,7 +141,8 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
     enc = encode(train, tok, labels, cfg.model.max_length)
     if augment is not None:  # each augmented copy keeps its source's label
         if train.task != "classify":
-            raise ValueError("augment= takes texts; for NER use a tag-aware augmenter on the data beforehand")
+            raise ConfigError("augment takes texts; for NER run a tag-aware augmenter (lowdata augment --task ner) "
+                              "on the data beforehand")
         for ex, views in zip(list(enc), augment(train.texts)):
             views = [v for v in views if v.strip()]
             if views:
@@ -149,8 +150,8 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
     enc_dev = encode(dev, tok, labels, cfg.model.max_length) if dev is not None else None
     uses_u = ssl is not None and getattr(ssl, "uses_unlabeled", True)
     if uses_u and not splits.get("unlabeled"):
-        raise ValueError("this ssl method needs unlabeled data: set data.k_per_class (the rest of train) or pass "
-                         "splits['unlabeled']")
+        raise ConfigError("this ssl method needs unlabeled data: set data.unlabeled (a file) or data.k_per_class "
+                          "(the rest of train is then unlabeled)")
     enc_u = encode(splits["unlabeled"], tok, None, cfg.model.max_length) if uses_u else None
     lens = lengths(enc)
 
@@ -171,6 +172,8 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
         opt.load_state_dict(saved["opt"])
         sched.load_state_dict(saved["sched"])
         torch.set_rng_state(saved["rng"])
+        if saved.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(saved["cuda_rng"])
         state = saved["state"]
         if os.path.exists(os.path.join(ckdir, "best.pt")):
             best_state = torch.load(os.path.join(ckdir, "best.pt"), weights_only=False)
@@ -178,7 +181,8 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
 
     def checkpoint():
         _save_atomic({"model": raw.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                      "rng": torch.get_rng_state(), "state": state}, ck)
+                      "rng": torch.get_rng_state(), "state": state,
+                      "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}, ck)
 
     autocast = acc.autocast if acc.mixed_precision == "bf16" else None
     metric = "accuracy" if train.task == "classify" else "f1"
