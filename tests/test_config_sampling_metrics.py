@@ -68,3 +68,17 @@ def test_ner_report_default_vs_strict():
 def test_token_data_validation():
     with pytest.raises(DataError, match="line 1: empty sentence"):
         TokenData([[]], [[]])
+
+
+def test_unlabeled_from_a_file_column(tmp_path):
+    from lowdata.config import DataConfig
+    from lowdata.data.splits import load_splits
+
+    (tmp_path / "train.csv").write_text("text,label\ngood,pos\nbad,neg\n")
+    (tmp_path / "pool.csv").write_text("id,review,stars\n1,a fine film,5\n2,dull stuff,1\n")
+    s = load_splits(DataConfig(train=str(tmp_path / "train.csv"), unlabeled=str(tmp_path / "pool.csv"),
+                               unlabeled_column="review"))
+    assert s["unlabeled"].texts == ["a fine film", "dull stuff"] and s["unlabeled"].labels is None
+    with pytest.raises(DataError, match="missing text column 'comment'"):
+        load_splits(DataConfig(train=str(tmp_path / "train.csv"), unlabeled=str(tmp_path / "pool.csv"),
+                               unlabeled_column="comment"))

@@ -32,6 +32,7 @@ class DataConfig:
     dev_fraction: float = 0.0            # carve a dev split off train when no dev file is given
     sample_seed: Optional[int] = None    # seed of the few-shot draw (default: train.seed)
     unlabeled: Optional[str] = None      # unlabeled text file (default with k_per_class: the rest of train)
+    unlabeled_column: Union[str, int, None] = None  # its text column (default: text_column)
 
 
 @dataclass

@@ -26,7 +26,8 @@ def load_splits(dc, seed: int = 0) -> dict:
     elif dc.fraction:
         train = fraction(train, dc.fraction, seed=s)
     if dc.unlabeled:
-        unlabeled = read(dc.unlabeled, split="unlabeled", labeled=False, **kw)
+        ukw = {**kw, "text_column": dc.unlabeled_column if dc.unlabeled_column is not None else dc.text_column}
+        unlabeled = read(dc.unlabeled, split="unlabeled", labeled=False, **ukw)
     if dev is None and dc.dev_fraction:
         train, dev = split(train, (1 - dc.dev_fraction, dc.dev_fraction), seed=s)
     return {"train": train, "dev": dev, "test": test, "unlabeled": unlabeled}
