@@ -50,6 +50,8 @@ def test_ssl_methods_train_and_log(method, tiny_model, toy_files, tmp_path):
     want = {"fixmatch": "ssl/mask_rate", "flexmatch": "ssl/mask_rate", "uda": "ssl/tsa_kept",
             "gan_bert": "ssl/p_fake_gen"}[method]
     assert want in tags, tags
+    if method in ("fixmatch", "uda"):  # hidden labels of the unlabeled rest -> pseudo-label accuracy is logged
+        assert "ssl/pseudo_acc" in tags, tags
     if method == "gan_bert":  # the saved model is a plain classifier
         from lowdata.backbone import TaskModel
 

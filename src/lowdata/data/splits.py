@@ -1,6 +1,8 @@
 """Load the splits a run config names: train (optionally few-shot sampled), dev, test, unlabeled rest.
 
-    splits = load_splits(cfg.data, seed=0)   # {"train", "dev", "test", "unlabeled"} (missing ones are None)
+    splits = load_splits(cfg.data, seed=0)   # {"train", "dev", "test", "unlabeled", "unlabeled_truth"}
+"unlabeled_truth" holds the hidden labels of the unlabeled rest (k_per_class only), used for nothing but logging
+pseudo-label accuracy; missing splits are None.
 """
 from __future__ import annotations
 
@@ -21,8 +23,13 @@ def load_splits(dc, seed: int = 0) -> dict:
         raise DataError("training data has no labels", dc.train)
     s = seed if dc.sample_seed is None else dc.sample_seed
     unlabeled = None
+    truth = None
     if dc.k_per_class:
+        full = train
         train, unlabeled = k_per_class(train, dc.k_per_class, seed=s)
+        # the hidden labels of the rest, kept apart: only for logging pseudo-label accuracy, never for training
+        row = {ln: i for i, ln in enumerate(full.lines)}
+        truth = [full.targets[row[ln]] for ln in unlabeled.lines]
     elif dc.fraction:
         train = fraction(train, dc.fraction, seed=s)
     if dc.unlabeled:
@@ -30,4 +37,4 @@ def load_splits(dc, seed: int = 0) -> dict:
         unlabeled = read(dc.unlabeled, split="unlabeled", labeled=False, **ukw)
     if dev is None and dc.dev_fraction:
         train, dev = split(train, (1 - dc.dev_fraction, dc.dev_fraction), seed=s)
-    return {"train": train, "dev": dev, "test": test, "unlabeled": unlabeled}
+    return {"train": train, "dev": dev, "test": test, "unlabeled": unlabeled, "unlabeled_truth": truth}
