@@ -49,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     ag.add_argument("--no-original", action="store_true", help="write only the augmented rows")
     ag.add_argument("--overwrite", action="store_true")
 
+    cv = sub.add_parser("curve", help="learning-curve study: budgets x methods x seeds, fits, label equivalence")
+    cv.add_argument("-c", "--config", required=True, help="study YAML (see lowdata.evaluate.study)")
+    cv.add_argument("--workers", type=int, default=1)
+
     sub.add_parser("ls", help="list backbones, data formats and registries")
 
     d = sub.add_parser("demo", help="train a classifier and an NER tagger on the built-in demo data")
@@ -70,7 +74,8 @@ def main(argv=None) -> int:
     from .registry import RegistryError
 
     try:
-        verbs = {"train": _train, "eval": _eval, "predict": _predict, "augment": _augment, "ls": _ls, "demo": _demo}
+        verbs = {"train": _train, "eval": _eval, "predict": _predict, "augment": _augment, "curve": _curve, "ls": _ls,
+                 "demo": _demo}
         return verbs[args.verb](args)
     except (DataError, ConfigError, RegistryError, FileExistsError, FileNotFoundError) as e:
         print(f"lowdata {args.verb}: error: {e}", file=sys.stderr)
@@ -169,6 +174,17 @@ def _augment(args) -> int:
                      overwrite=args.overwrite)
     extra = f", {r['dropped_empty']} empty variants dropped" if r.get("dropped_empty") else ""
     print(f"{args.output}: {r['output']} rows from {r['input']} examples{extra} in {time.time() - t0:.1f}s")
+    return 0
+
+
+def _curve(args) -> int:
+    from .evaluate.study import load_study, run_study, write_report
+
+    st = load_study(args.config)
+    res = run_study(st, workers=args.workers)
+    md, _ = write_report(st, res)
+    print(md)
+    print(f"written: {st.output_dir}/curve.json, report.md, report.html")
     return 0
 
 

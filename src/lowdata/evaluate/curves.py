@@ -80,8 +80,10 @@ def label_equivalence(baseline: CurveFit, n: float, err: float, boot_fits=None, 
     eq = baseline.labels_for(err)
     out = {"n": n, "err": err, "n_equiv": eq["n"], "multiplier": eq["n"] / n, "extrapolated": eq["extrapolated"]}
     if boot_fits:
-        vals = np.array([f.labels_for(err)["n"] for f in boot_fits], dtype=float)
-        lo, hi = np.percentile(vals, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
+        vals = np.sort(np.array([f.labels_for(err)["n"] for f in boot_fits], dtype=float))
+        # order statistics, not interpolation: a fit that never reaches err gives inf, a valid unbounded end
+        lo = vals[int(np.floor((1 - level) / 2 * (len(vals) - 1)))]
+        hi = vals[int(np.ceil((1 + level) / 2 * (len(vals) - 1)))]
         out["n_equiv_ci"] = (float(lo), float(hi))
         out["multiplier_ci"] = (float(lo / n), float(hi / n))
     return out
