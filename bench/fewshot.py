@@ -36,6 +36,7 @@ def main():
     ap.add_argument("--patience", type=int, default=5)
     ap.add_argument("--eval-every", type=int, default=0)
     ap.add_argument("--aug", action="append", default=[], help="augmenter spec (repeatable), e.g. eda:alpha=0.05,n=16")
+    ap.add_argument("--lp-init", action="store_true", help="LP-FT: logistic-regression head before fine-tuning")
     ap.add_argument("--multiview", help="second-view augmenter with consistency loss, e.g. reverse")
     ap.add_argument("--tag", default="", help="suffix of the result name, e.g. -eda")
     a = ap.parse_args()
@@ -55,7 +56,7 @@ def main():
             cfg = Config(data=dc, model=ModelConfig(name=a.model, max_length=a.max_length),
                          train=TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, head_lr=a.head_lr,
                                            patience=a.patience, seed=seed, progress=False, report_to=[],
-                                           eval_every=a.eval_every, save_every=0),
+                                           eval_every=a.eval_every, save_every=0, lp_init=a.lp_init),
                          augment=AugmentConfig(specs=a.aug, multiview=a.multiview), output_dir=out)
             t0 = time.time()
             m = run(cfg)

@@ -51,6 +51,7 @@ class TrainConfig:
     eval_batch_size: int = 64
     lr: float = 5e-5
     head_lr: Optional[float] = None      # default: lr
+    lp_init: bool = False                # LP-FT: fit the head by logistic regression on frozen features first
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     max_grad_norm: float = 1.0

@@ -159,6 +159,10 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
         enc_u = encode(TextData(u.texts, truth) if known else u, tok, labels if known else None, cfg.model.max_length)
     lens = lengths(enc)
 
+    if tc.lp_init and not resume:
+        if train.task != "classify":
+            raise ConfigError("train.lp_init is for classification")
+        linear_probe_init(model, enc, pad, tc.eval_batch_size)
     opt = _optimizer(model, tc, acc.device.type)
     per_epoch = math.ceil(len(enc) / tc.batch_size)
     total = tc.max_steps or tc.epochs * per_epoch
@@ -293,6 +297,34 @@ def _from_config(cfg, tok, augment, ssl):
 
         ssl = MultiView(tok, build(ac.multiview, seed=seed), ac.multiview_weight, max_length=cfg.model.max_length)
     return augment, ssl
+
+
+def linear_probe_init(model, enc, pad, batch_size) -> None:
+    """LP-FT (Kumar et al., ICLR 2022): set the head to a logistic regression fitted on the frozen encoder's pooled
+    features of the training set, so fine-tuning starts from a good head and distorts the features less."""
+    from sklearn.linear_model import LogisticRegression
+
+    model.eval()
+    order = np.argsort(-lengths(enc), kind="stable")
+    feats = torch.zeros(len(enc), model.head.in_features)
+    with torch.inference_mode():
+        for s in range(0, len(order), batch_size):
+            idx = order[s: s + batch_size]
+            b = collate(enc, idx, pad)
+            feats[idx] = model.features(b["input_ids"], b["attention_mask"]).float()
+    y = np.array([e["label"] for e in enc])
+    lr = LogisticRegression(max_iter=2000).fit(feats.numpy(), y)
+    coef, icpt = torch.tensor(lr.coef_, dtype=torch.float32), torch.tensor(lr.intercept_, dtype=torch.float32)
+    if coef.shape[0] == 1:  # binary: sklearn keeps one row; softmax over [-z/2, z/2] gives the same probabilities
+        coef, icpt = torch.cat([-coef / 2, coef / 2]), torch.cat([-icpt / 2, icpt / 2])
+    W = torch.zeros_like(model.head.weight)
+    bias = torch.zeros_like(model.head.bias)
+    W[torch.as_tensor(lr.classes_)] = coef
+    bias[torch.as_tensor(lr.classes_)] = icpt
+    with torch.no_grad():
+        model.head.weight.copy_(W)
+        model.head.bias.copy_(bias)
+    model.train()
 
 
 def _unlabeled_batch(enc_u, size: int, seed: int, step: int, pad: int, device) -> dict:
