@@ -66,7 +66,7 @@ def test_fixmatch_mask_and_pseudo_accuracy(tiny_model):
     enc, tok = load_encoder(tiny_model)
     model = TaskModel(enc, 2).eval()
     b = tok(["good movie", "bad movie", "fine film"], padding=True, return_tensors="pt")
-    u = {"input_ids": b["input_ids"], "attention_mask": b["attention_mask"], "labels": torch.tensor([1, 0, 1])}
+    u = {"input_ids": b["input_ids"], "attention_mask": b["attention_mask"], "hidden_labels": torch.tensor([1, 0, 1])}
     never = FixMatch(tok, threshold=1.01)
     loss, logs = never.loss(model, None, u, 0)
     assert loss.item() == 0.0 and logs["ssl/mask_rate"] == 0.0

@@ -75,6 +75,8 @@ def collate(enc: list[dict], idx, pad_id: int) -> dict:
         ids[j, :n] = torch.tensor(r["input_ids"])
         mask[j, :n] = 1
     batch = {"input_ids": ids, "attention_mask": mask}
+    if "hidden_label" in rows[0]:  # unlabeled pool with known labels (benchmarks): for logging only
+        batch["hidden_labels"] = torch.tensor([r["hidden_label"] for r in rows])
     if "label" in rows[0]:
         batch["labels"] = torch.tensor([r["label"] for r in rows])
     elif "labels" in rows[0]:

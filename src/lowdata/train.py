@@ -157,6 +157,9 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
         u, truth = splits["unlabeled"], splits.get("unlabeled_truth")
         known = truth is not None and train.task == "classify" and all(t in labels.index for t in truth)
         enc_u = encode(TextData(u.texts, truth) if known else u, tok, labels if known else None, cfg.model.max_length)
+        for e in enc_u:  # under another key than "labels": an ssl method cannot train on them by accident
+            if "label" in e:
+                e["hidden_label"] = e.pop("label")
     lens = lengths(enc)
 
     if tc.lp_init and not resume:

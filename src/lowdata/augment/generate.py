@@ -56,6 +56,7 @@ class _Generator:
 
         model, tok = self._load()
         enc = tok(prompt, return_tensors="pt", add_special_tokens=self.seq2seq)
+        enc.pop("token_type_ids", None)  # BERT-style tokenizers add them; generative models do not take them
         torch.manual_seed(seed)
         pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
         with torch.inference_mode():

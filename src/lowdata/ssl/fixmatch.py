@@ -54,8 +54,8 @@ class FixMatch:
         logits_s = model(ids_s, m_s).float()
         l_u = (F.cross_entropy(logits_s, pseudo, reduction="none") * mask).mean()
         logs = {"ssl/unsup_loss": l_u.item(), "ssl/mask_rate": mask.mean().item()}
-        if "labels" in unlabeled:  # true labels known (benchmarks): pseudo-label accuracy over the kept ones
+        if "hidden_labels" in unlabeled:  # true labels known (benchmarks): pseudo-label accuracy over the kept ones
             kept = mask.bool()
             if kept.any():
-                logs["ssl/pseudo_acc"] = (pseudo[kept] == unlabeled["labels"][kept]).float().mean().item()
+                logs["ssl/pseudo_acc"] = (pseudo[kept] == unlabeled["hidden_labels"][kept]).float().mean().item()
         return self.weight * l_u, logs

@@ -53,7 +53,7 @@ class UDA:
         kl = (target * (target.clamp_min(1e-12).log() - logp_a)).sum(-1)  # (U,)
         l_u = (kl * mask).sum() / mask.sum().clamp_min(1.0)
         logs.update({"ssl/unsup_loss": l_u.item(), "ssl/mask_rate": mask.mean().item()})
-        if "labels" in unlabeled and mask.any():  # hidden labels known (benchmarks): logging only
+        if "hidden_labels" in unlabeled and mask.any():  # hidden labels known (benchmarks): logging only
             kept = mask.bool()
-            logs["ssl/pseudo_acc"] = (p_u.argmax(-1)[kept] == unlabeled["labels"][kept]).float().mean().item()
+            logs["ssl/pseudo_acc"] = (p_u.argmax(-1)[kept] == unlabeled["hidden_labels"][kept]).float().mean().item()
         return sup + self.weight * l_u, logs
