@@ -138,12 +138,13 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--per-class", type=int, default=500, help="gcn_seeded: pseudo-labels kept per class")
     ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--tag", default="", help="suffix of the result name (use --tag=-x)")
     a = ap.parse_args()
 
     from lowdata.data import LabelMap, fraction
     from lowdata.data.splits import load_splits
 
-    name = f"ssl-{a.dataset}-k{a.k}" + (f"-u{a.subsample_unlabeled}" if a.subsample_unlabeled else "")
+    name = f"ssl-{a.dataset}-k{a.k}" + (f"-u{a.subsample_unlabeled}" if a.subsample_unlabeled else "") + a.tag
     path = RESULTS / f"{name}.json"
     res = load_results(path) or {"setting": name, "args": vars(a), "machine": machine(), "runs": {}}
     for method in a.methods:
