@@ -22,7 +22,6 @@ model/ (Hugging Face encoder + head), checkpoint/ (resume state), tb/ (TensorBoa
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -33,6 +32,8 @@ import torch.nn.functional as F
 
 from .batching import IGNORE, bucket_batches, collate, encode, lengths, predict_logits
 from .config import Config, ConfigError, dump_config, to_dict
+from .loggers import Loggers
+from .probe import linear_probe_init  # noqa: F401  (part of the loop's API)
 
 
 class RunExistsError(FileExistsError):
@@ -61,45 +62,6 @@ def _save_atomic(obj, path: str) -> None:
     tmp = path + ".tmp"
     torch.save(obj, tmp)
     os.replace(tmp, path)
-
-
-class _Loggers:
-    def __init__(self, out: str, report_to, cfg: dict):
-        self.tb = self.mlflow = self.wandb = None
-        names = [report_to] if isinstance(report_to, str) else list(report_to or [])
-        if "tensorboard" in names:
-            from torch.utils.tensorboard import SummaryWriter
-            self.tb = SummaryWriter(os.path.join(out, "tb"))
-        if "mlflow" in names:
-            try:
-                import mlflow
-                self.mlflow = mlflow
-                mlflow.start_run()
-            except ImportError:
-                print("report_to: mlflow is not installed; skipping it")
-        if "wandb" in names:
-            try:
-                import wandb
-                self.wandb = wandb.init(config=cfg)
-            except ImportError:
-                print("report_to: wandb is not installed; skipping it")
-
-    def log(self, logs: dict, step: int):
-        for k, v in logs.items():
-            if self.tb:
-                self.tb.add_scalar(k, v, step)
-            if self.mlflow:
-                self.mlflow.log_metric(k.replace("/", "_"), v, step=step)
-        if self.wandb:
-            self.wandb.log(logs, step=step)
-
-    def close(self):
-        if self.tb:
-            self.tb.close()
-        if self.mlflow:
-            self.mlflow.end_run()
-        if self.wandb:
-            self.wandb.finish()
 
 
 def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adversarial=None,
@@ -213,7 +175,7 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
         model.train()
         return tc.patience > 0 and state["bad"] >= tc.patience
 
-    logger = _Loggers(out, tc.report_to, to_dict(cfg))
+    logger = Loggers(out, tc.report_to, to_dict(cfg))
     bar = tqdm(total=total, initial=state["step"], disable=not tc.progress, desc="train", dynamic_ncols=True)
     mu = getattr(ssl, "mu", 1)
     kill_at = int(os.environ.get("LOWDATA_TEST_KILL_AT_STEP", "0"))  # fault injection for the resume test
@@ -300,34 +262,6 @@ def _from_config(cfg, tok, augment, ssl):
 
         ssl = MultiView(tok, build(ac.multiview, seed=seed), ac.multiview_weight, max_length=cfg.model.max_length)
     return augment, ssl
-
-
-def linear_probe_init(model, enc, pad, batch_size) -> None:
-    """LP-FT (Kumar et al., ICLR 2022): set the head to a logistic regression fitted on the frozen encoder's pooled
-    features of the training set, so fine-tuning starts from a good head and distorts the features less."""
-    from sklearn.linear_model import LogisticRegression
-
-    model.eval()
-    order = np.argsort(-lengths(enc), kind="stable")
-    feats = torch.zeros(len(enc), model.head.in_features)
-    with torch.inference_mode():
-        for s in range(0, len(order), batch_size):
-            idx = order[s: s + batch_size]
-            b = collate(enc, idx, pad)
-            feats[idx] = model.features(b["input_ids"], b["attention_mask"]).float()
-    y = np.array([e["label"] for e in enc])
-    lr = LogisticRegression(max_iter=2000).fit(feats.numpy(), y)
-    coef, icpt = torch.tensor(lr.coef_, dtype=torch.float32), torch.tensor(lr.intercept_, dtype=torch.float32)
-    if coef.shape[0] == 1:  # binary: sklearn keeps one row; softmax over [-z/2, z/2] gives the same probabilities
-        coef, icpt = torch.cat([-coef / 2, coef / 2]), torch.cat([-icpt / 2, icpt / 2])
-    W = torch.zeros_like(model.head.weight)
-    bias = torch.zeros_like(model.head.bias)
-    W[torch.as_tensor(lr.classes_)] = coef
-    bias[torch.as_tensor(lr.classes_)] = icpt
-    with torch.no_grad():
-        model.head.weight.copy_(W)
-        model.head.bias.copy_(bias)
-    model.train()
 
 
 def _unlabeled_batch(enc_u, size: int, seed: int, step: int, pad: int, device) -> dict:

@@ -83,8 +83,6 @@ class MLMRefill(Augmenter):
         return pos, ws
 
     def __call__(self, texts: list[str]) -> list[list[str]]:
-        import torch
-
         if isinstance(texts, str):
             raise TypeError("an augmenter takes a list of texts; wrap a single text in a list")
         model, tok = self.load()

@@ -15,7 +15,6 @@ Resume restores the classifier exactly; the generator restarts (it is not part o
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
