@@ -68,7 +68,6 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
         resume: bool = False, overwrite: bool = False) -> dict:
     """Train per `cfg` on `splits` (default: load them from cfg.data), evaluate, write the run directory."""
     from accelerate import Accelerator
-    from tqdm.auto import tqdm
 
     from .backbone import TaskModel, load_encoder
     from .data import LabelMap, TextData
@@ -122,14 +121,38 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
         for e in enc_u:  # under another key than "labels": an ssl method cannot train on them by accident
             if "label" in e:
                 e["hidden_label"] = e.pop("label")
-    lens = lengths(enc)
-
     if tc.lp_init and not resume:
         if train.task != "classify":
             raise ConfigError("train.lp_init is for classification")
         linear_probe_init(model, enc, pad, tc.eval_batch_size)
+    autocast = acc.autocast if acc.mixed_precision == "bf16" else None
+    metric = "accuracy" if train.task == "classify" else "f1"
+    score = None if enc_dev is None else \
+        (lambda m: dev_score(m, enc_dev, dev, labels, pad, tc.eval_batch_size, acc.device, autocast))
+    raw, state = fit(tc, out, model, enc, acc, pad=pad, evaluate=score, metric=metric, ssl=ssl, enc_u=enc_u,
+                     adversarial=adversarial, resume=resume, log_config=to_dict(cfg))
+    raw.save(os.path.join(out, "model"), tok, labels.names, cfg.model.max_length)
+    result = write_outputs(raw, tok, splits, labels, cfg, state, acc.device, autocast)
+    shutil.rmtree(ckdir, ignore_errors=True)
+    return result
+
+
+def fit(tc, out: str, model, enc, acc, *, pad: int = 0, lens=None, make_batch=None, loss=None, evaluate=None,
+        metric: str = "score", ssl=None, enc_u=None, adversarial=None, resume: bool = False,
+        log_config: dict | None = None):
+    """The loop itself, shared by `run` (classification, NER) and `lowdata.pretrain` (MLM/NSP).
+
+    make_batch(indices, step) -> dict of CPU tensors (default: `collate(enc, indices, pad)`); loss(model, batch) ->
+    scalar (default: cross-entropy on `labels`); evaluate(model) -> dev score, higher is better (early stopping and
+    best-checkpoint restore). Returns (unwrapped model with the best weights, loop state)."""
+    from tqdm.auto import tqdm
+
+    ckdir = os.path.join(out, "checkpoint")
+    make_batch = make_batch or (lambda idx, step: collate(enc, idx, pad))
+    loss_of = loss or loss_fn
     opt = _optimizer(model, tc, acc.device.type)
-    per_epoch = math.ceil(len(enc) / tc.batch_size)
+    lens = lengths(enc) if lens is None else lens
+    per_epoch = math.ceil(len(lens) / tc.batch_size)
     total = tc.max_steps or tc.epochs * per_epoch
     from transformers import get_linear_schedule_with_warmup
     sched = get_linear_schedule_with_warmup(opt, int(tc.warmup_ratio * total), total)
@@ -157,12 +180,9 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
                       "rng": torch.get_rng_state(), "state": state,
                       "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}, ck)
 
-    autocast = acc.autocast if acc.mixed_precision == "bf16" else None
-    metric = "accuracy" if train.task == "classify" else "f1"
-
-    def evaluate():
+    def dev_eval():
         nonlocal best_state
-        score = dev_score(raw, enc_dev, dev, labels, pad, tc.eval_batch_size, acc.device, autocast)
+        score = evaluate(raw)
         state["history"].append({"step": state["step"], f"dev_{metric}": score})
         logger.log({f"dev/{metric}": score}, state["step"])
         if score > state["best"]:
@@ -175,20 +195,20 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
         model.train()
         return tc.patience > 0 and state["bad"] >= tc.patience
 
-    logger = Loggers(out, tc.report_to, to_dict(cfg))
+    logger = Loggers(out, tc.report_to, log_config or {})
     bar = tqdm(total=total, initial=state["step"], disable=not tc.progress, desc="train", dynamic_ncols=True)
-    mu = getattr(ssl, "mu", 1)
+    mu, uses_u = getattr(ssl, "mu", 1), enc_u is not None
     kill_at = int(os.environ.get("LOWDATA_TEST_KILL_AT_STEP", "0"))  # fault injection for the resume test
     model.train()
     while not state["done"] and (tc.max_steps or state["epoch"] < tc.epochs):
         batches = bucket_batches(lens, tc.batch_size, tc.seed, state["epoch"])
         batches = batches[acc.process_index::acc.num_processes]
         while state["pos"] < len(batches):
-            b = {k: v.to(acc.device) for k, v in collate(enc, batches[state["pos"]], pad).items()}
+            b = {k: v.to(acc.device) for k, v in make_batch(batches[state["pos"]], state["step"]).items()}
             with acc.autocast():
                 # an ssl object with includes_supervised=True computes the supervised term itself (e.g. UDA's TSA)
                 own = ssl is not None and getattr(ssl, "includes_supervised", False)
-                loss = torch.zeros((), device=acc.device) if own else loss_fn(model, b)
+                loss = torch.zeros((), device=acc.device) if own else loss_of(model, b)
                 logs = {}
                 if ssl is not None:  # unlabeled batch chosen from the step, so a resume sees the same one
                     ub = _unlabeled_batch(enc_u, tc.batch_size * mu, tc.seed, state["step"], pad,
@@ -199,7 +219,7 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
                 logs["train/loss"] = loss.item()
             acc.backward(loss)
             if adversarial is not None:
-                logs.update(adversarial.step(model, b, loss_fn, acc.backward))
+                logs.update(adversarial.step(model, b, loss_of, acc.backward))
             if tc.max_grad_norm:
                 acc.clip_grad_norm_(model.parameters(), tc.max_grad_norm)
             opt.step()
@@ -213,8 +233,8 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
             if kill_at and state["step"] == kill_at:
                 os.kill(os.getpid(), 9)
             stop = False
-            if enc_dev is not None and tc.eval_every and state["step"] % tc.eval_every == 0:
-                stop = evaluate()
+            if evaluate is not None and tc.eval_every and state["step"] % tc.eval_every == 0:
+                stop = dev_eval()
             if tc.save_every and state["step"] % tc.save_every == 0:
                 checkpoint()
             if stop or state["step"] >= total:
@@ -223,22 +243,19 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
         if not state["done"]:
             state["epoch"] += 1
             state["pos"] = 0
-            if enc_dev is not None and not tc.eval_every and evaluate():
+            if evaluate is not None and not tc.eval_every and dev_eval():
                 state["done"] = True
             if tc.save_every:  # save_every=0: no resumable checkpoints (benchmarks)
                 checkpoint()
     bar.close()
-    if enc_dev is not None and (not state["history"] or state["history"][-1]["step"] != state["step"]):
-        evaluate()
+    if evaluate is not None and (not state["history"] or state["history"][-1]["step"] != state["step"]):
+        dev_eval()
     if best_state is not None:  # best-checkpoint restore
         raw.load_state_dict(best_state)
     if tc.save_every:
         checkpoint()
     logger.close()
-    raw.save(os.path.join(out, "model"), tok, labels.names, cfg.model.max_length)
-    result = write_outputs(raw, tok, splits, labels, cfg, state, acc.device, autocast)
-    shutil.rmtree(ckdir, ignore_errors=True)
-    return result
+    return raw, state
 
 
 def _from_config(cfg, tok, augment, ssl):
