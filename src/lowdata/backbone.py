@@ -124,24 +124,14 @@ class TaskModel(nn.Module):
 def make_tiny(path: str, hidden: int = 32, layers: int = 2, heads: int = 2, seed: int = 0, head: str | None = None) -> str:
     """Write a tiny randomly initialised BERT (character-level WordPiece vocab) to `path`. For tests.
     head=None: a bare encoder; "mlm": BertForMaskedLM; "causal": a tiny GPT-2, "seq2seq": a tiny BART (same tokenizer)."""
-    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
-    from tokenizers.models import WordPiece
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from transformers import BertConfig, BertModel
 
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    from .pretrain.tokenizer import SPECIALS, from_vocab
+
     chars = [chr(c) for c in range(33, 127) if not chr(c).isupper()]
     words = "the a an and of to is in it that was for on with as this movie film good bad not".split()
-    vocab = specials + chars + ["##" + c for c in chars] + words
-    vocab = list(dict.fromkeys(vocab))
-    tk = Tokenizer(WordPiece({w: i for i, w in enumerate(vocab)}, unk_token="[UNK]"))
-    tk.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tk.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tk.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
-    tk.decoder = decoders.WordPiece()
-    tok = BertTokenizerFast(tokenizer_object=tk, unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]",
-                            cls_token="[CLS]", mask_token="[MASK]")
+    vocab = list(dict.fromkeys(SPECIALS + chars + ["##" + c for c in chars] + words))
+    tok = from_vocab({w: i for i, w in enumerate(vocab)})
     torch.manual_seed(seed)
     if head == "seq2seq":
         from transformers import BartConfig, BartForConditionalGeneration

@@ -1,6 +1,7 @@
-"""lowdata command line. Verbs: train, eval, predict, ls, demo.
+"""lowdata command line. Verbs: train, pretrain, eval, predict, augment, curve, ls, demo.
 
     lowdata train -c configs/sst2-16shot.yaml train.lr=3e-5 output_dir=runs/x [--resume]
+    lowdata pretrain -c configs/pretrain-sst2-mr.yaml output_dir=runs/pt [--resume]
     lowdata eval  --model runs/x/model --data test.tsv
     echo "great film" | lowdata predict --model runs/x/model
     lowdata demo
@@ -23,6 +24,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. train.lr=3e-5")
     t.add_argument("--resume", action="store_true", help="continue an interrupted run in output_dir")
     t.add_argument("--overwrite", action="store_true", help="replace a finished run in output_dir")
+
+    pt = sub.add_parser("pretrain", help="masked-LM (+ NSP/SOP) pretraining, continued or from scratch")
+    pt.add_argument("-c", "--config", help="YAML config (see configs/pretrain-*.yaml)")
+    pt.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. corpus.paths=[a.txt,b.txt]")
+    pt.add_argument("--resume", action="store_true", help="continue an interrupted run in output_dir")
+    pt.add_argument("--overwrite", action="store_true", help="replace a finished run in output_dir")
 
     e = sub.add_parser("eval", help="evaluate a trained model on a labeled file")
     e.add_argument("--model", required=True, help="a model directory written by train (…/model)")
@@ -74,7 +81,7 @@ def main(argv=None) -> int:
     from .registry import RegistryError
 
     try:
-        verbs = {"train": _train, "eval": _eval, "predict": _predict, "augment": _augment, "curve": _curve, "ls": _ls,
+        verbs = {"train": _train, "pretrain": _pretrain, "eval": _eval, "predict": _predict, "augment": _augment, "curve": _curve, "ls": _ls,
                  "demo": _demo}
         return verbs[args.verb](args)
     except (DataError, ConfigError, RegistryError, FileExistsError, FileNotFoundError) as e:
@@ -96,6 +103,20 @@ def _train(args) -> int:
     else:
         m = run(cfg, resume=args.resume, overwrite=args.overwrite)
     _summary(m, cfg.output_dir)
+    return 0
+
+
+def _pretrain(args) -> int:
+    from .config import PretrainConfig, load_config
+    from .pretrain import pretrain
+
+    pc = load_config(args.config, args.overrides, cls=PretrainConfig)
+    m = pretrain(pc, resume=args.resume, overwrite=args.overwrite)
+    b, a = m["heldout_before"], m["heldout_after"]
+    if a:
+        print(f"held-out perplexity {b['perplexity']:.2f} -> {a['perplexity']:.2f} (MLM loss {b['mlm_loss']:.4f} -> "
+              f"{a['mlm_loss']:.4f}), {m['steps']} steps, {m['tokens_per_second']:.0f} tokens/s")
+    print(f"model: {pc.output_dir}/model (use it as model.name in a train config)")
     return 0
 
 

@@ -97,7 +97,54 @@ class Config:
     output_dir: str = "runs/default"
 
 
-def _build(cls, values: dict, where: str):
+@dataclass
+class CorpusConfig:
+    paths: list = field(default_factory=list)  # .txt (blank line or one line = one document), .jsonl, hf:<name|path>
+    format: Optional[str] = None         # text | jsonl | hf (default: guessed from the name)
+    text_field: str = "text"             # jsonl / hf column
+    encoding: str = "utf-8"
+    documents: str = "auto"              # text files: "blank_line" (BERT's convention), "line", or auto (peek)
+    language: str = "auto"               # en | zh | auto: zh when most letters are CJK (word boundaries from jieba)
+    dedup: bool = True                   # drop exact duplicate documents (whitespace- and case-normalised)
+    heldout: float = 0.02                # share of documents held out for MLM loss / perplexity (by hash: stable)
+    max_heldout: int = 2000              # at most this many held-out sequences
+    max_documents: int = 0               # 0 = all
+
+
+@dataclass
+class PretrainModelConfig:
+    name: Optional[str] = "minilm"       # continued pretraining of this encoder; null = from scratch (below)
+    tokenizer: Optional[str] = None      # from scratch: a vocab.txt (WordPiece) or "train" (WordPiece on the corpus)
+    vocab_size: int = 8000               # tokenizer training
+    lowercase: bool = True
+    layers: int = 4                      # from scratch: size
+    hidden: int = 256
+    heads: int = 4
+    intermediate: int = 0                # 0 = 4 x hidden
+    max_length: int = 128                # packed sequence length (tokens, specials included)
+
+
+@dataclass
+class ObjectiveConfig:
+    mlm_probability: float = 0.15
+    mask_replace: float = 0.8            # of the chosen tokens: [MASK] / random token / unchanged = 80/10/10
+    random_replace: float = 0.1
+    whole_word: bool = True              # mask whole words (WordPiece ## pieces; Chinese: jieba words)
+    sentence: Optional[str] = None       # null | nsp (Devlin et al. 2019) | sop (Lan et al. 2020)
+
+
+@dataclass
+class PretrainConfig:
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    model: PretrainModelConfig = field(default_factory=PretrainModelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=3, batch_size=32, lr=1e-4, patience=0,
+                                                                   eval_every=200, save_every=200))
+    output_dir: str = "runs/pretrain"
+
+
+def _build(cls, values: dict, where: str, base=None):
+    """values over `base` (an instance whose fields are the defaults; default: cls())."""
     if values is None:
         values = {}
     if not isinstance(values, dict):
@@ -111,11 +158,11 @@ def _build(cls, values: dict, where: str):
         if k not in fields:
             raise ConfigError(f"{where}: unknown key {k!r} (valid: {', '.join(fields)})")
         sub = fields[k].default_factory if fields[k].default_factory is not dataclasses.MISSING else None
-        if sub is not None and dataclasses.is_dataclass(sub):
-            kwargs[k] = _build(sub, v, f"{where}.{k}" if where else k)
+        if sub is not None and (dataclasses.is_dataclass(sub) or dataclasses.is_dataclass(hints[k])):
+            kwargs[k] = _build(hints[k], v, f"{where}.{k}" if where else k, base=sub())
         else:
             kwargs[k] = _coerce(v, hints[k], f"{where}.{k}" if where else k)
-    return cls(**kwargs)
+    return dataclasses.replace(base, **kwargs) if base is not None else cls(**kwargs)
 
 
 def _coerce(v, hint, where: str):
@@ -152,8 +199,8 @@ def to_dict(cfg) -> dict:
     return dataclasses.asdict(cfg)
 
 
-def from_dict(d: dict, where: str = "config") -> Config:
-    return _build(Config, d, where)
+def from_dict(d: dict, where: str = "config", cls=Config):
+    return _build(cls, d, where)
 
 
 def apply_overrides(d: dict, overrides: list[str]) -> dict:
@@ -174,7 +221,8 @@ def apply_overrides(d: dict, overrides: list[str]) -> dict:
     return d
 
 
-def load_config(path: Optional[str] = None, overrides: Optional[list[str]] = None) -> Config:
+def load_config(path: Optional[str] = None, overrides: Optional[list[str]] = None, cls=Config):
+    """YAML file + overrides -> `cls` (Config for train, PretrainConfig for pretrain)."""
     import yaml
 
     d: dict[str, Any] = {}
@@ -189,7 +237,7 @@ def load_config(path: Optional[str] = None, overrides: Optional[list[str]] = Non
             line = f", line {mark.line + 1}" if mark else ""
             raise ConfigError(f"{path}{line}: invalid YAML ({getattr(e, 'problem', e)})") from None
     apply_overrides(d, overrides or [])
-    return from_dict(d, path or "config")
+    return from_dict(d, path or "config", cls)
 
 
 def dump_config(cfg: Config, path: str) -> None:

@@ -64,6 +64,21 @@ def _save_atomic(obj, path: str) -> None:
     os.replace(tmp, path)
 
 
+def prepare_output(cfg, out: str, resume: bool, overwrite: bool) -> str:
+    """Refuse to clobber a finished or unfinished run unless asked; write the resolved config; -> checkpoint dir."""
+    ckdir = os.path.join(out, "checkpoint")
+    if os.path.exists(os.path.join(out, "metrics.json")) and not overwrite:
+        raise RunExistsError(f"{out}: a finished run is already there (metrics.json); choose another output_dir "
+                             f"or pass --overwrite")
+    if os.path.isdir(ckdir) and not resume and not overwrite:
+        raise RunExistsError(f"{out}: an unfinished run is there; pass --resume to continue it or --overwrite")
+    if overwrite and not resume:
+        shutil.rmtree(ckdir, ignore_errors=True)
+    os.makedirs(ckdir, exist_ok=True)
+    dump_config(cfg, os.path.join(out, "config.yaml"))
+    return ckdir
+
+
 def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adversarial=None,
         resume: bool = False, overwrite: bool = False) -> dict:
     """Train per `cfg` on `splits` (default: load them from cfg.data), evaluate, write the run directory."""
@@ -75,16 +90,7 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
     from .evaluate.report import write_outputs
 
     tc, out = cfg.train, cfg.output_dir
-    ckdir = os.path.join(out, "checkpoint")
-    if os.path.exists(os.path.join(out, "metrics.json")) and not overwrite:
-        raise RunExistsError(f"{out}: a finished run is already there (metrics.json); choose another output_dir "
-                             f"or pass --overwrite")
-    if os.path.isdir(ckdir) and not resume and not overwrite:
-        raise RunExistsError(f"{out}: an unfinished run is there; pass --resume to continue it or --overwrite")
-    if overwrite and not resume:
-        shutil.rmtree(ckdir, ignore_errors=True)
-    os.makedirs(ckdir, exist_ok=True)
-    dump_config(cfg, os.path.join(out, "config.yaml"))
+    ckdir = prepare_output(cfg, out, resume, overwrite)
 
     torch.manual_seed(tc.seed)
     splits = splits or load_splits(cfg.data, seed=tc.seed)

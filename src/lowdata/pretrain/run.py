@@ -1,0 +1,156 @@
+"""`lowdata pretrain`: continued or from-scratch MLM (+ NSP/SOP) pretraining through the one training loop.
+
+    from lowdata.config import PretrainConfig, load_config
+    from lowdata.pretrain import pretrain
+    metrics = pretrain(load_config("configs/pretrain-sst2-mr.yaml", cls=PretrainConfig))
+
+Output dir: config.yaml, metrics.json (held-out MLM loss and perplexity before and after, tokens/s, corpus counts),
+data/ (packed corpus, reused by a rerun), model/ (a Hugging Face masked-LM directory: AutoModel loads the encoder
+for `lowdata train` and SSL, AutoModelForMaskedLM the whole thing for MLM-refill augmentation), checkpoint/ (resume).
+A model saved without an MLM head (all-MiniLM-L6-v2) gets a fresh one from transformers: decoder tied to the word
+embeddings (tie_word_embeddings), transform layer newly initialised.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import warnings
+
+import torch
+
+from ..config import ConfigError, to_dict
+
+REPEAT_WARN = 4.0  # Muennighoff et al. 2023 (Scaling Data-Constrained LMs): repeated data loses value past ~4 epochs
+
+
+def load_model(pc, tok):
+    """(model, note): continued from pc.model.name, or a fresh BERT of the configured size."""
+    from transformers import AutoConfig, AutoModelForMaskedLM, BertConfig, BertForMaskedLM, BertForPreTraining
+    from transformers.utils import logging as hf_logging
+
+    from ..backbone import resolve
+
+    hf_logging.set_verbosity_error()  # the load report would list the new head; `note` says it in one line
+    hf_logging.disable_progress_bar()
+
+    pair = pc.objective.sentence is not None
+    if pc.model.name:
+        path = resolve(pc.model.name)
+        mcfg = AutoConfig.from_pretrained(path)
+        if pair and mcfg.model_type != "bert":
+            raise ConfigError(f"objective.sentence={pc.objective.sentence} needs a BERT model (has a pooler and a "
+                              f"sentence head); {pc.model.name} is {mcfg.model_type}")
+        cls = BertForPreTraining if pair else AutoModelForMaskedLM
+        model, info = cls.from_pretrained(path, output_loading_info=True)
+        fresh = sorted({k.split(".")[0] + "." + k.split(".")[1] if "." in k else k for k in info["missing_keys"]})
+        note = f"continued from {pc.model.name}" + (f"; newly initialised: {', '.join(fresh)}" if fresh else "")
+        return model, note
+    inter = pc.model.intermediate or 4 * pc.model.hidden
+    if pc.model.hidden % pc.model.heads:
+        raise ConfigError(f"model.hidden={pc.model.hidden} must be divisible by model.heads={pc.model.heads}")
+    mcfg = BertConfig(vocab_size=len(tok), hidden_size=pc.model.hidden, num_hidden_layers=pc.model.layers,
+                      num_attention_heads=pc.model.heads, intermediate_size=inter,
+                      max_position_embeddings=max(512, pc.model.max_length), pad_token_id=tok.pad_token_id)
+    model = (BertForPreTraining if pair else BertForMaskedLM)(mcfg)
+    n = sum(p.numel() for p in model.parameters())
+    return model, f"from scratch: {pc.model.layers} layers, hidden {pc.model.hidden}, {n / 1e6:.1f}M parameters"
+
+
+def load_tokenizer(pc, out: str):
+    from transformers import AutoTokenizer
+
+    from ..backbone import resolve
+    from .corpus import iter_documents
+    from .tokenizer import from_vocab, train_wordpiece
+
+    if pc.model.name:
+        if pc.model.tokenizer:
+            raise ConfigError("model.tokenizer is for pretraining from scratch (model.name: null); continued "
+                              "pretraining keeps the model's own tokenizer")
+        return AutoTokenizer.from_pretrained(resolve(pc.model.name))
+    if not pc.model.tokenizer:
+        raise ConfigError("from scratch (model.name: null) needs model.tokenizer: a vocab.txt or 'train'")
+    saved = os.path.join(out, "tokenizer")
+    if os.path.isdir(saved):  # a resumed run reuses the tokenizer it trained
+        return AutoTokenizer.from_pretrained(saved)
+    if pc.model.tokenizer == "train":
+        texts = (" ".join(d) for _, d in iter_documents(pc.corpus))
+        tok = train_wordpiece(texts, vocab_size=pc.model.vocab_size, lowercase=pc.model.lowercase)
+    else:
+        tok = from_vocab(pc.model.tokenizer, lowercase=pc.model.lowercase)
+    tok.save_pretrained(saved)
+    return tok
+
+
+def pretrain(pc, resume: bool = False, overwrite: bool = False) -> dict:
+    from accelerate import Accelerator
+
+    from ..train import fit, prepare_output
+    from .corpus import Packed, build
+    from .mlm import collate_packed, heldout_loss, mask_tokens, mlm_loss
+
+    tc, out = pc.train, pc.output_dir
+    ob = pc.objective
+    if ob.sentence not in (None, "nsp", "sop"):
+        raise ConfigError(f"objective.sentence: expected null, nsp or sop, got {ob.sentence!r}")
+    if not 0 < ob.mlm_probability < 1:
+        raise ConfigError(f"objective.mlm_probability must be in (0, 1), got {ob.mlm_probability}")
+    ckdir = prepare_output(pc, out, resume, overwrite)
+    torch.manual_seed(tc.seed)
+    tok = load_tokenizer(pc, out)
+    meta = build(pc, tok, os.path.join(out, "data"), progress=tc.progress)
+    train, held = Packed(os.path.join(out, "data", "train")), Packed(os.path.join(out, "data", "heldout"))
+    model, note = load_model(pc, tok)
+    print(f"pretrain: {note}; corpus {meta['documents']} documents ({meta['duplicates']} duplicates dropped), "
+          f"{meta['train_tokens']} training tokens in {len(train)} sequences, {len(held)} held out", flush=True)
+
+    lens = train.lengths()
+    total = tc.max_steps or tc.epochs * math.ceil(len(train) / tc.batch_size)
+    repeats = total * tc.batch_size / len(train)
+    if repeats > REPEAT_WARN:
+        warnings.warn(f"the corpus is repeated {repeats:.1f} times ({total} steps x batch {tc.batch_size} over "
+                      f"{len(train)} sequences); repeated data loses value quickly after about 4 epochs "
+                      f"(Muennighoff et al. 2023): add unlabeled text or lower train.epochs/max_steps", stacklevel=2)
+    acc = Accelerator(cpu=tc.cpu or not torch.cuda.is_available(),
+                      mixed_precision="bf16" if tc.bf16 and torch.cuda.is_available() else "no")
+    margs = {"mask_id": tok.mask_token_id, "vocab_size": len(tok), "p": ob.mlm_probability,
+             "whole_word": ob.whole_word, "mask_replace": ob.mask_replace, "random_replace": ob.random_replace}
+    pad = tok.pad_token_id
+    seen = {"tokens": 0}
+
+    def make_batch(idx, step):
+        g = torch.Generator().manual_seed(tc.seed * 1_000_003 + step)
+        seen["tokens"] += int(lens[idx].sum())
+        return mask_tokens(collate_packed(train, idx, pad), generator=g, **margs)
+
+    limit = pc.corpus.max_heldout
+
+    def evaluate(m):
+        r = heldout_loss(m, held, pad, margs, tc.eval_batch_size, acc.device, limit=limit)
+        print(f"  held-out MLM loss {r['mlm_loss']:.4f}, perplexity {r['perplexity']:.2f}", flush=True)
+        return -r["mlm_loss"]
+
+    before = heldout_loss(model.to(acc.device), held, pad, margs, tc.eval_batch_size, acc.device, limit=limit) \
+        if len(held) else None
+    t0 = time.time()
+    raw, state = fit(tc, out, model, train, acc, pad=pad, lens=lens, make_batch=make_batch, loss=mlm_loss,
+                     evaluate=evaluate if len(held) else None, metric="neg_mlm_loss", resume=resume,
+                     log_config=to_dict(pc))
+    seconds = time.time() - t0
+    after = heldout_loss(raw, held, pad, margs, tc.eval_batch_size, acc.device, limit=limit) if len(held) else None
+    raw.save_pretrained(os.path.join(out, "model"))
+    tok.save_pretrained(os.path.join(out, "model"))
+    metrics = {"model": note, "corpus": {k: v for k, v in meta.items() if k != "key"}, "steps": state["step"],
+               "epochs_over_corpus": round(state["step"] * tc.batch_size / len(train), 2),
+               "seconds": round(seconds, 1), "tokens_per_second": round(seen["tokens"] / max(seconds, 1e-9), 1),
+               "heldout_before": before, "heldout_after": after, "history": state["history"],
+               "best_step": state["best_step"]}
+    with open(os.path.join(out, "metrics.json.tmp"), "w") as f:
+        json.dump(metrics, f, indent=1)
+    os.replace(os.path.join(out, "metrics.json.tmp"), os.path.join(out, "metrics.json"))
+    import shutil
+
+    shutil.rmtree(ckdir, ignore_errors=True)
+    return metrics
