@@ -294,3 +294,30 @@ def test_cli_pretrain_bad_config_exits_2(tmp_path):
     r = subprocess.run([sys.executable, "-m", "lowdata.cli", "pretrain", "objective.sentence=xyz",
                         f"output_dir={tmp_path / 'o'}"], capture_output=True, text=True)
     assert r.returncode == 2 and "objective.sentence" in r.stderr
+
+
+def test_train_config_pretrain_section_adapts_then_fine_tunes(tmp_path, tiny_mlm, toy_files):
+    """`pretrain:` in a train config: continued MLM on train + unlabeled text, then fine-tuning from it."""
+    import yaml
+
+    from lowdata.config import to_dict
+
+    from .conftest import tiny_cfg
+
+    cfg = tiny_cfg(tiny_mlm, toy_files, "x", epochs=2)
+    cfg.data.k_per_class = 8
+    d = to_dict(cfg)
+    d.pop("output_dir")
+    d["pretrain"] = {"max_steps": 6, "batch_size": 8, "max_length": 32}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(d))
+    out = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-m", "lowdata.cli", "train", "-c", str(tmp_path / "c.yaml"),
+                        f"output_dir={out}"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    pm = json.loads((out / "pretrain" / "metrics.json").read_text())
+    assert pm["steps"] == 6 and pm["corpus"]["documents"] > 16  # 16 labeled + the unlabeled rest (deduplicated)
+    used = yaml.safe_load((out / "config.yaml").read_text())
+    assert used["model"]["name"] == str(out / "pretrain" / "model")
+    assert "accuracy" in json.loads((out / "metrics.json").read_text())["test"]
+    corpus = (out / "pretrain" / "corpus.txt").read_text().splitlines()
+    assert len(corpus) == 64  # the 64 training rows (16 labeled + 48 unlabeled); dev and test never go in

@@ -88,12 +88,24 @@ class SSLConfig:
 
 
 @dataclass
+class FusionConfig:
+    """The `pretrain:` section of a train config: continued MLM on the run's own text (train + unlabeled) first."""
+    epochs: int = 0                          # 0 and max_steps 0 = off
+    max_steps: int = 0
+    lr: float = 1e-4
+    batch_size: int = 32
+    max_length: int = 128
+    whole_word: bool = True
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     ssl: SSLConfig = field(default_factory=SSLConfig)
+    pretrain: FusionConfig = field(default_factory=FusionConfig)
     output_dir: str = "runs/default"
 
 
