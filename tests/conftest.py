@@ -94,3 +94,60 @@ def tiny_causal(tmp_path_factory):
     from lowdata.backbone import make_tiny
 
     return make_tiny(str(tmp_path_factory.mktemp("tiny") / "gpt"), head="causal")
+
+
+def _required(what: str):
+    """In CI (LOWDATA_REQUIRE_SERVICES=1, set by .ci/run, which installs them) a missing service fails the test."""
+    if os.environ.get("LOWDATA_REQUIRE_SERVICES"):
+        pytest.fail(f"{what} is required here (LOWDATA_REQUIRE_SERVICES=1) but not installed")
+    pytest.skip(f"{what} not installed")
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server (Debian's postgresql package), started for the tests on a private Unix socket."""
+    import glob
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not bins:
+        _required("PostgreSQL (apt-get install postgresql)")
+    bindir = os.path.dirname(bins[-1])
+    root = tempfile.mkdtemp(prefix="lowdata-pg-")
+    as_user = []
+    if os.geteuid() == 0:  # the server refuses to run as root: run it as the package's postgres user
+        shutil.chown(root, "postgres", "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = os.path.join(root, "data")
+    subprocess.run(as_user + [f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "lowdata", "--no-sync"],
+                   check=True, capture_output=True)
+    subprocess.run(as_user + [f"{bindir}/pg_ctl", "-D", data, "-l", os.path.join(root, "log"), "-w", "-o",
+                              f"-k {root} -p {port} -c listen_addresses='' -c fsync=off", "start"],
+                   check=True, capture_output=True)
+    try:
+        yield f"postgresql://lowdata@/postgres?host={root}&port={port}"
+    finally:
+        subprocess.run(as_user + [f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def chromium() -> str:
+    import shutil
+
+    exe = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if not exe:
+        _required("Chromium (apt-get install chromium)")
+    return exe
+
+
+def chromium_args(profile) -> list:
+    """Headless flags that work as root on a machine with no network (see the env notes)."""
+    return ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={profile}"]

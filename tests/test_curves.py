@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from lowdata.evaluate.curves import bootstrap, fit_curve, label_equivalence
+from lowdata.evaluate.curves import CurveFit, bootstrap, fit_curve, label_equivalence
 
 BUDGETS = [4, 8, 16, 32, 64, 128, 256, 512]
 
@@ -39,6 +39,8 @@ def test_labels_for_target_and_label_equivalence():
     far = f.labels_for(0.6 * 5000 ** -0.5 + 0.08)
     assert far["extrapolated"] and far["reachable"]
     assert f.labels_for(0.05) == {"n": math.inf, "extrapolated": True, "reachable": False}
+    flat = CurveFit(a=0.5, b=1e-3, c=0.0, n_min=8, n_max=64)  # nearly flat: the target is ~1e300 labels away
+    assert flat.labels_for(0.001)["reachable"] is False  # was an OverflowError
     # a method at 16 labels that reaches the baseline's 160-label error is worth 10x
     eq = label_equivalence(f, 16, float(f.predict(160)))
     assert eq["multiplier"] == pytest.approx(10, rel=1e-6)

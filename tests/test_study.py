@@ -5,7 +5,8 @@ import sqlite3
 import yaml
 
 from lowdata.config import to_dict
-from lowdata.evaluate.study import Store, load_study, run_study, write_report
+from lowdata.evaluate.store import Store
+from lowdata.evaluate.study import load_study, run_study, write_report
 
 from .conftest import tiny_cfg
 
@@ -24,7 +25,7 @@ def test_study_runs_resumes_and_reports(tiny_model, toy_files, tmp_path):
     st = _study(tmp_path, tiny_model, toy_files)
     res = run_study(st)
     db = os.path.join(st.output_dir, "study.db")
-    rows = Store(db).rows("done")
+    rows = Store(db, "study").rows("done")
     assert len(rows) == 16 and res["cells"] == 16
     assert {r[5] for r in rows if r[0] == "baseline"} == {4, 8, 16, 32}  # labels = budget x 2 classes
     base = res["methods"]["baseline"]
@@ -52,3 +53,82 @@ def test_parallel_workers_split_the_cells(tiny_model, toy_files, tmp_path):
         rows = c.execute("SELECT status, worker FROM cells").fetchall()
     assert [r[0] for r in rows] == ["done"] * 3
     assert {r[1] for r in rows} <= {"w0", "w1"}
+
+
+def test_postgres_store_shared_by_workers_of_two_studies_runs(tiny_model, toy_files, tmp_path, postgres_url):
+    """A real PostgreSQL server: two `run_study` calls (as two machines would) with 2 workers each share the cells;
+    every cell runs once; a dead worker's cell (stale heartbeat) is claimed again, a live one's is not."""
+    import multiprocessing as mp
+    import time
+
+    from lowdata.evaluate.store import PgStore
+
+    st = _study(tmp_path, tiny_model, toy_files, budgets=[2, 4, 8], seeds=[0, 1], methods={"baseline": {}},
+                store=postgres_url, name="toy")
+    ctx = mp.get_context("spawn")
+    machines = [ctx.Process(target=run_study, args=(st, 2, f"m{i}-")) for i in range(2)]
+    for p in machines:
+        p.start()
+    for p in machines:
+        p.join()
+        assert p.exitcode == 0
+    store = PgStore(postgres_url, "toy")
+    rows = store.rows()
+    assert len(rows) == 6 and all(r[3] == "done" for r in rows)
+    assert {w[:3] for *_, w in store.workers()} <= {"m0-", "m1-"}
+    assert len(os.listdir(os.path.join(st.output_dir, "cells"))) == 6  # each cell trained once, nothing redone
+    # a cell "running" with an old heartbeat (its worker died) goes back to pending; a fresh one stays claimed
+    store._exec("UPDATE cells SET status='running', heartbeat=? WHERE budget='8' AND seed=1 AND study='toy'",
+                (time.time() - 3600,))
+    store._exec("UPDATE cells SET status='running', heartbeat=? WHERE budget='8' AND seed=0 AND study='toy'",
+                (time.time(),))
+    store.reset_stale()
+    status = {(r[1], r[2]): r[3] for r in store.rows()}
+    assert status[("8", 1)] == "pending" and status[("8", 0)] == "running"
+    assert store.claim("x") == ("baseline", "8", 1) and store.claim("y") is None
+    # another study in the same database keeps its own cells
+    assert PgStore(postgres_url, "other").rows() == []
+
+
+def _fake_study(tmp_path):
+    """A study store filled with synthetic finished cells (no training): two methods on known curves."""
+    from lowdata.evaluate.study import Study, analyse
+
+    st = Study(budgets=[4, 8, 16, 32, 64], seeds=[0, 1, 2], methods={"baseline": {}, "ssl": {}},
+               output_dir=str(tmp_path / "study"), target=0.9)
+    store = Store(os.path.join(st.output_dir, "study.db"), "study")
+    cells = [(m, b, s) for m in st.methods for b in st.budgets for s in st.seeds]
+    store.add(cells)
+    for m, b, s in cells:
+        n = 2 * b
+        err = 0.8 * n ** -0.4 + 0.05 if m == "baseline" else 0.8 * (4 * n) ** -0.4 + 0.05
+        store.claim("w")
+        store.finish((m, str(b), s), 1 - err + 0.002 * (s - 1), n, 1.0)
+    return st, analyse(st, store)
+
+
+def test_report_html_renders_plots_in_headless_chromium(tmp_path):
+    import subprocess
+
+    from .conftest import chromium, chromium_args
+
+    exe = chromium()
+    st, res = _fake_study(tmp_path)
+    ssl = res["methods"]["ssl"]["equivalence"]
+    assert all(2.5 < q["multiplier"] < 6 for q in ssl)  # built 4x more label-efficient: the fit says so
+    write_report(st, res)
+    page = os.path.join(st.output_dir, "report.html")
+    url = "file://" + os.path.abspath(page)
+    dom = subprocess.run([exe, *chromium_args(tmp_path / "profile"), "--virtual-time-budget=5000", "--dump-dom",
+                          url], capture_output=True, text=True, timeout=120)
+    assert 'data-plots="curves,multipliers"' in dom.stdout, dom.stderr[-2000:]  # both images decoded
+    shot = tmp_path / "shot.png"
+    subprocess.run([exe, *chromium_args(tmp_path / "profile2"), "--window-size=1400,1000",
+                    f"--screenshot={shot}", url], capture_output=True, timeout=120)
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    img = mpimg.imread(str(shot))[..., :3]
+    assert img.shape[:2] == (1000, 1400)
+    colored = (np.abs(img - img.mean(-1, keepdims=True)).sum(-1) > 0.15).mean()  # plot lines/markers are coloured
+    assert colored > 0.002, colored

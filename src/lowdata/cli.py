@@ -59,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     cv = sub.add_parser("curve", help="learning-curve study: budgets x methods x seeds, fits, label equivalence")
     cv.add_argument("-c", "--config", required=True, help="study YAML (see lowdata.evaluate.study)")
     cv.add_argument("--workers", type=int, default=1)
+    cv.add_argument("--store", help="postgresql://... to share the study's cells between machines (default: the "
+                                    "study's store, or SQLite in its output_dir)")
 
     sub.add_parser("ls", help="list backbones, data formats and registries")
 
@@ -81,8 +83,8 @@ def main(argv=None) -> int:
     from .registry import RegistryError
 
     try:
-        verbs = {"train": _train, "pretrain": _pretrain, "eval": _eval, "predict": _predict, "augment": _augment, "curve": _curve, "ls": _ls,
-                 "demo": _demo}
+        verbs = {"train": _train, "pretrain": _pretrain, "eval": _eval, "predict": _predict, "augment": _augment,
+                 "curve": _curve, "ls": _ls, "demo": _demo}
         return verbs[args.verb](args)
     except (DataError, ConfigError, RegistryError, FileExistsError, FileNotFoundError) as e:
         print(f"lowdata {args.verb}: error: {e}", file=sys.stderr)
@@ -207,6 +209,8 @@ def _curve(args) -> int:
     from .evaluate.study import load_study, run_study, write_report
 
     st = load_study(args.config)
+    if args.store:
+        st.store = args.store
     res = run_study(st, workers=args.workers)
     md, _ = write_report(st, res)
     print(md)

@@ -32,8 +32,12 @@ class CurveFit:
         """Labels at which the fitted curve reaches `err`; inf when err <= c (below the irreducible error)."""
         if err <= self.c:
             return {"n": math.inf, "extrapolated": True, "reachable": False}
-        n = ((err - self.c) / self.a) ** (-1.0 / self.b)
-        return {"n": float(n), "extrapolated": not (self.n_min <= n <= self.n_max), "reachable": True}
+        log_n = -math.log((err - self.c) / self.a) / self.b  # in logs: a flat curve (small b) overflows floats
+        if log_n > 700:
+            return {"n": math.inf, "extrapolated": True, "reachable": False}
+        n = math.exp(log_n)
+        inside = self.n_min * (1 - 1e-6) <= n <= self.n_max * (1 + 1e-6)  # float round-off at the ends
+        return {"n": float(n), "extrapolated": not inside, "reachable": True}
 
 
 def fit_curve(n, err) -> CurveFit:

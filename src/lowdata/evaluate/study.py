@@ -14,9 +14,13 @@ study.yaml:
     target: 0.90                            # report the labels each method needs for this score
     output_dir: runs/study
 
-The store is SQLite (`output_dir/study.db`): a worker claims the next pending cell in a transaction (BEGIN
-IMMEDIATE), so `--workers N` processes never run a cell twice, and a killed study resumes without redoing finished
-cells (cells left "running" by a dead run go back to pending on the next start).
+    store: postgresql://user@host/db        # optional: several machines work on one study (default: SQLite)
+
+The store (evaluate/store.py) is SQLite at `output_dir/study.db`, or PostgreSQL for several machines: a worker
+claims the next pending cell in a transaction, so `--workers N` processes (on any number of machines with a
+PostgreSQL store) never run a cell twice, and a killed study resumes without redoing finished cells (cells left
+"running" by a dead worker go back to pending: on the next start with SQLite, after a stale heartbeat with
+PostgreSQL).
 Scores: test accuracy (classification) or entity F1 (NER); curves are fitted on error = 1 - score against the
 total number of labels (per-class budget x classes).
 """
@@ -24,7 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import time
 from dataclasses import dataclass, field
 
@@ -38,6 +41,8 @@ class Study:
     baseline: str = "baseline"
     target: float | None = None
     output_dir: str = "runs/study"
+    store: str | None = None            # None: SQLite at output_dir/study.db; or postgresql://... (several machines)
+    name: str | None = None             # the study's key in a shared store (default: output_dir's last part)
 
 
 def load_study(path: str) -> Study:
@@ -60,53 +65,6 @@ def load_study(path: str) -> Study:
     return st
 
 
-class Store:
-    """SQLite cell store. Each cell: (method, budget, seed) -> status, score, n_labels, seconds."""
-
-    def __init__(self, path: str):
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        self.path = path
-        with self._conn() as c:
-            c.execute("CREATE TABLE IF NOT EXISTS cells (method TEXT, budget TEXT, seed INTEGER, status TEXT, "
-                      "score REAL, n_labels INTEGER, seconds REAL, worker TEXT, PRIMARY KEY (method, budget, seed))")
-
-    def _conn(self):
-        return sqlite3.connect(self.path, timeout=60, isolation_level=None)
-
-    def add(self, cells):
-        with self._conn() as c:
-            c.executemany("INSERT OR IGNORE INTO cells (method, budget, seed, status) VALUES (?, ?, ?, 'pending')",
-                          [(m, str(b), s) for m, b, s in cells])
-
-    def reset_stale(self):
-        with self._conn() as c:
-            c.execute("UPDATE cells SET status='pending', worker=NULL WHERE status='running'")
-
-    def claim(self, worker: str):
-        c = self._conn()
-        try:
-            c.execute("BEGIN IMMEDIATE")
-            row = c.execute("SELECT method, budget, seed FROM cells WHERE status='pending' "
-                            "ORDER BY CAST(budget AS INTEGER), method, seed LIMIT 1").fetchone()
-            if row:
-                c.execute("UPDATE cells SET status='running', worker=? WHERE method=? AND budget=? AND seed=?",
-                          (worker, *row))
-            c.execute("COMMIT")
-            return row
-        finally:
-            c.close()
-
-    def finish(self, cell, score: float, n_labels: int, seconds: float):
-        with self._conn() as c:
-            c.execute("UPDATE cells SET status='done', score=?, n_labels=?, seconds=? WHERE method=? AND budget=? "
-                      "AND seed=?", (score, n_labels, seconds, *cell))
-
-    def rows(self, status: str | None = None):
-        with self._conn() as c:
-            q = "SELECT method, budget, seed, status, score, n_labels, seconds FROM cells"
-            return c.execute(q + (" WHERE status=?" if status else ""), (status,) if status else ()).fetchall()
-
-
 def cell_config(st: Study, method: str, budget: str, seed: int):
     from ..config import apply_overrides, from_dict, load_config, to_dict
 
@@ -125,8 +83,9 @@ def cell_config(st: Study, method: str, budget: str, seed: int):
 
 def _work(st: Study, worker: str, quiet: bool = False) -> int:
     from ..train import run
+    from .store import Heartbeat, open_store
 
-    store = Store(os.path.join(st.output_dir, "study.db"))
+    store = open_store(st.store, st.output_dir, st.name)
     done = 0
     while True:
         cell = store.claim(worker)
@@ -135,7 +94,8 @@ def _work(st: Study, worker: str, quiet: bool = False) -> int:
         method, budget, seed = cell
         t0 = time.time()
         cfg = cell_config(st, method, budget, seed)
-        m = run(cfg, overwrite=True)
+        with Heartbeat(store, cell, worker):
+            m = run(cfg, overwrite=True)
         t = m["test"] if m.get("test") else m.get("dev")
         score = t["accuracy"] if t["task"] == "classify" else t["f1"]
         store.finish(cell, score, m["n_train"], time.time() - t0)
@@ -149,17 +109,22 @@ def _work(st: Study, worker: str, quiet: bool = False) -> int:
                   f"{len(fin)}/{len(rows)} done, ETA {left * avg / 60:.1f} min (one worker)", flush=True)
 
 
-def run_study(st: Study, workers: int = 1) -> dict:
-    store = Store(os.path.join(st.output_dir, "study.db"))
+def run_study(st: Study, workers: int = 1, worker_prefix: str | None = None) -> dict:
+    import socket
+
+    from .store import open_store
+
+    store = open_store(st.store, st.output_dir, st.name)
     store.reset_stale()
+    prefix = worker_prefix or (f"{socket.gethostname()}-{os.getpid()}-" if st.store else "")
     store.add([(m, b, s) for m in st.methods for b in st.budgets for s in st.seeds])
     if workers <= 1:
-        _work(st, "w0")
+        _work(st, f"{prefix}w0")
     else:
         import multiprocessing as mp
 
         ctx = mp.get_context("spawn")
-        procs = [ctx.Process(target=_work, args=(st, f"w{i}")) for i in range(workers)]
+        procs = [ctx.Process(target=_work, args=(st, f"{prefix}w{i}")) for i in range(workers)]
         for p in procs:
             p.start()
         for p in procs:
@@ -167,7 +132,7 @@ def run_study(st: Study, workers: int = 1) -> dict:
     return analyse(st, store)
 
 
-def analyse(st: Study, store: Store) -> dict:
+def analyse(st: Study, store) -> dict:
     """Fit every method's curve (error vs total labels), label equivalence vs the baseline, labels for target."""
     from .curves import bootstrap, fit_curve, label_equivalence
 
@@ -297,7 +262,9 @@ def write_report(st: Study, res: dict) -> tuple[str, str]:
             f"<h1>Learning-curve study</h1>"
             f"<img id='curves' alt='learning curves' src='data:image/png;base64,{curves_png}'>"
             f"<img id='multipliers' alt='label multipliers' src='data:image/png;base64,{mult_png}'>"
-            f"{body}</body></html>")
+            f"{body}<script>window.addEventListener('load', () => document.body.setAttribute('data-plots', "
+            f"[...document.images].filter(i => i.complete && i.naturalWidth > 0).map(i => i.id).join(',')))"
+            f"</script></body></html>")
     with open(os.path.join(st.output_dir, "report.md"), "w") as f:
         f.write(md)
     with open(os.path.join(st.output_dir, "report.html"), "w") as f:

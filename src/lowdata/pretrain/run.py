@@ -107,8 +107,9 @@ def pretrain(pc, resume: bool = False, overwrite: bool = False) -> dict:
           f"{meta['train_tokens']} training tokens in {len(train)} sequences, {len(held)} held out", flush=True)
 
     lens = train.lengths()
-    total = tc.max_steps or tc.epochs * math.ceil(len(train) / tc.batch_size)
-    repeats = total * tc.batch_size / len(train)
+    per_epoch = math.ceil(len(train) / tc.batch_size)
+    total = tc.max_steps or tc.epochs * per_epoch
+    repeats = total / per_epoch
     if repeats > REPEAT_WARN:
         warnings.warn(f"the corpus is repeated {repeats:.1f} times ({total} steps x batch {tc.batch_size} over "
                       f"{len(train)} sequences); repeated data loses value quickly after about 4 epochs "
@@ -143,7 +144,7 @@ def pretrain(pc, resume: bool = False, overwrite: bool = False) -> dict:
     raw.save_pretrained(os.path.join(out, "model"))
     tok.save_pretrained(os.path.join(out, "model"))
     metrics = {"model": note, "corpus": {k: v for k, v in meta.items() if k != "key"}, "steps": state["step"],
-               "epochs_over_corpus": round(state["step"] * tc.batch_size / len(train), 2),
+               "epochs_over_corpus": round(state["step"] / per_epoch, 2),
                "seconds": round(seconds, 1), "tokens_per_second": round(seen["tokens"] / max(seconds, 1e-9), 1),
                "heldout_before": before, "heldout_after": after, "history": state["history"],
                "best_step": state["best_step"]}
