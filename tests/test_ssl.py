@@ -172,3 +172,42 @@ def test_graph_seeded_pseudo_labels_are_balanced_and_confident():
     assert data.labels.count("a") == data.labels.count("b") == 10
     assert all(truth[unl[i]] == y for i, y in zip(keep, data.labels))
     assert len(keep) == 20 and (conf > 0.5).all()  # the most confident half of each class
+
+
+def test_frozen_encoder_methods_as_a_train_path(tiny_model, toy_files, tmp_path, monkeypatch):
+    """ssl.method=frozen_lr|label_spreading|gcn: no fine-tuning, cached embeddings, test labels never used."""
+    import json
+
+    import lowdata.ssl.graph as graph
+    from lowdata.train import run
+
+    from .conftest import tiny_cfg
+
+    monkeypatch.setenv("LOWDATA_CACHE", str(tmp_path / "cache"))
+    calls = []
+    real = graph.embed
+    monkeypatch.setattr(graph, "embed", lambda texts, **kw: calls.append(len(texts)) or real(texts, **kw))
+    results = {}
+    for method in ("frozen_lr", "label_spreading", "gcn"):
+        cfg = tiny_cfg(tiny_model, toy_files, tmp_path / method)
+        cfg.data.k_per_class = 8
+        cfg.ssl.method = method
+        m = run(cfg)
+        assert m["n_train"] == 16 and m["method"] == method and 0 <= m["test"]["accuracy"] <= 1
+        assert json.loads((tmp_path / method / "metrics.json").read_text())["test"] == m["test"]
+        results[method] = m
+    assert sum(calls) <= 64 + 32 + 40  # every distinct text embedded once, then served from the cache
+    # transductive methods never read dev/test labels: flipping them changes the score, not the predictions
+    flipped = tmp_path / "flip"
+    flipped.mkdir()
+    for name in ("train", "dev", "test"):
+        rows = (toy_files / f"{name}.tsv").read_text().splitlines()
+        if name != "train":
+            rows = [("neg" if r.startswith("pos") else "pos") + r[3:] for r in rows]
+        (flipped / f"{name}.tsv").write_text("\n".join(rows) + "\n")
+    cfg = tiny_cfg(tiny_model, flipped, tmp_path / "gcn-flip")
+    cfg.data.k_per_class = 8
+    cfg.ssl.method = "gcn"
+    run(cfg)
+    pred = lambda d: [json.loads(x)["pred"] for x in (d / "predictions.jsonl").read_text().splitlines()]  # noqa
+    assert pred(tmp_path / "gcn-flip") == pred(tmp_path / "gcn")

@@ -71,4 +71,7 @@ SSL_METHODS = Registry("ssl method", {
     "uda": "lowdata.ssl.uda:UDA",
     "gan_bert": "lowdata.ssl.gan_bert:GanBert",
     "self_training": "lowdata.ssl.pseudo_label:self_train",
+    "frozen_lr": "lowdata.ssl.embedding:run_embedding",        # frozen encoder methods (no fine-tuning)
+    "label_spreading": "lowdata.ssl.embedding:run_embedding",
+    "gcn": "lowdata.ssl.embedding:run_embedding",
 })

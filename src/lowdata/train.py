@@ -89,6 +89,10 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
     from .data.splits import load_splits
     from .evaluate.report import write_outputs
 
+    if cfg.ssl.method in ("frozen_lr", "label_spreading", "gcn"):  # frozen encoder: no loop (ssl/embedding.py)
+        from .ssl.embedding import run_embedding
+
+        return run_embedding(cfg, splits, overwrite=overwrite)
     tc, out = cfg.train, cfg.output_dir
     ckdir = prepare_output(cfg, out, resume, overwrite)
 

@@ -83,7 +83,7 @@ def gcn(emb_l: np.ndarray, y_l: np.ndarray, emb_u: np.ndarray, k: int = 10, hidd
 
     X = np.vstack([emb_l, emb_u]).astype(np.float32)
     A = knn_adjacency(X, k).tocoo()
-    At = torch.sparse_coo_tensor(np.vstack([A.row, A.col]), A.data, A.shape).coalesce()
+    At = torch.sparse_coo_tensor(np.vstack([A.row, A.col]), A.data, A.shape, check_invariants=False).coalesce()
     Xt, yt = torch.from_numpy(X), torch.from_numpy(np.asarray(y_l, dtype=np.int64))
     C = int(yt.max()) + 1
     g = torch.Generator().manual_seed(seed)

@@ -1,0 +1,121 @@
+"""Frozen-encoder methods as a train path: `ssl.method: frozen_lr | label_spreading | gcn` in any train config.
+
+    lowdata train -c configs/agnews-10shot-gcn.yaml            # no fine-tuning: minutes on a CPU, not hours
+
+The encoder is not trained. Sentence vectors (mean-pooled, L2-normalised) are cached per text on disk
+(`LOWDATA_CACHE`, default ~/.cache/lowdata/embeddings), so a learning-curve study embeds each text once.
+frozen_lr: logistic regression on the labeled vectors (the "frozen embeddings + LR" baseline).
+label_spreading (Zhou et al. 2003, alpha 0.99) and gcn (Kipf & Welling 2017, 2 layers): transductive, over a kNN
+graph of the labeled, unlabeled, dev and test points; dev/test labels are never used, their points only join the
+graph as unlabeled nodes, as in the papers' transductive setting. Output dir: metrics.json, report.md,
+predictions.jsonl, confusion PNGs, like a fine-tuning run (no model/ directory: there are no trained weights
+beyond a linear or graph classifier).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import numpy as np
+
+METHODS = ("frozen_lr", "label_spreading", "gcn")
+
+
+def _cache_dir(model: str, max_length: int) -> str:
+    from ..backbone import resolve
+
+    root = os.environ.get("LOWDATA_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "lowdata"))
+    key = hashlib.sha1(f"{os.path.abspath(resolve(model)) if os.path.exists(resolve(model)) else model}|"
+                       f"{max_length}".encode()).hexdigest()[:16]
+    return os.path.join(root, "embeddings", key)
+
+
+def cached_embed(texts: list[str], model: str, max_length: int = 128) -> np.ndarray:
+    """Embeddings for `texts`, computing only those not cached yet (cache: keys.npy + vecs.npy, replaced
+    atomically; concurrent writers can at worst embed a text twice)."""
+    from .graph import embed
+
+    d = _cache_dir(model, max_length)
+    keys = np.array([hashlib.sha1(t.encode()).digest()[:12] for t in texts], dtype="S12")
+    old_k, old_v = np.zeros(0, "S12"), None
+    if os.path.exists(os.path.join(d, "vecs.npy")):
+        old_k, old_v = np.load(os.path.join(d, "keys.npy")), np.load(os.path.join(d, "vecs.npy"))
+    row = {k: i for i, k in enumerate(old_k.tolist())}
+    missing = sorted({t for t, k in zip(texts, keys.tolist()) if k not in row})
+    if missing:
+        new_v = embed(missing, model=model, max_length=max_length)
+        new_k = np.array([hashlib.sha1(t.encode()).digest()[:12] for t in missing], dtype="S12")
+        all_k = np.concatenate([old_k, new_k])
+        all_v = new_v if old_v is None else np.vstack([old_v, new_v])
+        os.makedirs(d, exist_ok=True)
+        for name, arr in (("keys", all_k), ("vecs", all_v)):  # vecs last: a reader never sees keys without vecs
+            tmp = os.path.join(d, f"{name}.{os.getpid()}.tmp.npy")
+            np.save(tmp, arr)
+            os.replace(tmp, os.path.join(d, f"{name}.npy"))
+        row.update({k: len(old_k) + i for i, k in enumerate(new_k.tolist())})
+        old_v = all_v
+    return old_v[[row[k] for k in keys.tolist()]]
+
+
+def run_embedding(cfg, splits: dict | None = None, overwrite: bool = False) -> dict:
+    from ..data import LabelMap
+    from ..data.splits import load_splits
+    from ..evaluate.metrics import classification_report, render_markdown, save_confusion_png
+    from ..train import prepare_output
+    from .graph import gcn, propagate
+
+    method, out = cfg.ssl.method, cfg.output_dir
+    prepare_output(cfg, out, resume=False, overwrite=overwrite)
+    splits = splits or load_splits(cfg.data, seed=cfg.train.seed)
+    train = splits["train"]
+    if train.task != "classify":
+        from ..config import ConfigError
+
+        raise ConfigError(f"ssl.method={method} is for classification")
+    labels = LabelMap.from_data(train)
+    emb = lambda d: cached_embed(d.texts, cfg.model.name, cfg.model.max_length)  # noqa: E731
+    E_l, y = emb(train), np.array([labels.encode(v) for v in train.labels])
+    evals = [(n, splits[n]) for n in ("dev", "test") if splits.get(n) is not None]
+    for n, d in evals:
+        labels.check(d, n)
+    if method == "frozen_lr":
+        from sklearn.linear_model import LogisticRegression
+
+        clf = LogisticRegression(max_iter=2000, C=1.0, random_state=cfg.train.seed).fit(E_l, y)
+        probs = {n: clf.predict_proba(emb(d)) for n, d in evals}
+    else:
+        parts = ([emb(splits["unlabeled"])] if splits.get("unlabeled") is not None else []) + [emb(d) for _, d in
+                                                                                              evals]
+        if not parts:
+            probs = {}
+        else:
+            U = np.vstack(parts)
+            P = gcn(E_l, y, U, seed=cfg.train.seed) if method == "gcn" else propagate(E_l, y, U)
+            probs, end = {}, len(U)
+            for n, d in reversed(evals):
+                probs[n], end = P[end - len(d): end], end - len(d)
+    metrics = {"task": "classify", "n_train": len(train), "labels": labels.names, "steps": 0, "best_step": 0,
+               "history": [], "method": method}
+    md = [f"# lowdata run: {out}", "", f"model `{cfg.model.name}` (frozen), method {method}, {len(train)} labeled "
+          f"examples" + (f", {len(splits['unlabeled'])} unlabeled" if splits.get("unlabeled") is not None else ""),
+          ""]
+    recs = []
+    for n, d in evals:
+        pred = [labels.names[i] for i in probs[n].argmax(1)]
+        rep = classification_report(d.labels, pred, labels.names)
+        metrics[n] = rep
+        md.append(render_markdown(rep, f"{n} ({d.source})"))
+        save_confusion_png(rep, os.path.join(out, f"confusion_{n}.png"))
+        recs = [{"split": n, "text": t, "pred": p, "confidence": round(float(c), 6), "label": g}
+                for t, p, c, g in zip(d.texts, pred, probs[n].max(1), d.labels)]
+    with open(os.path.join(out, "predictions.jsonl"), "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in recs)
+    with open(os.path.join(out, "report.md"), "w", encoding="utf-8") as f:
+        f.write("\n".join(md))
+    with open(os.path.join(out, "metrics.json"), "w", encoding="utf-8") as f:
+        json.dump(metrics, f, indent=2)
+    import shutil
+
+    shutil.rmtree(os.path.join(out, "checkpoint"), ignore_errors=True)
+    return metrics
