@@ -28,6 +28,7 @@ def test_ner_first_subtoken_alignment(tiny_model):
     assert labels.names[0] == "O"
     (ex,) = encode(data, tok, labels, max_length=64)
     ids, lab, first = ex["input_ids"], ex["labels"], ex["word_ids"]
+    assert len(lab) == len(ids)
     # the tiny tokenizer splits words into characters: "Johnson" -> j ##o ##h ...
     assert first[0] == 1 and first[1] == 1 + len("johnson") and first[2] == first[1] + len("visits")
     assert [lab[p] for p in first] == [labels.encode(t) for t in ["B-PER", "O", "B-LOC"]]

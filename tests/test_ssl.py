@@ -73,6 +73,11 @@ def test_fixmatch_mask_and_pseudo_accuracy(tiny_model):
     always = FixMatch(tok, threshold=0.0)
     loss, logs = always.loss(model, None, u, 0)
     assert loss.item() > 0 and logs["ssl/mask_rate"] == 1.0 and "ssl/pseudo_acc" in logs
+    warm = FixMatch(tok, threshold=0.0, warmup=5)
+    assert warm.loss(model, None, u, 4) == (0.0, {"ssl/warmup": 1.0}) and warm.loss(model, None, u, 5)[0].item() > 0
+    da = FixMatch(tok, threshold=0.0, align=True)
+    da.loss(model, None, u, 0)
+    assert da.p_model is not None and da.p_model.sum().item() == pytest.approx(1.0)
 
 
 def test_uda_tsa_drops_confident_labeled_examples(tiny_model):

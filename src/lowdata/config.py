@@ -83,6 +83,8 @@ class SSLConfig:
     strong: Optional[str] = None             # FixMatch strong view / UDA augmentation (augmenter spec)
     T: float = 0.4                           # UDA sharpening temperature
     tsa: Optional[str] = "linear"            # UDA training-signal annealing: linear | log | exp | null
+    warmup: int = 0                          # FixMatch: supervised-only steps before the unlabeled loss starts
+    align: bool = False                      # FixMatch: distribution alignment toward a uniform class prior
     rounds: int = 3                          # self-training rounds
     balance: bool = True                     # self-training: same number of pseudo-labels per class
 

@@ -15,7 +15,7 @@ def build_ssl(sc, tokenizer, cfg):
         from .fixmatch import FixMatch
 
         return FixMatch(tokenizer, view(sc.weak), view(sc.strong), sc.threshold or 0.95, sc.weight, sc.mu,
-                        flex=m == "flexmatch", max_length=ml, seed=seed)
+                        flex=m == "flexmatch", max_length=ml, seed=seed, warmup=sc.warmup, align=sc.align)
     if m == "uda":
         from .uda import UDA
 
