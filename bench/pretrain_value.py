@@ -102,12 +102,12 @@ def zh_corpus(path: Path) -> dict:
     return write_corpus(texts, {norm(t) for t in evals}, path)
 
 
-def pretrain_run(a, corpus: Path, out: Path) -> dict:
+def pretrain_run(a, corpus: Path, out: Path, *extra) -> dict:
     if (out / "metrics.json").exists():
         return json.loads((out / "metrics.json").read_text())
     cfg = ROOT / "configs" / ("pretrain-sst2-mr.yaml" if a.lang == "en" else "pretrain-zh-small.yaml")
     cmd = [sys.executable, "-m", "lowdata.cli", "pretrain", "-c", str(cfg), f"corpus.paths=[{corpus}]",
-           f"output_dir={out}", f"train.epochs={a.epochs}", f"train.progress={a.progress}"]
+           f"output_dir={out}", f"train.epochs={a.epochs}", f"train.progress={a.progress}", *extra]
     if a.lang == "zh":
         cmd.append(f"model.tokenizer={DATA / 'bert-vocab-zh'}")
     if (out / "checkpoint").exists():
@@ -153,6 +153,9 @@ def main():
     ap.add_argument("--ner-epochs", type=int, default=10)
     ap.add_argument("--ft-lr", type=float, default=2e-4, help="zh fine-tuning lr (small BERT)")
     ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--head-only-control", action="store_true",
+                    help="also train only the new MLM head (encoder frozen), same steps: the fair 'before' for a "
+                         "model that came without an MLM head")
     a = ap.parse_args()
 
     path = RESULTS / f"pretrain_value-{a.lang}.json"
@@ -169,6 +172,12 @@ def main():
     b, f = m["heldout_before"], m["heldout_after"]
     print(f"held-out MLM perplexity {b['perplexity']:.2f} -> {f['perplexity']:.2f} ({m['steps']} steps, "
           f"{m['seconds']:.0f}s, {time.time() - t0:.0f}s incl. corpus)", flush=True)
+    if a.head_only_control:
+        c = pretrain_run(a, corpus, CACHE / f"pt-{a.lang}-headonly", "model.freeze_encoder=true")
+        res["pretrain_head_only"] = {k: c[k] for k in ("model", "steps", "seconds", "heldout_before", "heldout_after")}
+        save_results(path, res)
+        print(f"head-only control: held-out perplexity {c['heldout_after']['perplexity']:.2f} (encoder frozen, "
+              f"{c['steps']} steps) vs {f['perplexity']:.2f} after continued pretraining", flush=True)
     adapted = str(out / "model")
     if a.lang == "en":  # the downstream runs are bench/fewshot.py's, from the base and from the adapted model
         for model, tag in (("minilm", ""), (adapted, "-tapt")):

@@ -233,6 +233,22 @@ def test_continued_pretraining_lowers_heldout_perplexity_and_output_loads(tmp_pa
     assert len(MLMRefill(model=out, n=1, seed=0)(["the quick brown fox jumps"])[0]) == 1
 
 
+def test_freeze_encoder_trains_the_head_only(tmp_path, tiny_mlm):
+    from transformers import AutoModelForMaskedLM
+
+    from lowdata.pretrain import pretrain
+
+    f = corpus_file(tmp_path / "c.txt", docs=60)
+    m = pretrain(cfg(tiny_mlm, [f], tmp_path / "o", "model.freeze_encoder=true", "train.max_steps=10"))
+    assert "encoder frozen" in m["model"]
+    before, after = AutoModelForMaskedLM.from_pretrained(tiny_mlm), AutoModelForMaskedLM.from_pretrained(
+        str(tmp_path / "o" / "model"))
+    b, a = before.state_dict(), after.state_dict()
+    assert torch.equal(b["bert.encoder.layer.0.attention.self.query.weight"],
+                       a["bert.encoder.layer.0.attention.self.query.weight"])
+    assert not torch.equal(b["cls.predictions.transform.dense.weight"], a["cls.predictions.transform.dense.weight"])
+
+
 def test_fresh_head_is_tied_to_word_embeddings(tmp_path, tiny_model):
     from lowdata.pretrain.run import load_model
 

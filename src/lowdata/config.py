@@ -136,6 +136,7 @@ class PretrainModelConfig:
     heads: int = 4
     intermediate: int = 0                # 0 = 4 x hidden
     max_length: int = 128                # packed sequence length (tokens, specials included)
+    freeze_encoder: bool = False         # train the MLM head only (a control: what a fitted head alone achieves)
 
 
 @dataclass

@@ -103,6 +103,10 @@ def pretrain(pc, resume: bool = False, overwrite: bool = False) -> dict:
     meta = build(pc, tok, os.path.join(out, "data"), progress=tc.progress)
     train, held = Packed(os.path.join(out, "data", "train")), Packed(os.path.join(out, "data", "heldout"))
     model, note = load_model(pc, tok)
+    if pc.model.freeze_encoder:  # the tied decoder weight is the word embeddings: frozen too; transform + bias train
+        for prm in getattr(model, model.base_model_prefix).parameters():
+            prm.requires_grad = False
+        note += "; encoder frozen (MLM head only)"
     print(f"pretrain: {note}; corpus {meta['documents']} documents ({meta['duplicates']} duplicates dropped), "
           f"{meta['train_tokens']} training tokens in {len(train)} sequences, {len(held)} held out", flush=True)
 
