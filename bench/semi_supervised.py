@@ -105,7 +105,7 @@ def finetune_method(method, splits, a, seed):
                          patience=a.patience if has_dev else 0, eval_every=a.eval_every if has_dev else 0,
                          seed=seed, progress=a.progress, report_to=[], save_every=0)
         sc = SSLConfig(method=None if method in ("supervised", "self_training") else method, mu=a.mu,
-                       threshold=a.threshold)
+                       threshold=a.threshold, warmup=a.warmup, align=a.align)
         cfg = Config(model=ModelConfig(name=a.model, max_length=a.max_length), train=tc, ssl=sc, output_dir=out)
         if method == "self_training":
             m = self_train(cfg, splits, rounds=a.rounds, threshold=a.threshold or 0.9)
@@ -135,6 +135,8 @@ def main():
     ap.add_argument("--eval-every", type=int, default=0)
     ap.add_argument("--mu", type=int, default=2)
     ap.add_argument("--threshold", type=float)
+    ap.add_argument("--warmup", type=int, default=0, help="FixMatch: supervised-only steps first")
+    ap.add_argument("--align", action="store_true", help="FixMatch: distribution alignment")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--per-class", type=int, default=500, help="gcn_seeded: pseudo-labels kept per class")
     ap.add_argument("--progress", action="store_true")
