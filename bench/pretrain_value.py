@@ -56,7 +56,7 @@ def en_corpus(path: Path) -> dict:
 
 
 def jsonl(path: Path, field: str):
-    return [json.loads(line)[field] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [json.loads(line)[field] for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
 
 
 def weibo(split: str, out: Path) -> Path:
