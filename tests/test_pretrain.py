@@ -279,7 +279,7 @@ def test_warns_when_corpus_repeats_past_four_epochs(tmp_path, tiny_mlm):
 
     f = corpus_file(tmp_path / "c.txt", docs=20)
     with pytest.warns(UserWarning, match="Muennighoff"):
-        pretrain(cfg(tiny_mlm, [f], tmp_path / "o", "train.batch_size=32", "train.max_steps=16", "train.eval_every=0"))
+        pretrain(cfg(tiny_mlm, [f], tmp_path / "o", "train.batch_size=32", "train.max_steps=20", "train.eval_every=0"))  # 5 passes
 
 
 def test_pretrain_kill_and_resume_matches(tmp_path, tiny_mlm):
