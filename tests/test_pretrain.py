@@ -279,7 +279,8 @@ def test_warns_when_corpus_repeats_past_four_epochs(tmp_path, tiny_mlm):
 
     f = corpus_file(tmp_path / "c.txt", docs=20)
     with pytest.warns(UserWarning, match="Muennighoff"):
-        pretrain(cfg(tiny_mlm, [f], tmp_path / "o", "train.batch_size=32", "train.max_steps=20", "train.eval_every=0"))  # 5 passes
+        pretrain(cfg(tiny_mlm, [f], tmp_path / "o", "train.batch_size=32", "train.max_steps=20",  # 5 passes
+                     "train.eval_every=0"))
 
 
 def test_pretrain_kill_and_resume_matches(tmp_path, tiny_mlm):
