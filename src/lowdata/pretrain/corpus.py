@@ -157,8 +157,7 @@ class Segmenter:
 
     def __init__(self, tok, language: str = "auto"):
         self.language = language
-        pre = getattr(getattr(tok, "backend_tokenizer", None), "pre_tokenizer", None)
-        self.pre = pre
+        self.pre = getattr(getattr(tok, "backend_tokenizer", None), "pre_tokenizer", None)
 
     def __call__(self, sent: str) -> list[str]:
         zh = self.language == "zh" or (self.language == "auto" and is_chinese(sent))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import time
 import warnings
 
@@ -155,7 +156,5 @@ def pretrain(pc, resume: bool = False, overwrite: bool = False) -> dict:
     with open(os.path.join(out, "metrics.json.tmp"), "w") as f:
         json.dump(metrics, f, indent=1)
     os.replace(os.path.join(out, "metrics.json.tmp"), os.path.join(out, "metrics.json"))
-    import shutil
-
     shutil.rmtree(ckdir, ignore_errors=True)
     return metrics

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 
 import numpy as np
 
@@ -115,7 +116,5 @@ def run_embedding(cfg, splits: dict | None = None, overwrite: bool = False) -> d
         f.write("\n".join(md))
     with open(os.path.join(out, "metrics.json"), "w", encoding="utf-8") as f:
         json.dump(metrics, f, indent=2)
-    import shutil
-
     shutil.rmtree(os.path.join(out, "checkpoint"), ignore_errors=True)
     return metrics
