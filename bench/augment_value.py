@@ -6,8 +6,12 @@ the table.
     python bench/augment_value.py --table-only
 
 Families (n variants per labeled example; EDA's paper setting for <=500 examples is alpha 0.05, 16 variants):
-  none, eda (alpha 0.05, n 16), noise (keyboard p 0.05 + char p 0.03, n 4 each), mlm refill is left out until
-  `lowdata pretrain` gives MiniLM a trained MLM head, multiview (reversed view + consistency), eda+multiview.
+  none, eda (alpha 0.05, n 16), noise (keyboard p 0.05 + char p 0.03, n 4 each), mlm (mask-and-refill, p 0.15,
+  n 4, with the MiniLM whose MLM head `bench/pretrain_value.py --lang en` trained: bench/cache/pt-en/model; the
+  family is skipped with a message when that model is absent), multiview (reversed view + consistency),
+  eda+multiview.
+Families that add copies (eda, noise, mlm, eda+multiview) train 10 epochs at batch 16; the others (none, multiview)
+20 epochs at batch 8, so every family takes a similar number of steps.
 Datasets without a dev split (TREC) train a fixed number of epochs (no early stopping).
 """
 from __future__ import annotations
@@ -20,10 +24,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+MLM = HERE / "cache" / "pt-en" / "model"
+COPIES = {"eda", "noise", "mlm", "eda+multiview"}
 FAMILIES = {
     "none": [],
     "eda": ["--aug", "eda:alpha=0.05,n=16"],
     "noise": ["--aug", "keyboard:p=0.05,n=4", "--aug", "char:p=0.03,n=4"],
+    "mlm": ["--aug", f"mlm_refill:model={MLM},p=0.15,n=4"],
     "multiview": ["--multiview", "reverse"],
     "eda+multiview": ["--aug", "eda:alpha=0.05,n=16", "--multiview", "reverse"],
 }
@@ -40,9 +47,12 @@ def main():
     if not a.table_only:
         for ds in a.datasets:
             for fam in a.families:
-                extra = ["--epochs", "10", "--patience", "3", "--batch-size", "16"] if fam != "none" else []
+                if fam == "mlm" and not (MLM / "config.json").exists():
+                    print(f"skip mlm: no trained MLM head at {MLM} (run bench/pretrain_value.py --lang en)")
+                    continue
+                extra = ["--epochs", "10", "--patience", "3", "--batch-size", "16"] if fam in COPIES else []
                 if ds == "trec":
-                    extra += ["--patience", "0", "--epochs", "10" if fam != "none" else "30"]
+                    extra += ["--patience", "0", "--epochs", "10" if fam in COPIES else "30"]
                 cmd = [sys.executable, str(HERE / "fewshot.py"), "--dataset", ds, "--k", a.k, "--seeds", *a.seeds,
                        f"--tag=-{fam}", *FAMILIES[fam], *extra]
                 print("$", " ".join(cmd[1:]), flush=True)

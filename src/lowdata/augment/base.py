@@ -3,15 +3,15 @@
     aug = SomeAugmenter(n=4, seed=0)
     aug(["a fine film", "dull"])  ->  [["...", "...", "...", "..."], [...]]   # one list per input text
 
-Randomness: each text gets its own `random.Random` seeded from (seed, augmenter name, text), so the output for a
-text does not depend on its position, on the other texts, or on how the work is split over processes: the same
-seed gives byte-identical output. Empty (whitespace-only) texts come back unchanged, n times.
+Randomness: each text gets its own random stream (`rng.Stream`, cheap to seed) seeded from (seed, augmenter name,
+text), so the output for a text does not depend on its position, on the other texts, or on how the work is split
+over processes: the same seed gives byte-identical output. Empty (whitespace-only) texts come back unchanged, n times.
 """
 from __future__ import annotations
 
-import hashlib
-import random
 import re
+
+from .rng import Stream, seed_of
 
 _WORD = re.compile(r"\S+")
 
@@ -24,16 +24,15 @@ class Augmenter:
             raise ValueError(f"n must be >= 1, got {n}")
         self.n, self.seed = n, seed
 
-    def rng(self, text: str, salt: str = "") -> random.Random:
-        key = f"{self.seed}\x00{self.name}\x00{salt}\x00{text}".encode("utf-8", "surrogatepass")
-        return random.Random(int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little"))
+    def rng(self, text: str, salt: str = "") -> Stream:
+        return Stream(seed_of(str(self.seed), self.name, salt, text))
 
     def __call__(self, texts: list[str]) -> list[list[str]]:
         if isinstance(texts, str):
             raise TypeError("an augmenter takes a list of texts; wrap a single text in a list")
         return [self.augment(t, self.rng(t)) if t.strip() else [t] * self.n for t in texts]
 
-    def augment(self, text: str, rng: random.Random) -> list[str]:
+    def augment(self, text: str, rng: Stream) -> list[str]:
         """One text -> its variants. Subclasses define this, or `one(text, rng) -> str` for n independent draws."""
         return [self.one(text, rng) for _ in range(self.n)]
 

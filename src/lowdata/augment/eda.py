@@ -15,13 +15,15 @@ Chinese (lang="zh", or "auto" and the text has CJK characters): words from jieba
 """
 from __future__ import annotations
 
-import random
+import re
 from importlib import resources
 
 from .base import Augmenter, is_cjk
 from .lexicon import Synonyms, cilin
+from .rng import Stream
 
 _STOP = None
+_ALPHA = re.compile(r"[^\W\d_]")  # a letter of any script
 
 
 def stopwords() -> frozenset:
@@ -49,24 +51,34 @@ class ZhSynonyms:
         return cilin(self.cilin_path).get(word, ())
 
 
-def synonym_replace(ws: list[str], k: int, rng: random.Random, syn) -> list[str]:
-    out = list(ws)
-    stop = stopwords()
-    cands = list(dict.fromkeys(w for w in ws if w.lower() not in stop and any(c.isalpha() for c in w)))
-    rng.shuffle(cands)
-    done = 0
-    for w in cands:
-        options = syn(w)
-        if options:
-            s = rng.choice(options)
-            out = [s if x == w else x for x in out]  # every occurrence, as in the paper's code
-            done += 1
-        if done >= k:
-            break
-    return out
+def _replaceable(syn) -> dict:
+    """word -> may SR replace it (not a stop word, has a letter, has synonyms), memoised on the synonym source."""
+    try:
+        return syn.__dict__.setdefault("_eda_replaceable", {})
+    except AttributeError:  # a source without attributes: no memo
+        return {}
 
 
-def random_insert(ws: list[str], k: int, rng: random.Random, syn) -> list[str]:
+def synonym_replace(ws: list[str], k: int, rng: Stream, syn) -> list[str]:
+    # The paper's code shuffles the non-stop words and replaces the first k that have synonyms. Drawing the order
+    # lazily among the words that have synonyms gives the same distribution with k draws instead of a shuffle.
+    memo, cands = _replaceable(syn), []
+    for w in dict.fromkeys(ws):
+        ok = memo.get(w)
+        if ok is None:
+            ok = memo[w] = bool(w.lower() not in stopwords() and _ALPHA.search(w) and syn(w))
+        if ok:
+            cands.append(w)
+    out, n = ws, len(cands)
+    for i in range(min(k, n)):
+        j = i + int(rng.random() * (n - i))
+        cands[i], cands[j] = cands[j], cands[i]
+        w, s = cands[i], rng.choice(syn(cands[i]))
+        out = [s if x == w else x for x in out]  # every occurrence, as in the paper's code
+    return list(out)
+
+
+def random_insert(ws: list[str], k: int, rng: Stream, syn) -> list[str]:
     out = list(ws)
     for _ in range(k):
         for _try in range(10):  # the paper's code tries 10 random words for one with a synonym
@@ -77,7 +89,7 @@ def random_insert(ws: list[str], k: int, rng: random.Random, syn) -> list[str]:
     return out
 
 
-def random_swap(ws: list[str], k: int, rng: random.Random) -> list[str]:
+def random_swap(ws: list[str], k: int, rng: Stream) -> list[str]:
     out = list(ws)
     if len(out) < 2:
         return out
@@ -92,11 +104,19 @@ def random_swap(ws: list[str], k: int, rng: random.Random) -> list[str]:
     return out
 
 
-def random_delete(ws: list[str], p: float, rng: random.Random) -> list[str]:
+def random_delete(ws: list[str], p: float, rng: Stream) -> list[str]:
     if len(ws) <= 1:
         return list(ws)
-    out = [w for w in ws if rng.random() > p]
-    return out or [ws[rng.randrange(len(ws))]]
+    gone = rng.bernoulli(p, len(ws))  # each word independently w.p. p, drawn by geometric gaps
+    if not gone:
+        return list(ws)
+    if len(gone) == len(ws):
+        return [ws[rng.randrange(len(ws))]]
+    out, last = [], 0
+    for i in gone:
+        out += ws[last:i]
+        last = i + 1
+    return out + ws[last:]
 
 
 class EDA(Augmenter):
@@ -130,7 +150,7 @@ class EDA(Augmenter):
             return zh_words(text), "", self.zh_syn
         return text.split(), " ", self.syn
 
-    def apply(self, op: str, ws: list[str], rng: random.Random, syn=None) -> list[str]:
+    def apply(self, op: str, ws: list[str], rng: Stream, syn=None) -> list[str]:
         k = max(1, int(self.alpha[op] * len(ws)))
         if op == "sr":
             return synonym_replace(ws, k, rng, syn or self.syn)
@@ -140,7 +160,7 @@ class EDA(Augmenter):
             return random_swap(ws, k, rng)
         return random_delete(ws, self.alpha["rd"], rng)
 
-    def augment(self, text: str, rng: random.Random) -> list[str]:
+    def augment(self, text: str, rng: Stream) -> list[str]:
         ws, sep, syn = self.split(text)
         ops = self.ops()
         per = self.n // len(ops) + 1
@@ -159,7 +179,7 @@ class _One(EDA):
         z[{"sr": "alpha_sr", "ri": "alpha_ri", "rs": "alpha_rs", "rd": "p_rd"}[self.op]] = alpha
         super().__init__(alpha, n, seed, wordnet_dir=wordnet_dir, cilin_path=cilin_path, lang=lang, **z)
 
-    def augment(self, text: str, rng: random.Random) -> list[str]:
+    def augment(self, text: str, rng: Stream) -> list[str]:
         ws, sep, syn = self.split(text)
         return [sep.join(self.apply(self.op, ws, rng, syn)) for _ in range(self.n)]
 

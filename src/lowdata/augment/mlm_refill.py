@@ -16,10 +16,10 @@ label-consistency filter in lowdata.synth.
 from __future__ import annotations
 
 import math
-import random
 import re
 
 from .base import Augmenter
+from .rng import Stream
 
 _TOKEN_OK = re.compile(r"^[^\W_]+$")
 
@@ -47,8 +47,12 @@ class MLMRefill(Augmenter):
     name = "mlm_refill"
 
     def __init__(self, model: str = "minilm", p: float = 0.15, top_k: int = 20, top_p: float = 1.0, n: int = 1,
-                 seed: int = 0, keep_words=None, batch_size: int = 64, max_length: int = 128, device: str | None = None):
+                 seed: int = 0, keep_words=None, batch_size: int = 64, max_length: int = 128, device: str | None = None,
+                 dtype: str = "auto"):
         super().__init__(n, seed)
+        if dtype not in ("auto", "float32", "bfloat16"):
+            raise ValueError(f"dtype must be auto, float32 or bfloat16, got {dtype!r}")
+        self.dtype = dtype
         self.model_name, self.p, self.top_k, self.top_p = model, p, top_k, top_p
         self.keep = {w.lower() for w in (keep_words or ())}
         self.batch_size, self.max_length, self.device = batch_size, max_length, device
@@ -67,13 +71,16 @@ class MLMRefill(Augmenter):
             self._tok = AutoTokenizer.from_pretrained(path)
             dev = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
             self._model = AutoModelForMaskedLM.from_pretrained(path).to(dev).eval()
+            if self.dtype == "bfloat16" or (self.dtype == "auto" and _bf16_fast(dev)):
+                self._model.to(torch.bfloat16)
+            self._words = {}  # token id -> refill string
             vocab = self._tok.convert_ids_to_tokens(list(range(len(self._tok))))
             bad = [i for i, t in enumerate(vocab) if i in self._tok.all_special_ids or t.startswith("##")
                    or not _TOKEN_OK.match(t.lstrip("Ġ▁"))]
             self._bad = torch.tensor(bad, dtype=torch.long)
         return self._model, self._tok
 
-    def _mask(self, text: str, rng: random.Random):
+    def _mask(self, text: str, rng: Stream):
         ws = text.split()
         cands = [i for i, w in enumerate(ws) if w.lower() not in self.keep and _TOKEN_OK.match(w)]
         if not cands:
@@ -103,15 +110,43 @@ class MLMRefill(Augmenter):
                       for _, _, pos, ws, _ in chunk]
             enc = tok(masked, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
             is_mask = enc["input_ids"] == tok.mask_token_id  # (B, T)
-            logits = self._mask_logits(model, enc, is_mask)  # (M, V), masks in row-major order
+            picks = self._candidates(self._mask_logits(model, enc, is_mask))  # per mask: (ids, probs)
             row = 0
             for b, (i, v, pos, ws, rng) in enumerate(chunk):
                 new = list(ws)
                 for p_word in pos[: int(is_mask[b].sum())]:  # masks cut off by truncation keep their word
-                    new[p_word] = self._sample(logits[row], rng, tok)
+                    ids, probs = picks[row]
+                    new[p_word] = self._word(rng.choices(ids, probs)[0], tok)
                     row += 1
                 out[i][v] = " ".join(new)
         return out
+
+    def _candidates(self, logits) -> list:
+        """(M, V) logits -> per mask the top-k ids and their probabilities under the full softmax, cut to the
+        nucleus when top_p < 1; one batched top-k for all masks."""
+        import torch
+
+        k = min(self.top_k, logits.shape[-1])
+        top, ids = logits.topk(k, dim=-1)
+        probs = torch.exp(top - torch.logsumexp(logits, -1, keepdim=True)).double().cpu().tolist()
+        out = []
+        for p, i in zip(probs, ids.cpu().tolist()):
+            if self.top_p < 1.0:  # nucleus: the smallest prefix whose mass reaches top_p
+                cum, cut = 0.0, len(p)
+                for j, q in enumerate(p):
+                    cum += q
+                    if cum >= self.top_p:
+                        cut = j + 1
+                        break
+                p, i = p[:cut], i[:cut]
+            out.append((i, p))
+        return out
+
+    def _word(self, token_id: int, tok) -> str:
+        w = self._words.get(token_id)
+        if w is None:
+            w = self._words[token_id] = tok.convert_tokens_to_string([tok.convert_ids_to_tokens(token_id)]).strip()
+        return w
 
     def _mask_logits(self, model, enc, is_mask):
         """Vocabulary logits at the masked positions only. The LM head over every position costs about as much as
@@ -131,17 +166,16 @@ class MLMRefill(Augmenter):
             logits[:, self._bad.to(logits.device)] = -math.inf
         return logits
 
-    def _sample(self, logit, rng: random.Random, tok) -> str:
-        import torch
 
-        probs, ids = torch.softmax(logit, -1).topk(self.top_k)
-        probs, ids = probs.double().cpu().tolist(), ids.cpu().tolist()
-        if self.top_p < 1.0:  # nucleus: the smallest prefix whose mass reaches top_p
-            cum, cut = 0.0, len(probs)
-            for j, q in enumerate(probs):
-                cum += q
-                if cum >= self.top_p:
-                    cut = j + 1
-                    break
-            probs, ids = probs[:cut], ids[:cut]
-        return tok.convert_tokens_to_string([tok.convert_ids_to_tokens(rng.choices(ids, probs)[0])]).strip()
+
+def _bf16_fast(device: str) -> bool:
+    """bf16 inference is the fast path on a GPU that supports it and on CPUs with AVX512-BF16 / AMX (oneDNN)."""
+    import torch
+
+    if str(device).startswith("cuda"):
+        return torch.cuda.is_bf16_supported()
+    try:
+        return str(device) == "cpu" and torch.backends.mkldnn.is_available() and \
+            bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without the probe: stay in float32
+        return False

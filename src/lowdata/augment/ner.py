@@ -10,11 +10,9 @@ Tags are BIO. Every output satisfies len(tokens) == len(tags) and is valid BIO.
 """
 from __future__ import annotations
 
-import hashlib
-import random
-
 from .eda import ZhSynonyms, stopwords
 from .lexicon import Synonyms
+from .rng import Stream, seed_of
 
 
 def segments(tags: list[str]) -> list[tuple[int, int, str]]:
@@ -39,9 +37,8 @@ class NerAugmenter:
             raise ValueError(f"n must be >= 1, got {n}")
         self.p, self.n, self.seed = p, n, seed
 
-    def rng(self, tokens: list[str]) -> random.Random:
-        key = (f"{self.seed}\x00{self.name}\x00" + "\x01".join(tokens)).encode("utf-8", "surrogatepass")
-        return random.Random(int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little"))
+    def rng(self, tokens: list[str]) -> Stream:
+        return Stream(seed_of(str(self.seed), self.name, "\x01".join(tokens)))
 
     def __call__(self, tokens: list[list[str]], tags: list[list[str]]):
         if len(tokens) != len(tags):

@@ -10,12 +10,10 @@ from the text itself, so no foreign script appears).
 """
 from __future__ import annotations
 
-import math
-import random
-import re
 from importlib import resources
 
 from .base import Augmenter
+from .rng import Stream
 
 _ROWS = ["`1234567890-=", "qwertyuiop[]\\", "asdfghjkl;'", "zxcvbnm,./"]
 _OFFSETS = [0, 1, 1.5, 2]  # horizontal stagger of the rows, in key widths
@@ -31,7 +29,6 @@ def _keyboard_neighbours() -> dict:
 
 
 _NEIGH = _keyboard_neighbours()
-_ELIGIBLE = re.compile("[" + re.escape("".join(k for k, v in _NEIGH.items() if v)) + "]", re.IGNORECASE)
 
 
 def _table(name: str) -> dict:
@@ -51,22 +48,19 @@ class KeyboardNoise(Augmenter):
         super().__init__(n, seed)
         self.p = p
 
-    def one(self, text: str, rng: random.Random) -> str:
-        # Each key-mapped character changes independently w.p. p. The gaps between changed characters (counted over
-        # the eligible ones) are geometric draws: one random number per change rather than one per character.
-        if self.p <= 0:
-            return text
-        pos = [m.start() for m in _ELIGIBLE.finditer(text)]
-        out = list(text)
-        log_q = math.log1p(-self.p) if self.p < 1 else None
-        r = -1
-        while True:
-            r += 1 if log_q is None else 1 + int(math.log(1.0 - rng.random()) / log_q)
-            if r >= len(pos):
-                return "".join(out)
-            c = out[pos[r]]
-            d = rng.choice(_NEIGH[c.lower()])
-            out[pos[r]] = d.upper() if c.isupper() else d
+    def one(self, text: str, rng: Stream) -> str:
+        # Each key-mapped character changes independently w.p. p. Positions are drawn over all characters by
+        # geometric gaps (one draw per hit, not per character); a hit on a character with no keyboard neighbour is a
+        # no-op, so the key-mapped characters still change independently w.p. p.
+        out, last = [], 0
+        for i in rng.bernoulli(self.p, len(text)):
+            c = text[i]
+            options = _NEIGH.get(c.lower())
+            if options:
+                d = rng.choice(options)
+                out += (text[last:i], d.upper() if c.isupper() else d)
+                last = i + 1
+        return "".join(out) + text[last:] if out else text
 
 
 class CharNoise(Augmenter):
@@ -80,7 +74,7 @@ class CharNoise(Augmenter):
             raise ValueError(f"unknown char ops {bad} (valid: {', '.join(self.OPS)})")
         self.p, self.ops = p, tuple(ops)
 
-    def one(self, text: str, rng: random.Random) -> str:
+    def one(self, text: str, rng: Stream) -> str:
         chars = list(text)
         alphabet = [c for c in chars if not c.isspace()] or ["a"]
         out, i = [], 0
@@ -115,7 +109,7 @@ class OCRNoise(Augmenter):
         self.p, self.table = p, _table("ocr_en.tsv")
         self.multi = sorted((k for k in self.table if len(k) > 1), key=len, reverse=True)
 
-    def one(self, text: str, rng: random.Random) -> str:
+    def one(self, text: str, rng: Stream) -> str:
         out, i = [], 0
         while i < len(text):
             src = next((m for m in self.multi if text.startswith(m, i)), text[i])
@@ -136,7 +130,7 @@ class GrammarNoise(Augmenter):
         super().__init__(n, seed)
         self.p, self.table = p, _table("grammar_en.tsv")
 
-    def one(self, text: str, rng: random.Random) -> str:
+    def one(self, text: str, rng: Stream) -> str:
         ws = text.split()
         out = []
         for w in ws:

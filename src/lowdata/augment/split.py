@@ -7,10 +7,10 @@ The output is one list of chunks per text; a text shorter than one chunk comes b
 """
 from __future__ import annotations
 
-import random
 import re
 
 from .base import Augmenter, is_cjk
+from .rng import Stream
 
 _SENT = re.compile(r"(?<=[.!?。！？；;])\s*")
 
@@ -22,7 +22,7 @@ class SentenceSplit(Augmenter):
         super().__init__(1, seed)
         self.max_words = max_words
 
-    def augment(self, text: str, rng: random.Random) -> list[str]:
+    def augment(self, text: str, rng: Stream) -> list[str]:
         sents = [s for s in _SENT.split(text.strip()) if s.strip()]
         cjk = is_cjk(text)
         size = (lambda s: len(s)) if cjk else (lambda s: len(s.split()))
@@ -47,7 +47,7 @@ class WindowSplit(Augmenter):
             raise ValueError(f"need 0 < stride <= size, got stride={stride}, size={size}")
         self.size, self.stride = size, stride
 
-    def augment(self, text: str, rng: random.Random) -> list[str]:
+    def augment(self, text: str, rng: Stream) -> list[str]:
         cjk = is_cjk(text) and " " not in text.strip()
         units = list(text.strip()) if cjk else text.split()
         sep = "" if cjk else " "
@@ -68,7 +68,7 @@ class RandomCrop(Augmenter):
             raise ValueError(f"need 0 < min_words <= max_words, got {min_words}, {max_words}")
         self.min_words, self.max_words = min_words, max_words
 
-    def one(self, text: str, rng: random.Random) -> str:
+    def one(self, text: str, rng: Stream) -> str:
         cjk = is_cjk(text) and " " not in text.strip()
         units = list(text.strip()) if cjk else text.split()
         if len(units) <= self.min_words:

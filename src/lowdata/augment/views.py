@@ -5,9 +5,9 @@ Any other augmenter is also a view. The consistency loss over two views lives in
 """
 from __future__ import annotations
 
-import random
 
 from .base import Augmenter, is_cjk
+from .rng import Stream
 
 
 class Reverse(Augmenter):
@@ -16,7 +16,7 @@ class Reverse(Augmenter):
     def __init__(self, n: int = 1, seed: int = 0):
         super().__init__(1, seed)
 
-    def one(self, text: str, rng: random.Random) -> str:
+    def one(self, text: str, rng: Stream) -> str:
         if is_cjk(text) and " " not in text.strip():
             return text.strip()[::-1]
         return " ".join(reversed(text.split()))

@@ -9,11 +9,11 @@ Homophone candidates are restricted to GB2312 characters (the ~6,700 common ones
 from __future__ import annotations
 
 import functools
-import random
 from importlib import resources
 
 from .base import Augmenter
 from .eda import SynonymReplace
+from .rng import Stream
 
 
 class ZhSynonym(SynonymReplace):
@@ -61,7 +61,7 @@ class _CharSwap(Augmenter):
     def table(self) -> dict:
         return {}
 
-    def one(self, text: str, rng: random.Random) -> str:
+    def one(self, text: str, rng: Stream) -> str:
         tab = self.table()
         return "".join(rng.choice(tab[c]) if tab.get(c) and rng.random() < self.p else c for c in text)
 
