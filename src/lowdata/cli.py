@@ -225,11 +225,12 @@ def _ls(args) -> int:
     print("backbones (aliases; any Hugging Face encoder name or local path also works):")
     for k, v in ALIASES.items():
         print(f"  {k:40s} -> package {v}" + ("   [default]" if k == DEFAULT else ""))
-    from .registry import AUGMENTERS, NER_AUGMENTERS, SSL_METHODS
+    from .registry import ADVERSARIAL, AUGMENTERS, NER_AUGMENTERS, SSL_METHODS
 
     print("augmenters: " + ", ".join(AUGMENTERS.names()))
     print("NER augmenters: " + ", ".join(NER_AUGMENTERS.names()))
     print("ssl methods: " + ", ".join(SSL_METHODS.names()))
+    print("adversarial training: " + ", ".join(ADVERSARIAL.names()))
     print("data formats: " + ", ".join(FORMATS))
     print("tasks: classify, ner")
     return 0

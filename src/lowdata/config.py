@@ -90,6 +90,16 @@ class SSLConfig:
 
 
 @dataclass
+class AdversarialConfig:
+    """Adversarial training in embedding space (lowdata.robust.adversarial); unset values take the paper defaults."""
+    method: Optional[str] = None             # fgm | pgd | freelb
+    eps: Optional[float] = None              # FGM/PGD perturbation radius (1.0)
+    alpha: Optional[float] = None            # PGD/FreeLB ascent step (0.3 / 0.1)
+    steps: Optional[int] = None              # PGD/FreeLB ascent steps K (3)
+    max_norm: Optional[float] = None         # FreeLB projection radius, 0 = unbounded
+
+
+@dataclass
 class FusionConfig:
     """The `pretrain:` section of a train config: continued MLM on the run's own text (train + unlabeled) first."""
     epochs: int = 0                          # 0 and max_steps 0 = off
@@ -108,6 +118,7 @@ class Config:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     ssl: SSLConfig = field(default_factory=SSLConfig)
     pretrain: FusionConfig = field(default_factory=FusionConfig)
+    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
     output_dir: str = "runs/default"
 
 

@@ -75,3 +75,8 @@ SSL_METHODS = Registry("ssl method", {
     "label_spreading": "lowdata.ssl.embedding:run_embedding",
     "gcn": "lowdata.ssl.embedding:run_embedding",
 })
+ADVERSARIAL = Registry("adversarial method", {
+    "fgm": "lowdata.robust.adversarial:FGM",
+    "pgd": "lowdata.robust.adversarial:PGD",
+    "freelb": "lowdata.robust.adversarial:FreeLB",
+})

@@ -16,6 +16,7 @@ Extension points are arguments, not hooks:
                                            unlabeled batch size multiple (default 1); `ssl.includes_supervised`
                                            means its loss already holds the supervised term
   adversarial.step(model, batch, loss_fn, backward) -> logs      after the main backward, before clipping
+                                           (FGM/PGD/FreeLB: lowdata.robust.adversarial, `adversarial:` config)
 
 Output dir: config.yaml, metrics.json, report.md, predictions.jsonl, confusion.png (classification),
 model/ (Hugging Face encoder + head), checkpoint/ (resume state), tb/ (TensorBoard).
@@ -109,6 +110,14 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
     model = TaskModel(encoder, len(labels), train.task, cfg.model.pooling, cfg.model.dropout)
     pad = tok.pad_token_id
     augment, ssl = _from_config(cfg, tok, augment, ssl)
+    if adversarial is None and cfg.adversarial.method:
+        from .robust.adversarial import build_adversarial
+        from .registry import RegistryError
+
+        try:
+            adversarial = build_adversarial(cfg.adversarial)
+        except RegistryError as e:
+            raise ConfigError(f"adversarial.method: {e}") from None
     enc = encode(train, tok, labels, cfg.model.max_length)
     if augment is not None:  # each augmented copy keeps its source's label
         if train.task != "classify":
@@ -228,8 +237,8 @@ def fit(tc, out: str, model, enc, acc, *, pad: int = 0, lens=None, make_batch=No
                     logs.update(ulogs)
                 logs["train/loss"] = loss.item()
             acc.backward(loss)
-            if adversarial is not None:
-                logs.update(adversarial.step(model, b, loss_of, acc.backward))
+            if adversarial is not None:  # its extra forwards under the same autocast as the clean one
+                logs.update(adversarial.step(model, b, lambda m, bb: _autocast(acc, loss_of, m, bb), acc.backward))
             if tc.max_grad_norm:
                 acc.clip_grad_norm_(model.parameters(), tc.max_grad_norm)
             opt.step()
@@ -289,6 +298,11 @@ def _from_config(cfg, tok, augment, ssl):
 
         ssl = MultiView(tok, build(ac.multiview, seed=seed), ac.multiview_weight, max_length=cfg.model.max_length)
     return augment, ssl
+
+
+def _autocast(acc, loss_of, model, batch):
+    with acc.autocast():
+        return loss_of(model, batch)
 
 
 def _unlabeled_batch(enc_u, size: int, seed: int, step: int, pad: int, device) -> dict:
