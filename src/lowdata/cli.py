@@ -1,4 +1,4 @@
-"""lowdata command line. Verbs: train, pretrain, eval, predict, augment, curve, ls, demo.
+"""lowdata command line. Verbs: train, pretrain, eval, predict, augment, attack, curve, ls, demo.
 
     lowdata train -c configs/sst2-16shot.yaml train.lr=3e-5 output_dir=runs/x [--resume]
     lowdata pretrain -c configs/pretrain-sst2-mr.yaml output_dir=runs/pt [--resume]
@@ -56,6 +56,17 @@ def _parser() -> argparse.ArgumentParser:
     ag.add_argument("--no-original", action="store_true", help="write only the augmented rows")
     ag.add_argument("--overwrite", action="store_true")
 
+    at = sub.add_parser("attack", help="adversarial examples against a trained classifier: robustness report")
+    at.add_argument("--model", required=True, help="a classification model directory written by train (…/model)")
+    at.add_argument("--data", required=True, help="labeled file to attack")
+    at.add_argument("--format", help="data format (default: guessed)")
+    at.add_argument("--recipe", default="synonym", choices=["synonym", "typo"])
+    at.add_argument("--max-rate", type=float, default=0.2, help="most words changed, as a fraction (default 0.2)")
+    at.add_argument("--n", type=int, help="attack a random sample of n texts (seeded; default: all)")
+    at.add_argument("--seed", type=int, default=0)
+    at.add_argument("-o", "--out", required=True, help="output folder: summary.json, report.md, adversarial.jsonl")
+    at.add_argument("--overwrite", action="store_true")
+
     cv = sub.add_parser("curve", help="learning-curve study: budgets x methods x seeds, fits, label equivalence")
     cv.add_argument("-c", "--config", required=True, help="study YAML (see lowdata.evaluate.study)")
     cv.add_argument("--workers", type=int, default=1)
@@ -84,7 +95,7 @@ def main(argv=None) -> int:
 
     try:
         verbs = {"train": _train, "pretrain": _pretrain, "eval": _eval, "predict": _predict, "augment": _augment,
-                 "curve": _curve, "ls": _ls, "demo": _demo}
+                 "attack": _attack, "curve": _curve, "ls": _ls, "demo": _demo}
         return verbs[args.verb](args)
     except (DataError, ConfigError, RegistryError, FileExistsError, FileNotFoundError) as e:
         print(f"lowdata {args.verb}: error: {e}", file=sys.stderr)
@@ -202,6 +213,40 @@ def _augment(args) -> int:
                      overwrite=args.overwrite)
     extra = f", {r['dropped_empty']} empty variants dropped" if r.get("dropped_empty") else ""
     print(f"{args.output}: {r['output']} rows from {r['input']} examples{extra} in {time.time() - t0:.1f}s")
+    return 0
+
+
+def _attack(args) -> int:
+    import json
+    import os
+    import random
+
+    from .data import read
+    from .robust.attack import Victim, attack, render_markdown
+
+    names = ("summary.json", "report.md", "adversarial.jsonl")
+    if not args.overwrite and any(os.path.exists(os.path.join(args.out, n)) for n in names):
+        raise FileExistsError(f"{args.out} already holds an attack report; pass --overwrite to replace it")
+    victim = Victim.load(args.model)
+    data = read(args.data, format=args.format, task="classify")
+    victim.labels.check(data, "attack")
+    idx = list(range(len(data.texts)))
+    if args.n is not None and args.n < len(idx):
+        idx = sorted(random.Random(args.seed).sample(idx, args.n))
+    res = attack(victim, [data.texts[i] for i in idx], [data.labels[i] for i in idx], args.recipe, args.max_rate,
+                 args.seed)
+    title = f"attack ({args.data}" + (f", {len(idx)} of {len(data.texts)} texts sampled" if len(idx) < len(data.texts)
+                                      else "") + ")"
+    md = render_markdown(res["summary"], title)
+    os.makedirs(args.out, exist_ok=True)
+    for name, body in (("summary.json", json.dumps(res["summary"], indent=2)), ("report.md", md),
+                       ("adversarial.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n"
+                                                     for r in res["records"]))):
+        tmp = os.path.join(args.out, name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(body)
+        os.replace(tmp, os.path.join(args.out, name))
+    print(md)
     return 0
 
 
