@@ -13,7 +13,8 @@ RESULTS = ROOT / "bench" / "results"
 DATASETS = {  # name -> data config (paths relative to DATA)
     "sst2": dict(train="sst2/stsa.binary.train", dev="sst2/stsa.binary.dev", test="sst2/stsa.binary.test",
                  format="label_text", task="classify"),
-    "trec": dict(train="trec/TREC.train.all", test="trec/TREC.test.all", format="label_text", task="classify"),
+    "trec": dict(train="trec/TREC.train.all", test="trec/TREC.test.all", format="label_text", task="classify",
+                 encoding="latin-1"),  # the files hold a few Latin-1 bytes
     "agnews": dict(train="agnews/dev.tsv", test="agnews/test.tsv", format="tsv", task="classify"),
     "conll2003": dict(train="conll2003/train.txt", dev="conll2003/valid.txt", test="conll2003/test.txt",
                       format="conll", task="ner"),
