@@ -57,7 +57,8 @@ def main():
                        f"--tag=-{fam}", *FAMILIES[fam], *extra]
                 print("$", " ".join(cmd[1:]), flush=True)
                 subprocess.run(cmd, check=True)
-    print("\n| dataset | family | seeds | test accuracy (mean +- std) | vs none |\n|---|---|---:|---:|---:|")
+    print("\n| dataset | family | seeds | test accuracy (mean +- std) | vs none, paired by seed (mean +- std) | "
+          "seeds better |\n|---|---|---:|---:|---:|---:|")
     for ds in a.datasets:
         base = None
         for fam in a.families:
@@ -65,13 +66,20 @@ def main():
             if not p.exists():
                 continue
             runs = json.loads(p.read_text())["runs"]
-            sc = [runs[s]["score"] for s in a.seeds if s in runs]  # the same seeds for every family
-            if not sc:
+            seeds = [s for s in a.seeds if s in runs]  # the same seeds (few-shot samples) for every family
+            if not seeds:
                 continue
-            m, s = statistics.mean(sc), statistics.stdev(sc) if len(sc) > 1 else 0.0
-            base = m if fam == "none" else base
-            d = f"{m - base:+.4f}" if base is not None and fam != "none" else ""
-            print(f"| {ds} | {fam} | {len(sc)} | {m:.4f} +- {s:.4f} | {d} |")
+            sc = {s: runs[s]["score"] for s in seeds}
+            m, sd = statistics.mean(sc.values()), statistics.stdev(sc.values()) if len(sc) > 1 else 0.0
+            if fam == "none":
+                base = sc
+                print(f"| {ds} | {fam} | {len(sc)} | {m:.4f} +- {sd:.4f} | | |")
+                continue
+            diff = [sc[s] - base[s] for s in seeds if base and s in base]
+            d = (f"{statistics.mean(diff):+.4f} +- {statistics.stdev(diff) if len(diff) > 1 else 0.0:.4f}"
+                 if diff else "")
+            wins = f"{sum(x > 0 for x in diff)}/{len(diff)}" if diff else ""
+            print(f"| {ds} | {fam} | {len(sc)} | {m:.4f} +- {sd:.4f} | {d} | {wins} |")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from .rng import Stream, seed_of
+from .rng import Stream, stream_for
 
 _WORD = re.compile(r"\S+")
 
@@ -25,7 +25,7 @@ class Augmenter:
         self.n, self.seed = n, seed
 
     def rng(self, text: str, salt: str = "") -> Stream:
-        return Stream(seed_of(str(self.seed), self.name, salt, text))
+        return stream_for((str(self.seed), self.name, salt), text)
 
     def __call__(self, texts: list[str]) -> list[list[str]]:
         if isinstance(texts, str):
