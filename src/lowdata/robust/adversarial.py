@@ -27,6 +27,7 @@ forward was another batch) one extra pass computes it.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from contextlib import contextmanager
 
 import torch
@@ -49,7 +50,7 @@ def _project(delta, radius: float):
     return delta * torch.clamp(radius / n.clamp_min(1e-12), max=1.0)
 
 
-class EmbeddingAdversary:
+class EmbeddingAdversary(ABC):
     name = "adversary"
 
     def __init__(self, eps: float = 1.0, alpha: float = 0.3, steps: int = 1, max_norm: float = 0.0):
@@ -106,8 +107,10 @@ class EmbeddingAdversary:
         finally:
             self._clean = None
 
+    @abstractmethod
     def attack_step(self, model, batch, loss_fn, backward, g) -> dict:
-        raise NotImplementedError
+        """g: the loss gradient w.r.t. the clean embedding output (B, T, H), masked. Add the adversarial
+        gradient to the parameters' .grad; return logs."""
 
 
 class FGM(EmbeddingAdversary):
