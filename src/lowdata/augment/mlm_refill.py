@@ -167,7 +167,6 @@ class MLMRefill(Augmenter):
         return logits
 
 
-
 def _bf16_fast(device: str) -> bool:
     """bf16 inference is the fast path on a GPU that supports it and on CPUs with AVX512-BF16 / AMX (oneDNN)."""
     import torch
