@@ -132,3 +132,26 @@ def test_report_html_renders_plots_in_headless_chromium(tmp_path):
     assert img.shape[:2] == (1000, 1400)
     colored = (np.abs(img - img.mean(-1, keepdims=True)).sum(-1) > 0.15).mean()  # plot lines/markers are coloured
     assert colored > 0.002, colored
+
+
+def test_by_budget_overrides_only_their_cells_and_test_sample_is_one_fixed_draw(tiny_model, toy_files, tmp_path):
+    from lowdata.config import ConfigError
+    from lowdata.data.splits import load_splits
+    from lowdata.evaluate.study import cell_config
+
+    st = _study(tmp_path, tiny_model, toy_files, budgets=[2, "full"],
+                by_budget={"full": {"train.epochs": 1, "train.batch_size": 4}},
+                methods={"baseline": {"train.batch_size": 2, "data.test_sample": 5}})
+    small, full = cell_config(st, "baseline", 2, 0), cell_config(st, "baseline", "full", 1)
+    assert (small.train.epochs, small.train.batch_size) == (2, 2)
+    assert (full.train.epochs, full.train.batch_size, full.data.k_per_class) == (1, 4, None)
+    tests = [load_splits(c.data, seed=c.train.seed)["test"] for c in (small, full)]
+    assert len(tests[0]) == 5 and tests[0].texts == tests[1].texts  # same draw whatever the run's seed
+    whole = load_splits(cell_config(st, "baseline", 2, 0).data.__class__(**{**vars(small.data), "test_sample": 0}))
+    assert len(whole["test"]) > 5 and set(tests[0].texts) <= set(whole["test"].texts)
+    try:
+        _study(tmp_path, tiny_model, toy_files, budgets=[2], by_budget={"full": {"train.epochs": 1}})
+    except ConfigError as e:
+        assert "full" in str(e) and "budgets" in str(e)
+    else:
+        raise AssertionError("by_budget naming a budget not studied must be refused")

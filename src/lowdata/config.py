@@ -33,6 +33,7 @@ class DataConfig:
     sample_seed: Optional[int] = None    # seed of the few-shot draw (default: train.seed)
     unlabeled: Optional[str] = None      # unlabeled text file (default with k_per_class: the rest of train)
     unlabeled_column: Union[str, int, None] = None  # its text column (default: text_column)
+    test_sample: int = 0                 # >0: score on this many test examples, the same seeded draw for every run
 
 
 @dataclass

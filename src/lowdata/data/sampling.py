@@ -47,6 +47,14 @@ def fraction(data, frac: float, seed: int = 0):
     return data.subset(idx.tolist())
 
 
+def sample(data, n: int, seed: int = 0):
+    """A seeded random sample of n examples, kept in file order (e.g. a cheaper test set for a study)."""
+    if n <= 0:
+        raise DataError(f"sample size must be positive, got {n}", data.source)
+    idx = np.sort(np.random.default_rng(seed).permutation(len(data))[:n])
+    return data.subset(idx.tolist())
+
+
 def split(data, fractions=(0.8, 0.1, 0.1), seed: int = 0):
     """Fixed seeded random split into len(fractions) parts (fractions must sum to 1)."""
     if abs(sum(fractions) - 1) > 1e-6:

@@ -7,7 +7,7 @@ pseudo-label accuracy; missing splits are None.
 from __future__ import annotations
 
 from .readers import read
-from .sampling import fraction, k_per_class, split
+from .sampling import fraction, k_per_class, sample, split
 from .schema import DataError
 
 
@@ -35,6 +35,9 @@ def load_splits(dc, seed: int = 0) -> dict:
     if dc.unlabeled:
         ukw = {**kw, "text_column": dc.unlabeled_column if dc.unlabeled_column is not None else dc.text_column}
         unlabeled = read(dc.unlabeled, split="unlabeled", labeled=False, **ukw)
+    if test is not None and dc.test_sample and dc.test_sample < len(test):
+        # a fixed draw (seed 0, not the run's seed): every cell of a study is scored on the same test examples
+        test = sample(test, dc.test_sample, seed=0)
     if dev is None and dc.dev_fraction:
         train, dev = split(train, (1 - dc.dev_fraction, dc.dev_fraction), seed=s)
     return {"train": train, "dev": dev, "test": test, "unlabeled": unlabeled, "unlabeled_truth": truth}

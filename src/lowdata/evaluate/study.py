@@ -11,6 +11,8 @@ study.yaml:
       baseline: {}
       eda: {augment.specs: ["eda:alpha=0.05,n=16"]}
     baseline: baseline
+    by_budget:                              # overrides for some budgets, after the method's (all methods)
+      full: {train.epochs: 1, train.batch_size: 32}
     target: 0.90                            # report the labels each method needs for this score
     output_dir: runs/study
 
@@ -39,6 +41,7 @@ class Study:
     seeds: list = field(default_factory=lambda: [0, 1, 2])
     methods: dict = field(default_factory=lambda: {"baseline": {}})
     baseline: str = "baseline"
+    by_budget: dict = field(default_factory=dict)  # budget -> overrides for its cells (e.g. full: fewer epochs)
     target: float | None = None
     output_dir: str = "runs/study"
     store: str | None = None            # None: SQLite at output_dir/study.db; or postgresql://... (several machines)
@@ -57,6 +60,11 @@ def load_study(path: str) -> Study:
     if bad:
         raise ConfigError(f"{path}: unknown study keys {sorted(bad)} (valid: {', '.join(sorted(valid))})")
     st = Study(**d)
+    if not isinstance(st.by_budget, dict):
+        raise ConfigError(f"{path}: by_budget must map a budget to overrides, got {st.by_budget!r}")
+    unknown = {str(b) for b in st.by_budget} - {str(b) for b in st.budgets}
+    if unknown:
+        raise ConfigError(f"{path}: by_budget names budgets {sorted(unknown)} that are not in budgets {st.budgets}")
     if st.baseline not in st.methods:
         raise ConfigError(f"{path}: baseline {st.baseline!r} is not one of the methods {list(st.methods)}")
     if isinstance(st.base, str) and not os.path.isabs(st.base) and not os.path.exists(st.base):
@@ -70,7 +78,9 @@ def cell_config(st: Study, method: str, budget: str, seed: int):
 
     base = load_config(st.base) if isinstance(st.base, str) else from_dict(st.base or {}, "study.base")
     d = to_dict(base)
+    by_budget = {str(b): o for b, o in (st.by_budget or {}).items()}
     overrides = [f"{k}={json.dumps(v)}" for k, v in (st.methods[method] or {}).items()]
+    overrides += [f"{k}={json.dumps(v)}" for k, v in (by_budget.get(str(budget)) or {}).items()]
     apply_overrides(d, overrides)
     d["data"]["k_per_class"] = None if budget == "full" else int(budget)
     d["data"]["sample_seed"] = seed
