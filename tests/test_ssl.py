@@ -133,8 +133,8 @@ def test_self_training_rounds(tiny_model, toy_files, tmp_path):
     rest = [full.labels[full.texts.index(t)] for t in splits["unlabeled"].texts]
     m = self_train(cfg, splits, rounds=2, threshold=0.6, true_unlabeled_labels=rest)
     hist = m["self_training"]
-    assert len(hist) == 2 and hist[0]["pseudo_labeled"] > 0
-    assert m["n_train"] == 8 + hist[0]["pseudo_labeled"]
+    assert len(hist) == 2 and hist[0]["pseudo_labeled"] == 0 and hist[1]["pseudo_labeled"] > 0
+    assert m["n_train"] == 8 + hist[1]["pseudo_labeled"] and 0 <= hist[1]["pseudo_acc"] <= 1
     assert (tmp_path / "st" / "round_1" / "metrics.json").exists()
 
 
@@ -216,3 +216,23 @@ def test_frozen_encoder_methods_as_a_train_path(tiny_model, toy_files, tmp_path,
     run(cfg)
     pred = lambda d: [json.loads(x)["pred"] for x in (d / "predictions.jsonl").read_text().splitlines()]  # noqa
     assert pred(tmp_path / "gcn-flip") == pred(tmp_path / "gcn")
+
+
+def test_graph_seeded_self_training_trains_round_0_on_graph_labels(tiny_model, toy_files, tmp_path, monkeypatch):
+    """ssl.seed_graph=gcn: the first student already learns from the GCN's pseudo-labels (all of the pool with
+    threshold 0, balanced), their accuracy against the hidden labels is logged, and a bad name is refused."""
+    from lowdata.config import ConfigError
+    from lowdata.ssl.pseudo_label import self_train
+
+    monkeypatch.setenv("LOWDATA_CACHE", str(tmp_path / "cache"))
+    cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "gs", epochs=2)
+    splits = _splits(cfg, k=4)
+    assert splits["unlabeled_truth"] is not None
+    m = self_train(cfg, splits, rounds=1, threshold=0.0, seed_graph="gcn")
+    (h,) = m["self_training"]
+    n_classes = len(set(splits["train"].labels))
+    assert h["teacher"] == "gcn" and h["pseudo_labeled"] > 0 and h["pseudo_labeled"] % n_classes == 0
+    assert m["n_train"] == len(splits["train"]) + h["pseudo_labeled"] and 0 <= h["pseudo_acc"] <= 1
+    assert not (tmp_path / "gs" / "round_1").exists()
+    with pytest.raises(ConfigError, match="seed_graph"):
+        self_train(cfg, splits, rounds=1, seed_graph="knn")

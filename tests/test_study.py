@@ -155,3 +155,16 @@ def test_by_budget_overrides_only_their_cells_and_test_sample_is_one_fixed_draw(
         assert "full" in str(e) and "budgets" in str(e)
     else:
         raise AssertionError("by_budget naming a budget not studied must be refused")
+
+
+def test_study_cells_go_through_the_whole_pipeline(tiny_model, toy_files, tmp_path):
+    """A study method can be any train config: self-training rounds run (not a silent plain fine-tune)."""
+    st = _study(tmp_path, tiny_model, toy_files, budgets=[4], seeds=[0],
+                methods={"baseline": {}, "st": {"ssl.method": "self_training", "ssl.rounds": 2,
+                                                "ssl.threshold": 0.5}})
+    res = run_study(st)
+    assert res["cells"] == 2
+    cell = os.path.join(st.output_dir, "cells", "st-4-0")
+    assert os.path.exists(os.path.join(cell, "round_1", "metrics.json"))
+    hist = json.load(open(os.path.join(cell, "self_training.json")))
+    assert [h["round"] for h in hist] == [0, 1]

@@ -104,22 +104,10 @@ def main(argv=None) -> int:
 
 def _train(args) -> int:
     from .config import load_config
-    from .data.splits import load_splits
-    from .pretrain import fusion
-    from .train import run
+    from .pipeline import train_config
 
     cfg = load_config(args.config, args.overrides)
-    splits = None
-    if fusion.enabled(cfg) or cfg.ssl.method == "self_training":
-        splits = load_splits(cfg.data, cfg.train.seed)
-        cfg = fusion.adapt(cfg, splits, overwrite=args.overwrite)  # `pretrain:` section: continued MLM first
-    if cfg.ssl.method == "self_training":
-        from .ssl.pseudo_label import self_train
-
-        m = self_train(cfg, splits, rounds=cfg.ssl.rounds, threshold=cfg.ssl.threshold or 0.9,
-                       balance=cfg.ssl.balance, overwrite=args.overwrite)
-    else:
-        m = run(cfg, splits, resume=args.resume, overwrite=args.overwrite)
+    m = train_config(cfg, resume=args.resume, overwrite=args.overwrite)
     _summary(m, cfg.output_dir)
     return 0
 

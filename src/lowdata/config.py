@@ -88,6 +88,9 @@ class SSLConfig:
     align: bool = False                      # FixMatch: distribution alignment toward a uniform class prior
     rounds: int = 3                          # self-training rounds
     balance: bool = True                     # self-training: same number of pseudo-labels per class
+    max_per_class: Optional[int] = None      # self-training: at most this many pseudo-labels per class and round
+    seed_graph: Optional[str] = None         # self-training: first pseudo-labels from gcn | label_spreading over
+                                             # the frozen encoder's kNN graph instead of a few-shot model
 
 
 @dataclass

@@ -92,7 +92,7 @@ def cell_config(st: Study, method: str, budget: str, seed: int):
 
 
 def _work(st: Study, worker: str, quiet: bool = False) -> int:
-    from ..train import run
+    from ..pipeline import train_config
     from .store import Heartbeat, open_store
 
     store = open_store(st.store, st.output_dir, st.name)
@@ -105,7 +105,7 @@ def _work(st: Study, worker: str, quiet: bool = False) -> int:
         t0 = time.time()
         cfg = cell_config(st, method, budget, seed)
         with Heartbeat(store, cell, worker):
-            m = run(cfg, overwrite=True)
+            m = train_config(cfg, overwrite=True)
         t = m["test"] if m.get("test") else m.get("dev")
         score = t["accuracy"] if t["task"] == "classify" else t["f1"]
         store.finish(cell, score, m["n_train"], time.time() - t0)

@@ -7,7 +7,13 @@ Round r trains on the labeled data plus the pseudo-labeled examples chosen after
 unlabeled pool and keeps the examples whose confidence >= threshold; with balance=True it keeps the same number
 per class (the smallest class count among the confident ones, at most `max_per_class`), most confident first.
 Each round writes `output_dir/round_<r>`; dev (never test) picks each round's checkpoint. Pseudo-label accuracy is
-logged when the true labels of the pool are known (benchmarks).
+logged when the true labels of the pool are known (benchmarks: `splits["unlabeled_truth"]`).
+
+Graph-seeded (`seed_graph="gcn"` or `"label_spreading"`): round 0 already trains on pseudo-labels, read off a graph
+over the frozen encoder's embeddings of the labeled and unlabeled texts (ssl/graph.py: a GCN, Kipf & Welling 2017,
+or label spreading, Zhou et al. 2003), so the first teacher is the graph, not a model fitted to a handful of labels;
+later rounds relabel the pool with the fine-tuned model as usual. With threshold 0 and no max_per_class, the whole
+pool is pseudo-labeled each round (balanced: as many per class as the rarest predicted class has).
 """
 from __future__ import annotations
 
@@ -34,7 +40,8 @@ def select(probs: np.ndarray, threshold: float, balance: bool = True, max_per_cl
 
 
 def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balance: bool = True,
-               max_per_class: int | None = None, true_unlabeled_labels: list | None = None, **run_kw) -> dict:
+               max_per_class: int | None = None, true_unlabeled_labels: list | None = None,
+               seed_graph: str | None = None, **run_kw) -> dict:
     from ..data import LabelMap, TextData
     from ..evaluate.report import evaluate_split
     from ..backbone import TaskModel
@@ -43,14 +50,40 @@ def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balan
     if splits.get("unlabeled") is None:
         raise ValueError("self-training needs splits['unlabeled']")
     labeled, pool = splits["train"], splits["unlabeled"]
+    if true_unlabeled_labels is None:
+        true_unlabeled_labels = splits.get("unlabeled_truth")
     base_out = cfg.output_dir
     chosen_t, chosen_y, history = [], [], []
     metrics = None
+    chosen_i = []
+    if seed_graph:
+        if seed_graph not in ("gcn", "label_spreading"):
+            from ..config import ConfigError
+
+            raise ConfigError(f"ssl.seed_graph must be gcn or label_spreading, got {seed_graph!r}")
+        from .embedding import cached_embed
+        from .graph import seed_pseudo_labels
+
+        emb = tuple(cached_embed(d.texts, cfg.model.name, cfg.model.max_length) for d in (labeled, pool))
+        data, chosen_i, _ = seed_pseudo_labels(labeled, pool, method="spreading" if seed_graph == "label_spreading"
+                                               else "gcn", threshold=threshold, per_class=max_per_class,
+                                               seed=cfg.train.seed, embeddings=emb)
+        chosen_t, chosen_y = data.texts, data.labels
     for r in range(rounds):
         c = copy.deepcopy(cfg)
         c.output_dir = os.path.join(base_out, f"round_{r}")
         train = TextData(labeled.texts + chosen_t, labeled.labels + chosen_y, source=labeled.source)
         metrics = run(c, {**splits, "train": train}, **run_kw)
+        # each round's entry describes what it trained on: how many pseudo-labels, from whom, how many right
+        info = {"round": r, "teacher": seed_graph if r == 0 and seed_graph else ("model" if r else None),
+                "pseudo_labeled": len(chosen_t), "dev": (metrics.get("dev") or {}).get("accuracy"),
+                "test": (metrics.get("test") or {}).get("accuracy")}
+        if true_unlabeled_labels is not None and len(chosen_i):
+            info["pseudo_acc"] = float(np.mean([true_unlabeled_labels[i] == y for i, y in zip(chosen_i, chosen_y)]))
+        history.append(info)
+        print(f"self-training round {r}: {info}", flush=True)
+        if r == rounds - 1:  # the last student's predictions on the pool would not be used
+            break
         model, tok, meta = TaskModel.load(os.path.join(c.output_dir, "model"))
         labels = LabelMap(meta["labels"])
         _, recs = evaluate_split(model, tok, pool, labels, meta["max_length"], c.train.eval_batch_size)
@@ -58,14 +91,9 @@ def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balan
         probs = np.zeros((len(recs), len(labels)))
         for i, rec in enumerate(recs):
             probs[i, labels.encode(rec["pred"])] = rec["confidence"]
-        keep, cls = select(probs, threshold, balance, max_per_class)
-        chosen_t = [pool.texts[i] for i in keep]
+        chosen_i, cls = select(probs, threshold, balance, max_per_class)
+        chosen_t = [pool.texts[i] for i in chosen_i]
         chosen_y = [labels.names[k] for k in cls]
-        info = {"round": r, "dev": metrics.get("dev", {}).get("accuracy"), "pseudo_labeled": len(keep)}
-        if true_unlabeled_labels is not None and len(keep):
-            info["pseudo_acc"] = float(np.mean([true_unlabeled_labels[i] == y for i, y in zip(keep, chosen_y)]))
-        history.append(info)
-        print(f"self-training round {r}: {info}", flush=True)
     with open(os.path.join(base_out, "self_training.json"), "w") as f:
         json.dump(history, f, indent=2)
     metrics["self_training"] = history

@@ -1,0 +1,29 @@
+"""One train config -> one trained model, whatever the config asks for.
+
+    from lowdata.pipeline import train_config
+    metrics = train_config(load_config("configs/agnews-10shot.yaml", ["ssl.method=self_training"]))
+
+Continued pretraining first when the `pretrain:` section is on (pretrain/fusion.py), then either self-training rounds
+(`ssl.method: self_training`, ssl/pseudo_label.py) or the loop itself (train.run, which also covers the in-loop SSL
+methods and the frozen-encoder ones). `lowdata train` and every cell of `lowdata curve` go through here, so a study
+method can be any train config.
+"""
+from __future__ import annotations
+
+
+def train_config(cfg, splits: dict | None = None, *, resume: bool = False, overwrite: bool = False) -> dict:
+    from .data.splits import load_splits
+    from .pretrain import fusion
+    from .train import run
+
+    if fusion.enabled(cfg) or cfg.ssl.method == "self_training":
+        splits = splits or load_splits(cfg.data, cfg.train.seed)
+        cfg = fusion.adapt(cfg, splits, overwrite=overwrite)
+    if cfg.ssl.method == "self_training":
+        from .ssl.pseudo_label import self_train
+
+        sc = cfg.ssl
+        return self_train(cfg, splits, rounds=sc.rounds, threshold=0.9 if sc.threshold is None else sc.threshold,
+                          balance=sc.balance, max_per_class=sc.max_per_class, seed_graph=sc.seed_graph,
+                          overwrite=overwrite)
+    return run(cfg, splits, resume=resume, overwrite=overwrite)
