@@ -115,6 +115,16 @@ class FusionConfig:
 
 
 @dataclass
+class ContrastiveConfig:
+    """SetFit's contrastive stage (lowdata.contrastive): pairs of training texts tune the encoder before the head."""
+    pairs: int = 0                           # R: positive and negative pairs per text (SetFit: 20); 0 = off
+    epochs: int = 1
+    max_steps: int = 0                       # >0: this many steps instead of epochs
+    batch_size: int = 16
+    lr: float = 2e-5
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -123,6 +133,7 @@ class Config:
     ssl: SSLConfig = field(default_factory=SSLConfig)
     pretrain: FusionConfig = field(default_factory=FusionConfig)
     adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
+    contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
     output_dir: str = "runs/default"
 
 

@@ -13,13 +13,14 @@ def linear_probe_init(model, enc, pad, batch_size) -> None:
     from sklearn.linear_model import LogisticRegression
 
     model.eval()
+    device = next(model.parameters()).device
     order = np.argsort(-lengths(enc), kind="stable")
     feats = torch.zeros(len(enc), model.head.in_features)
     with torch.inference_mode():
         for s in range(0, len(order), batch_size):
             idx = order[s: s + batch_size]
             b = collate(enc, idx, pad)
-            feats[idx] = model.features(b["input_ids"], b["attention_mask"]).float()
+            feats[idx] = model.features(b["input_ids"].to(device), b["attention_mask"].to(device)).float().cpu()
     y = np.array([e["label"] for e in enc])
     lr = LogisticRegression(max_iter=2000).fit(feats.numpy(), y)
     coef, icpt = torch.tensor(lr.coef_, dtype=torch.float32), torch.tensor(lr.intercept_, dtype=torch.float32)

@@ -140,9 +140,14 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
         for e in enc_u:  # under another key than "labels": an ssl method cannot train on them by accident
             if "label" in e:
                 e["hidden_label"] = e.pop("label")
-    if tc.lp_init and not resume:
-        if train.task != "classify":
-            raise ConfigError("train.lp_init is for classification")
+    fresh = not (resume and os.path.exists(os.path.join(ckdir, "state.pt")))
+    if (tc.lp_init or cfg.contrastive.pairs) and train.task != "classify":
+        raise ConfigError("train.lp_init and contrastive.pairs are for classification")
+    if cfg.contrastive.pairs and fresh:  # SetFit: tune the encoder on pairs, then the head by logistic regression
+        from .contrastive import contrastive_stage
+
+        contrastive_stage(model, enc, pad, cfg.contrastive, tc, acc, out)
+    if (tc.lp_init or cfg.contrastive.pairs) and fresh:
         linear_probe_init(model, enc, pad, tc.eval_batch_size)
     autocast = acc.autocast if acc.mixed_precision == "bf16" else None
     metric = "accuracy" if train.task == "classify" else "f1"

@@ -11,7 +11,7 @@ study.yaml:
       baseline: {}
       eda: {augment.specs: ["eda:alpha=0.05,n=16"]}
     baseline: baseline
-    by_budget:                              # overrides for some budgets, after the method's (all methods)
+    by_budget:                              # overrides for some budgets' cells (a method's own overrides win)
       full: {train.epochs: 1, train.batch_size: 32}
     target: 0.90                            # report the labels each method needs for this score
     output_dir: runs/study
@@ -79,8 +79,9 @@ def cell_config(st: Study, method: str, budget: str, seed: int):
     base = load_config(st.base) if isinstance(st.base, str) else from_dict(st.base or {}, "study.base")
     d = to_dict(base)
     by_budget = {str(b): o for b, o in (st.by_budget or {}).items()}
-    overrides = [f"{k}={json.dumps(v)}" for k, v in (st.methods[method] or {}).items()]
-    overrides += [f"{k}={json.dumps(v)}" for k, v in (by_budget.get(str(budget)) or {}).items()]
+    # the budget's schedule first, then the method's own settings (a method may need its own, e.g. SetFit epochs 0)
+    overrides = [f"{k}={json.dumps(v)}" for k, v in (by_budget.get(str(budget)) or {}).items()]
+    overrides += [f"{k}={json.dumps(v)}" for k, v in (st.methods[method] or {}).items()]
     apply_overrides(d, overrides)
     d["data"]["k_per_class"] = None if budget == "full" else int(budget)
     d["data"]["sample_seed"] = seed

@@ -1,0 +1,82 @@
+"""SetFit's contrastive stage (Tunstall et al. 2022, "Efficient Few-Shot Learning Without Prompts").
+
+    contrastive:            # in a train config
+      pairs: 20             # R: per training text and round, one same-class and one other-class partner
+    train:
+      lp_init: true         # implied: the head is then a logistic regression on the tuned features (SetFit's head)
+      epochs: 0             # 0 = SetFit as published (tuned body + logistic head); > 0 = then fine-tune end to end
+
+Before any classifier exists, the sentence encoder is fine-tuned on pairs of training texts: the cosine similarity of
+their pooled features is regressed onto 1 for a same-class pair and 0 for a different-class pair (the
+CosineSimilarityLoss of sentence-transformers, SetFit's default). With 16 labels per class that is 1,280 pairs from
+32 texts, which is why it works with so few labels.
+
+Deviations from the SetFit library: pairs are drawn here (R rounds of one positive and one negative partner per text,
+like its "oversampling" strategy without the class re-balancing) rather than by sentence-transformers; features are
+TaskModel.features (the pooling the classifier uses; all-MiniLM-L6-v2's own Normalize layer does not change a cosine);
+the stage runs through the one loop (`train.fit`) with a pair batch and the cosine loss, so it gets the same
+optimizer, warmup, clipping, logging and length bucketing.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .batching import collate, lengths
+
+
+def make_pairs(labels, rounds: int, seed: int = 0) -> np.ndarray:
+    """-> (P, 3) int array of (i, j, same) rows: for each round and text i, a random same-class partner j != i
+    (skipped when i's class has one member) and a random other-class partner (skipped when there is one class)."""
+    y = np.asarray(labels)
+    rng = np.random.default_rng([seed, 1729])
+    by_class = {c: np.flatnonzero(y == c) for c in np.unique(y)}
+    others = {c: np.flatnonzero(y != c) for c in by_class}
+    rows = []
+    for _ in range(rounds):
+        for i, c in enumerate(y):
+            same = by_class[c]
+            if len(same) > 1:
+                j = same[rng.integers(len(same) - 1)]
+                j = same[-1] if j == i else j  # uniform over the class without i
+                rows.append((i, j, 1))
+            if len(others[c]):
+                rows.append((i, others[c][rng.integers(len(others[c]))], 0))
+    return np.array(rows, dtype=np.int64).reshape(-1, 3)
+
+
+def pair_loss(model, batch):
+    """MSE between cos(f(a), f(b)) and the pair's target (1 same class, 0 not)."""
+    u = model.features(batch["input_ids"], batch["attention_mask"]).float()  # (B, H)
+    v = model.features(batch["input_ids_b"], batch["attention_mask_b"]).float()
+    return F.mse_loss(F.cosine_similarity(u, v, dim=-1), batch["target"])
+
+
+def contrastive_stage(model, enc: list[dict], pad: int, cc, tc, acc, out: str) -> dict:
+    """Tune `model`'s encoder on pairs of the labeled examples `enc` (cc: the config's contrastive section, tc:
+    train section for the shared loop settings). Logs under out/contrastive. -> the loop state."""
+    from .train import fit
+
+    pairs = make_pairs([e["label"] for e in enc], cc.pairs, tc.seed)
+    if not len(pairs):
+        from .config import ConfigError
+
+        raise ConfigError("contrastive.pairs: no pairs can be formed (one example per class and one class?)")
+    lens = np.maximum(lengths(enc)[pairs[:, 0]], lengths(enc)[pairs[:, 1]])
+
+    def make_batch(idx, step):
+        p = pairs[idx]
+        a, b = collate(enc, p[:, 0], pad), collate(enc, p[:, 1], pad)
+        return {"input_ids": a["input_ids"], "attention_mask": a["attention_mask"], "input_ids_b": b["input_ids"],
+                "attention_mask_b": b["attention_mask"], "target": torch.tensor(p[:, 2], dtype=torch.float32)}
+
+    ctc = dataclasses.replace(tc, epochs=cc.epochs, max_steps=cc.max_steps, batch_size=cc.batch_size, lr=cc.lr,
+                              head_lr=None, lp_init=False, patience=0, eval_every=0, save_every=0)
+    _, state = fit(ctc, os.path.join(out, "contrastive"), model, enc, acc, pad=pad, lens=lens,
+                   make_batch=make_batch, loss=pair_loss, metric="pair_mse")
+    state["pairs"] = len(pairs)
+    return state
