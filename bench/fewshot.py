@@ -3,6 +3,7 @@
     python bench/fewshot.py --dataset sst2 --k 16 --seeds 0 1 2 3 4     # SST-2, 16 labeled per class
     python bench/fewshot.py --dataset sst2 --full --seeds 0             # all 6,920 training sentences
     python bench/fewshot.py --dataset conll2003 --fraction 0.01 --seeds 0 1 2
+    python bench/fewshot.py --dataset sst2 --k 16 --pairs 20 --epochs 0 --tag=-setfit   # SetFit (contrastive + LR)
 
 Prints one table (mean +- std over seeds) and writes bench/results/fewshot-<setting>.json.
 The default backbone is the packaged all-MiniLM-L6-v2.
@@ -38,10 +39,13 @@ def main():
     ap.add_argument("--aug", action="append", default=[], help="augmenter spec (repeatable), e.g. eda:alpha=0.05,n=16")
     ap.add_argument("--lp-init", action="store_true", help="LP-FT: logistic-regression head before fine-tuning")
     ap.add_argument("--multiview", help="second-view augmenter with consistency loss, e.g. reverse")
+    ap.add_argument("--pairs", type=int, default=0, help="SetFit contrastive stage: R pairs per text (SetFit: 20); "
+                    "with --epochs 0 the head is a logistic regression on the tuned encoder (SetFit as published)")
+    ap.add_argument("--pair-epochs", type=int, default=1)
     ap.add_argument("--tag", default="", help="suffix of the result name, e.g. -eda")
     a = ap.parse_args()
 
-    from lowdata.config import AugmentConfig, Config, ModelConfig, TrainConfig
+    from lowdata.config import AugmentConfig, Config, ContrastiveConfig, ModelConfig, TrainConfig
     from lowdata.train import run
 
     setting = f"{a.dataset}-" + ("full" if a.full else f"k{a.k}" if a.k else f"frac{a.fraction}") + a.tag
@@ -57,7 +61,8 @@ def main():
                          train=TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, head_lr=a.head_lr,
                                            patience=a.patience, seed=seed, progress=False, report_to=[],
                                            eval_every=a.eval_every, save_every=0, lp_init=a.lp_init),
-                         augment=AugmentConfig(specs=a.aug, multiview=a.multiview), output_dir=out)
+                         augment=AugmentConfig(specs=a.aug, multiview=a.multiview),
+                         contrastive=ContrastiveConfig(pairs=a.pairs, epochs=a.pair_epochs), output_dir=out)
             t0 = time.time()
             m = run(cfg)
         t = m["test"]
