@@ -2,6 +2,7 @@ import json
 import os
 import sqlite3
 
+import numpy as np
 import yaml
 
 from lowdata.config import to_dict
@@ -43,6 +44,8 @@ def test_study_runs_resumes_and_reports(tiny_model, toy_files, tmp_path):
     assert changed == ["swap-8-1"]
     md, page = write_report(st, json.loads(open(os.path.join(st.output_dir, "curve.json")).read()))
     assert "| baseline |" in md and "Label equivalence" in md
+    assert all(len(v) == 2 for v in res["methods"]["swap"]["scores"].values())  # 2 seeds per budget
+    assert "| swap | " + " | ".join(f"{np.mean(res['methods']['swap']['scores'][b]):.4f}" for b in ["2"]) in md
     assert page.count("data:image/png;base64,") == 2 and "http" not in page.replace("<!doctype html>", "")
 
 

@@ -148,13 +148,20 @@ def analyse(st: Study, store) -> dict:
     from .curves import bootstrap, fit_curve, label_equivalence
 
     rows = store.rows("done")
-    out = {"methods": {}, "baseline": st.baseline, "target": st.target, "cells": len(rows)}
+    out = {"methods": {}, "baseline": st.baseline, "target": st.target, "cells": len(rows),
+           "seconds": float(sum(x[6] for x in rows))}
     fits = {}
     for m in st.methods:
+        by = {}
+        for x in rows:  # every budget, "full" included: the table of scores (the fit leaves "full" out)
+            if x[0] == m:
+                by.setdefault(str(x[1]), []).append(x[4])
+        table = {str(b): by[str(b)] for b in st.budgets if str(b) in by}
         r = [x for x in rows if x[0] == m and x[1] != "full"]
         n = [x[5] for x in r]
         err = [1 - x[4] for x in r]
-        entry = {"points": [{"budget": x[1], "seed": x[2], "n_labels": x[5], "score": x[4]} for x in r]}
+        entry = {"points": [{"budget": x[1], "seed": x[2], "n_labels": x[5], "score": x[4]} for x in r],
+                 "scores": table}
         try:
             f = fit_curve(n, err)
             ci = bootstrap(n, err, B=300, seed=0)
@@ -245,9 +252,19 @@ def write_report(st: Study, res: dict) -> tuple[str, str]:
     mult_png = _png(fig)
     plt.close(fig)
 
-    lines = [f"# Learning-curve study: {st.output_dir}", "", f"{res['cells']} cells; baseline `{res['baseline']}`", "",
-             "| method | a | b (exponent) | c (irreducible error) | b 95% CI | labels for target |",
-             "|---|---:|---:|---:|---|---:|"]
+    budgets = [str(b) for b in st.budgets]
+    lines = [f"# Learning-curve study: {st.output_dir}", "",
+             f"{res['cells']} cells ({res.get('seconds', 0) / 60:.1f} min of cell time); baseline `{res['baseline']}`",
+             "", "Test score per label budget (per class; mean +- std over seeds, n = seeds):", "",
+             "| method | " + " | ".join(budgets) + " |", "|---|" + "---:|" * len(budgets)]
+    for m, e in res["methods"].items():
+        sc = e.get("scores", {})
+        lines.append(f"| {m} | " + " | ".join(
+            f"{np.mean(sc[b]):.4f} +- {np.std(sc[b]):.4f} (n={len(sc[b])})" if sc.get(b) else "-" for b in budgets)
+            + " |")
+    lines += ["", "Fitted learning curves, err(n) = a n^-b + c over the total number of labels (\"full\" left out):",
+              "", "| method | a | b (exponent) | c (irreducible error) | b 95% CI | labels for target |",
+              "|---|---:|---:|---:|---|---:|"]
     for m, e in res["methods"].items():
         if "fit" not in e:
             lines.append(f"| {m} | - | - | - | {e.get('fit_error', '')} | - |")
