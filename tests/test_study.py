@@ -58,6 +58,37 @@ def test_parallel_workers_split_the_cells(tiny_model, toy_files, tmp_path):
     assert {r[1] for r in rows} <= {"w0", "w1"}
 
 
+def test_postgres_store_created_by_many_machines_at_once(postgres_url):
+    """Several machines opening the same fresh PostgreSQL database at once all get the table (CREATE TABLE IF NOT
+    EXISTS alone races on pg_type's unique index; CI once failed on it)."""
+    import threading
+
+    import psycopg
+
+    from lowdata.evaluate.store import PgStore
+
+    for k in range(4):
+        with psycopg.connect(postgres_url, autocommit=True) as c:
+            c.execute(f"CREATE DATABASE race{k}")
+        url = postgres_url.replace("/postgres?", f"/race{k}?")
+        gate, errors = threading.Barrier(8), []
+
+        def opener():
+            gate.wait()
+            try:
+                PgStore(url, "s").add([("m", 1, 0)])
+            except Exception as e:  # noqa: BLE001 - the test reports whatever a machine hit
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=opener) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert PgStore(url, "s").rows() == [("m", "1", 0, "pending", None, None, None)]
+
+
 def test_postgres_store_shared_by_workers_of_two_studies_runs(tiny_model, toy_files, tmp_path, postgres_url):
     """A real PostgreSQL server: two `run_study` calls (as two machines would) with 2 workers each share the cells;
     every cell runs once; a dead worker's cell (stale heartbeat) is claimed again, a live one's is not."""

@@ -31,10 +31,12 @@ class Store:
         self.path, self.name = path, name
         self._create()
 
+    CREATE = ("CREATE TABLE IF NOT EXISTS cells (study TEXT, method TEXT, budget TEXT, seed INTEGER, "
+              "status TEXT, score REAL, n_labels INTEGER, seconds REAL, worker TEXT, heartbeat REAL, "
+              "PRIMARY KEY (study, method, budget, seed))")
+
     def _create(self):
-        self._exec("CREATE TABLE IF NOT EXISTS cells (study TEXT, method TEXT, budget TEXT, seed INTEGER, "
-                   "status TEXT, score REAL, n_labels INTEGER, seconds REAL, worker TEXT, heartbeat REAL, "
-                   "PRIMARY KEY (study, method, budget, seed))")
+        self._exec(self.CREATE)
 
     def _conn(self):
         return sqlite3.connect(self.path, timeout=60, isolation_level=None)
@@ -114,6 +116,18 @@ class PgStore(Store):
         import psycopg
 
         return psycopg.connect(self.url, autocommit=True)
+
+    def _create(self):
+        # CREATE TABLE IF NOT EXISTS is not safe against itself in PostgreSQL: two machines starting at once can
+        # both pass the check and one fails on pg_type's unique index. A transaction-scoped advisory lock makes
+        # the creation one at a time.
+        c = self._conn()
+        try:
+            with c.transaction():
+                c.execute("SELECT pg_advisory_xact_lock(hashtext('lowdata.cells'))")
+                c.execute(self.CREATE)
+        finally:
+            c.close()
 
     @staticmethod
     def _insert_ignore(sql: str) -> str:
