@@ -3,7 +3,8 @@
     python bench/semi_supervised.py --dataset agnews --k 10 --methods frozen_lr label_spreading gcn --seeds 0 1 2
     python bench/semi_supervised.py --dataset sst2 --k 16 --methods supervised fixmatch uda gan_bert self_training --seeds 0 1 2
     python bench/semi_supervised.py --dataset agnews --k 10 --methods gcn_seeded --epochs 2 --batch-size 32
-    python bench/semi_supervised.py --dataset agnews --subsample-unlabeled 2000 ...   # CPU-sized (says so in the output)
+    python bench/semi_supervised.py --dataset agnews --subsample-unlabeled 2000 --test-sample 2000 ...   # CPU-sized
+                                                                                  # (says so in the output and name)
 
 Resumable (each finished method x seed is stored in bench/results/ssl-<dataset>-k<k>.json and skipped).
 Embedding methods cache the encoder's sentence vectors in bench/cache/ (the encoder is frozen there).
@@ -123,6 +124,8 @@ def main():
     ap.add_argument("--model", default="minilm")
     ap.add_argument("--max-length", type=int, default=64)
     ap.add_argument("--subsample-unlabeled", type=int, default=0, help="CPU runs: use this many unlabeled texts")
+    ap.add_argument("--test-sample", type=int, default=0,
+                    help="CPU runs: score on this fixed seeded draw of test examples (the same for every run)")
     ap.add_argument("--knn", type=int, default=10)
     ap.add_argument("--alpha", type=float, default=0.99, help="label spreading clamping (Zhou et al. 2003: 0.99)")
     ap.add_argument("--lr-c", type=float, default=1.0)
@@ -143,10 +146,11 @@ def main():
     ap.add_argument("--tag", default="", help="suffix of the result name (use --tag=-x)")
     a = ap.parse_args()
 
-    from lowdata.data import LabelMap, fraction
+    from lowdata.data import LabelMap, TextData, fraction
     from lowdata.data.splits import load_splits
 
-    name = f"ssl-{a.dataset}-k{a.k}" + (f"-u{a.subsample_unlabeled}" if a.subsample_unlabeled else "") + a.tag
+    name = f"ssl-{a.dataset}-k{a.k}" + (f"-u{a.subsample_unlabeled}" if a.subsample_unlabeled else "") + \
+        (f"-t{a.test_sample}" if a.test_sample else "") + a.tag
     path = RESULTS / f"{name}.json"
     res = load_results(path) or {"setting": name, "args": vars(a), "machine": machine(), "runs": {}}
     for method in a.methods:
@@ -154,10 +158,14 @@ def main():
             key = f"{method}/{seed}"
             if key in res["runs"]:
                 continue
-            splits = load_splits(data_config(a.dataset, k_per_class=a.k, sample_seed=seed), seed=seed)
+            splits = load_splits(data_config(a.dataset, k_per_class=a.k, sample_seed=seed, test_sample=a.test_sample),
+                                 seed=seed)
             if a.subsample_unlabeled and len(splits["unlabeled"]) > a.subsample_unlabeled:
-                splits["unlabeled"] = fraction(splits["unlabeled"], a.subsample_unlabeled / len(splits["unlabeled"]),
-                                               seed=seed)
+                u, truth = splits["unlabeled"], splits.get("unlabeled_truth")
+                both = TextData(u.texts, truth, source=u.source, lines=u.lines)  # the hidden labels follow the draw
+                sub = fraction(both, a.subsample_unlabeled / len(u), seed=seed)
+                splits["unlabeled"] = TextData(sub.texts, source=u.source, lines=sub.lines)
+                splits["unlabeled_truth"] = sub.labels if truth is not None else None
             labels = LabelMap.from_data(splits["train"])
             t0 = time.time()
             extra = {}
@@ -174,6 +182,7 @@ def main():
             save_results(path, res)
             print(f"{method} seed {seed}: test accuracy {acc:.4f} ({time.time() - t0:.0f}s)", flush=True)
     note = f" (unlabeled subsampled to {a.subsample_unlabeled})" if a.subsample_unlabeled else ""
+    note += f" (test: a fixed draw of {a.test_sample})" if a.test_sample else ""
     print(f"\n{a.dataset}, {a.k} labeled per class{note}, {a.model}\n")
     print("| method | seeds | test accuracy | test error |\n|---|---:|---:|---:|")
     for method in a.methods:
