@@ -7,7 +7,8 @@
                                                                                   # (says so in the output and name)
 
 Resumable (each finished method x seed is stored in bench/results/ssl-<dataset>-k<k>.json and skipped).
-Embedding methods cache the encoder's sentence vectors in bench/cache/ (the encoder is frozen there).
+Embedding methods use lowdata's embedding cache (~/.cache/lowdata/embeddings; the encoder is frozen there).
+gcn_seeded is `ssl.seed_graph: gcn` self-training with one round (the GCN's --per-class most confident per class).
 Model selection uses dev only: SST-2 has a dev split; AG News has none, so its fine-tuning methods train a fixed
 number of steps without early stopping. Unlabeled examples' true labels are passed only to log pseudo-label
 accuracy, never to training.
@@ -15,7 +16,6 @@ accuracy, never to training.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import statistics
 import sys
 import tempfile
@@ -27,72 +27,29 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, data_config, load_results, machine, save_results  # noqa: E402
 
-CACHE = Path(__file__).resolve().parent / "cache"
 EMBEDDING_METHODS = ("frozen_lr", "label_spreading", "gcn")
 
 
-def cached_embed(texts, model, max_length):
-    from lowdata.ssl.graph import embed
-
-    key = hashlib.sha1(("\n".join(texts) + f"|{model}|{max_length}").encode()).hexdigest()[:16]
-    path = CACHE / f"emb-{key}.npy"
-    if path.exists():
-        return np.load(path)
-    E = embed(texts, model=model, max_length=max_length)
-    CACHE.mkdir(exist_ok=True)
-    np.save(path, E)
-    return E
-
-
-def pool_embed(texts, pool, a):
-    """Rows of the embedded pool (the whole training file, embedded once) for these texts."""
-    E = cached_embed(pool, a.model, a.max_length)
-    row = {t: i for i, t in enumerate(pool)}
-    return E[[row[t] for t in texts]]
-
-
-def embedding_method(method, splits, labels, a, seed, pool):
+def embedding_method(method, splits, labels, a, seed):
     from sklearn.linear_model import LogisticRegression
 
+    from lowdata.ssl.embedding import cached_embed
     from lowdata.ssl.graph import gcn, propagate
 
     tr, un, te = splits["train"], splits["unlabeled"], splits["test"]
-    E_tr = pool_embed(tr.texts, pool, a)
-    E_te = cached_embed(te.texts, a.model, a.max_length)
+    E_tr, E_te = (cached_embed(d.texts, a.model, a.max_length) for d in (tr, te))
     y = np.array([labels.encode(v) for v in tr.labels])
     if method == "frozen_lr":
         clf = LogisticRegression(max_iter=2000, C=a.lr_c).fit(E_tr, y)
         pred = clf.predict(E_te)
     else:
-        E_un = pool_embed(un.texts, pool, a)
+        E_un = cached_embed(un.texts, a.model, a.max_length)
         # transductive: the test points join the graph as unlabeled nodes (their labels are never used)
         E_all = np.vstack([E_un, E_te])
         P = propagate(E_tr, y, E_all, k=a.knn, alpha=a.alpha) if method == "label_spreading" else \
             gcn(E_tr, y, E_all, k=a.knn, seed=seed)
         pred = P[len(E_un):].argmax(1)
     return float(np.mean([labels.names[p] == t for p, t in zip(pred, te.labels)]))
-
-
-def graph_seeded(splits, a, seed, pool):
-    """GCN over frozen embeddings labels the pool; the `--per-class` most confident per class (balanced) join the
-    labeled examples to fine-tune the encoder (no dev: fixed epochs)."""
-    from lowdata.data import TextData
-    from lowdata.ssl.graph import seed_pseudo_labels
-
-    tr, un = splits["train"], splits["unlabeled"]
-    emb = (pool_embed(tr.texts, pool, a), pool_embed(un.texts, pool, a))
-    pseudo, keep, conf = seed_pseudo_labels(tr, un, method="gcn", k=a.knn, per_class=a.per_class, seed=seed,
-                                            embeddings=emb)
-    info = {"pseudo_labeled": len(pseudo)}
-    if a.dataset in ("agnews", "sst2"):  # pool labels known in these benchmarks: pseudo-label accuracy, logged only
-        from lowdata.data.splits import load_splits
-
-        full = load_splits(data_config(a.dataset), seed=0)["train"]
-        truth = dict(zip(full.texts, full.labels))
-        info["pseudo_acc"] = float(np.mean([truth[t] == y for t, y in zip(pseudo.texts, pseudo.labels)]))
-    print(f"graph-seeded pseudo-labels: {info}", flush=True)
-    mixed = {**splits, "train": TextData(tr.texts + pseudo.texts, tr.labels + pseudo.labels, source=tr.source)}
-    return finetune_method("supervised", mixed, a, seed), info
 
 
 def finetune_method(method, splits, a, seed):
@@ -105,14 +62,17 @@ def finetune_method(method, splits, a, seed):
         tc = TrainConfig(epochs=a.epochs, max_steps=a.steps, batch_size=a.batch_size, lr=a.lr, head_lr=a.head_lr,
                          patience=a.patience if has_dev else 0, eval_every=a.eval_every if has_dev else 0,
                          seed=seed, progress=a.progress, report_to=[], save_every=0)
-        sc = SSLConfig(method=None if method in ("supervised", "self_training") else method, mu=a.mu,
+        sc = SSLConfig(method=None if method in ("supervised", "self_training", "gcn_seeded") else method, mu=a.mu,
                        threshold=a.threshold, warmup=a.warmup, align=a.align)
         cfg = Config(model=ModelConfig(name=a.model, max_length=a.max_length), train=tc, ssl=sc, output_dir=out)
         if method == "self_training":
             m = self_train(cfg, splits, rounds=a.rounds, threshold=a.threshold or 0.9)
+        elif method == "gcn_seeded":  # one round: the GCN's --per-class most confident per class + the labels
+            m = self_train(cfg, splits, rounds=1, threshold=0.0, max_per_class=a.per_class, seed_graph="gcn")
         else:
             m = run(cfg, splits)
-    return m["test"]["accuracy"]
+    info = {k: v for k, v in (m.get("self_training") or [{}])[0].items() if k in ("pseudo_labeled", "pseudo_acc")}
+    return m["test"]["accuracy"], info
 
 
 def main():
@@ -170,13 +130,9 @@ def main():
             t0 = time.time()
             extra = {}
             if method in EMBEDDING_METHODS:
-                pool = load_splits(data_config(a.dataset), seed=0)["train"].texts
-                acc = embedding_method(method, splits, labels, a, seed, pool)
-            elif method == "gcn_seeded":
-                pool = load_splits(data_config(a.dataset), seed=0)["train"].texts
-                acc, extra = graph_seeded(splits, a, seed, pool)
+                acc = embedding_method(method, splits, labels, a, seed)
             else:
-                acc = finetune_method(method, splits, a, seed)
+                acc, extra = finetune_method(method, splits, a, seed)
             res["runs"][key] = {"accuracy": acc, "seconds": round(time.time() - t0, 1),
                                 "n_unlabeled": len(splits["unlabeled"]), **extra}
             save_results(path, res)
