@@ -156,6 +156,7 @@ def test_report_html_renders_plots_in_headless_chromium(tmp_path):
     dom = subprocess.run([exe, *chromium_args(tmp_path / "profile"), "--virtual-time-budget=5000", "--dump-dom",
                           url], capture_output=True, text=True, timeout=120)
     assert 'data-plots="curves,multipliers"' in dom.stdout, dom.stderr[-2000:]  # both images decoded
+    assert dom.stdout.count("<table>") == 3 and "<td>ssl</td>" in dom.stdout  # scores, fits, equivalence tables
     shot = tmp_path / "shot.png"
     subprocess.run([exe, *chromium_args(tmp_path / "profile2"), "--window-size=1400,1000",
                     f"--screenshot={shot}", url], capture_output=True, timeout=120)

@@ -195,9 +195,29 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+def md_to_html(md: str) -> str:
+    """The report's markdown (headings, paragraphs, pipe tables) as HTML, escaped."""
+    import html
+
+    out = []
+    for block in md.strip().split("\n\n"):
+        lines = block.strip().splitlines()
+        if lines and all(ln.startswith("|") for ln in lines):
+            rows = [[html.escape(c.strip()) for c in ln.strip("|").split("|")] for ln in lines
+                    if not set(ln) <= set("|-: ")]
+            head = "".join(f"<th>{c}</th>" for c in rows[0])
+            body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows[1:])
+            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        elif lines and lines[0].startswith("# "):
+            rest = "".join(f"<p>{html.escape(ln)}</p>" for ln in lines[1:])
+            out.append(f"<h2>{html.escape(lines[0][2:])}</h2>{rest}")
+        elif lines:
+            out.append(f"<p>{html.escape(' '.join(lines))}</p>")
+    return "\n".join(out)
+
+
 def write_report(st: Study, res: dict) -> tuple[str, str]:
     """report.md and a self-contained report.html (plots inlined as PNG data URIs, readable offline)."""
-    import html
 
     import matplotlib
 
@@ -285,8 +305,11 @@ def write_report(st: Study, res: dict) -> tuple[str, str]:
             lines.append(f"| {m} | {q['n']} | {q['err']:.4f} | {q['n_equiv']:.0f}{flag} | {q['multiplier']:.2f} | "
                          f"{ci_s} |")
     md = "\n".join(lines) + "\n"
-    body = "".join(f"<pre>{html.escape(md)}</pre>")
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>lowdata study</title></head><body>"
+    body = md_to_html(md)
+    style = ("<style>body{font-family:sans-serif;max-width:1100px}table{border-collapse:collapse;margin:1em 0}"
+             "td,th{border:1px solid #ccc;padding:2px 8px}td{text-align:right}td:first-child{text-align:left}"
+             "img{max-width:49%}</style>")
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>lowdata study</title>{style}</head><body>"
             f"<h1>Learning-curve study</h1>"
             f"<img id='curves' alt='learning curves' src='data:image/png;base64,{curves_png}'>"
             f"<img id='multipliers' alt='label multipliers' src='data:image/png;base64,{mult_png}'>"
