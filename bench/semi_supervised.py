@@ -8,7 +8,8 @@
 
 Resumable (each finished method x seed is stored in bench/results/ssl-<dataset>-k<k>.json and skipped).
 Embedding methods use lowdata's embedding cache (~/.cache/lowdata/embeddings; the encoder is frozen there).
-gcn_seeded is `ssl.seed_graph: gcn` self-training with one round (the GCN's --per-class most confident per class).
+gcn_seeded is `ssl.seed_graph: gcn` self-training with one round (the GCN's --per-class most confident per class);
+gcn_self_training is --rounds of self-training (threshold 0.9, balanced) whose round-0 teacher is the GCN.
 Model selection uses dev only: SST-2 has a dev split; AG News has none, so its fine-tuning methods train a fixed
 number of steps without early stopping. Unlabeled examples' true labels are passed only to log pseudo-label
 accuracy, never to training.
@@ -62,16 +63,20 @@ def finetune_method(method, splits, a, seed):
         tc = TrainConfig(epochs=a.epochs, max_steps=a.steps, batch_size=a.batch_size, lr=a.lr, head_lr=a.head_lr,
                          patience=a.patience if has_dev else 0, eval_every=a.eval_every if has_dev else 0,
                          seed=seed, progress=a.progress, report_to=[], save_every=0)
-        sc = SSLConfig(method=None if method in ("supervised", "self_training", "gcn_seeded") else method, mu=a.mu,
+        sc = SSLConfig(method=None if method in ("supervised", "self_training", "gcn_seeded", "gcn_self_training") else method, mu=a.mu,
                        threshold=a.threshold, warmup=a.warmup, align=a.align)
         cfg = Config(model=ModelConfig(name=a.model, max_length=a.max_length), train=tc, ssl=sc, output_dir=out)
         if method == "self_training":
             m = self_train(cfg, splits, rounds=a.rounds, threshold=a.threshold or 0.9)
         elif method == "gcn_seeded":  # one round: the GCN's --per-class most confident per class + the labels
             m = self_train(cfg, splits, rounds=1, threshold=0.0, max_per_class=a.per_class, seed_graph="gcn")
+        elif method == "gcn_self_training":  # self-training whose round-0 teacher is the GCN (same threshold)
+            m = self_train(cfg, splits, rounds=a.rounds, threshold=a.threshold or 0.9, seed_graph="gcn")
         else:
             m = run(cfg, splits)
-    info = {k: v for k, v in (m.get("self_training") or [{}])[0].items() if k in ("pseudo_labeled", "pseudo_acc")}
+    hist = m.get("self_training") or []
+    info = {"rounds": hist} if len(hist) > 1 else {k: v for k, v in (hist or [{}])[0].items()
+                                                     if k in ("pseudo_labeled", "pseudo_acc")}
     return m["test"]["accuracy"], info
 
 
