@@ -15,7 +15,8 @@ $P bench/pretrain_speed.py --gpu --steps 200 --n 6920 --batch-size 64 | tee "$OU
 $P bench/semi_supervised.py --dataset agnews --k 10 --seeds 0 1 2 --methods gcn_seeded --per-class 2500 \
    --epochs 2 --batch-size 32 --tag=-all | tee "$OUT/ssl-agnews-gcn-seeded.txt"
 $P bench/semi_supervised.py --dataset agnews --k 10 --seeds 0 1 2 \
-   --methods frozen_lr label_spreading gcn supervised fixmatch uda self_training --steps 2000 --batch-size 16 \
+   --methods frozen_lr label_spreading gcn supervised gcn_self_training self_training fixmatch uda gan_bert \
+   --steps 2000 --batch-size 16 \
    | tee "$OUT/ssl-agnews.txt"
 $P bench/semi_supervised.py --dataset sst2 --k 16 --seeds 0 1 2 \
    --methods frozen_lr label_spreading supervised fixmatch uda gan_bert self_training | tee "$OUT/ssl-sst2.txt"
