@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, data_config, load_results, machine, save_results  # noqa: E402
 
 EMBEDDING_METHODS = ("frozen_lr", "label_spreading", "gcn")
+LOOP_ONLY = ("supervised", "self_training", "gcn_seeded", "gcn_self_training")  # no ssl loss inside the loop
 
 
 def embedding_method(method, splits, labels, a, seed):
@@ -63,7 +64,7 @@ def finetune_method(method, splits, a, seed):
         tc = TrainConfig(epochs=a.epochs, max_steps=a.steps, batch_size=a.batch_size, lr=a.lr, head_lr=a.head_lr,
                          patience=a.patience if has_dev else 0, eval_every=a.eval_every if has_dev else 0,
                          seed=seed, progress=a.progress, report_to=[], save_every=0)
-        sc = SSLConfig(method=None if method in ("supervised", "self_training", "gcn_seeded", "gcn_self_training") else method, mu=a.mu,
+        sc = SSLConfig(method=None if method in LOOP_ONLY else method, mu=a.mu,
                        threshold=a.threshold, warmup=a.warmup, align=a.align)
         cfg = Config(model=ModelConfig(name=a.model, max_length=a.max_length), train=tc, ssl=sc, output_dir=out)
         if method == "self_training":
