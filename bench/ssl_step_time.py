@@ -72,7 +72,8 @@ def main():
     import torch
 
     dev = "gpu" if torch.cuda.is_available() else "cpu"
-    print(f"\nSST-2, 16 labeled per class, {a.model}, batch {a.batch_size}, mu {a.mu}, {a.steps} - {a.steps_low} steps, {dev}\n")
+    print(f"\nSST-2, 16 labeled per class, {a.model}, batch {a.batch_size}, mu {a.mu}, "
+          f"{a.steps} - {a.steps_low} steps, {dev}\n")
     print("| method | seconds / step | vs supervised |\n|---|---:|---:|")
     for m, s in res.items():
         print(f"| {m} | {s:.3f} | {s / res['supervised']:.2f}x |")

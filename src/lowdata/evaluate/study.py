@@ -218,7 +218,6 @@ def md_to_html(md: str) -> str:
 
 def write_report(st: Study, res: dict) -> tuple[str, str]:
     """report.md and a self-contained report.html (plots inlined as PNG data URIs, readable offline)."""
-
     import matplotlib
 
     matplotlib.use("Agg")
