@@ -138,6 +138,33 @@ def test_self_training_rounds(tiny_model, toy_files, tmp_path):
     assert (tmp_path / "st" / "round_1" / "metrics.json").exists()
 
 
+def test_class_balanced_selection_keeps_each_class_top_portion():
+    from lowdata.ssl.pseudo_label import select
+
+    # class 1 is never predicted with confidence >= 0.9: one global threshold + balancing keeps nothing at all
+    P = np.array([[0.99, 0.01], [0.97, 0.03], [0.95, 0.05], [0.6, 0.4], [0.3, 0.7], [0.45, 0.55], [0.2, 0.8]])
+    assert select(P, 0.9)[0].tolist() == []
+    keep, cls = select(P, 0.9, portion=0.5)  # class 0: top 2 of 4; class 1: top 2 of 3 (ceil), whatever their confidence
+    assert keep.tolist() == [0, 1, 4, 6] and cls.tolist() == [0, 0, 1, 1]
+    assert select(P, 0.9, portion=1.0, max_per_class=1)[0].tolist() == [0, 6]
+    with pytest.raises(ValueError, match="portion"):
+        select(P, 0.9, portion=0)
+
+
+def test_self_training_with_portion(tiny_model, toy_files, tmp_path):
+    from lowdata.config import ConfigError
+    from lowdata.ssl.pseudo_label import self_train
+
+    cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "cbst", epochs=1)
+    splits = _splits(cfg, k=4)
+    n_pool = len(splits["unlabeled"])
+    hist = self_train(cfg, splits, rounds=2, threshold=0.99, portion=0.5)["self_training"]
+    # every predicted class gives its top half, so about half the pool is pseudo-labeled despite threshold 0.99
+    assert n_pool / 2 <= hist[1]["pseudo_labeled"] <= n_pool / 2 + 2
+    with pytest.raises(ConfigError, match="ssl.portion"):
+        self_train(cfg, splits, portion=1.5)
+
+
 @pytest.mark.parametrize("method", ["fixmatch", "self_training", "bogus"])
 def test_ssl_from_config_via_cli(method, tiny_model, toy_files, tmp_path):
     import subprocess
@@ -150,7 +177,10 @@ def test_ssl_from_config_via_cli(method, tiny_model, toy_files, tmp_path):
     cfg = to_dict(tiny_cfg(tiny_model, toy_files, tmp_path / "run", epochs=2))
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     r = subprocess.run([sys.executable, "-m", "lowdata.cli", "train", "-c", str(tmp_path / "c.yaml"),
-                        "data.k_per_class=4", f"ssl.method={method}", "ssl.threshold=0.5", "ssl.rounds=2"],
+                        "data.k_per_class=4", f"ssl.method={method}", "ssl.rounds=2",
+                        # self-training: no tiny-model prediction passes 0.999, so pseudo-labels prove ssl.portion works
+                        *(["ssl.threshold=0.999", "ssl.portion=0.5"] if method == "self_training"
+                          else ["ssl.threshold=0.5"])],
                        capture_output=True, text=True)
     if method == "bogus":
         assert r.returncode == 2 and "unknown ssl method 'bogus'" in r.stderr and "fixmatch" in r.stderr
@@ -158,6 +188,10 @@ def test_ssl_from_config_via_cli(method, tiny_model, toy_files, tmp_path):
     assert r.returncode == 0, r.stderr
     out = tmp_path / "run" / ("round_1" if method == "self_training" else "")
     assert (out / "metrics.json").exists()
+    if method == "self_training":
+        import json
+
+        assert json.loads((tmp_path / "run" / "self_training.json").read_text())[1]["pseudo_labeled"] > 0
 
 
 def test_graph_seeded_pseudo_labels_are_balanced_and_confident():

@@ -14,6 +14,13 @@ over the frozen encoder's embeddings of the labeled and unlabeled texts (ssl/gra
 or label spreading, Zhou et al. 2003), so the first teacher is the graph, not a model fitted to a handful of labels;
 later rounds relabel the pool with the fine-tuned model as usual. With threshold 0 and no max_per_class, the whole
 pool is pseudo-labeled each round (balanced: as many per class as the rarest predicted class has).
+
+Class-balanced self-training (`portion=0.2`, Zou et al. 2018, "Unsupervised Domain Adaptation for Semantic
+Segmentation via Class-Balanced Self-Training"): instead of one global threshold, the model's rounds keep the top
+`portion` of each predicted class (portion + r * portion_step after round r), so a class the few-shot model is never
+sure of still gets pseudo-labels (with one threshold and balance=True such a class empties the whole selection).
+A graph-seeded round 0 still uses `threshold`. Deviation: the paper's per-class thresholds are read off pixel
+predictions of a segmentation network; here off one prediction per text.
 """
 from __future__ import annotations
 
@@ -24,9 +31,27 @@ import os
 import numpy as np
 
 
-def select(probs: np.ndarray, threshold: float, balance: bool = True, max_per_class: int | None = None):
-    """Indices of confident predictions (and their classes), class-balanced if asked."""
+def select(probs: np.ndarray, threshold: float, balance: bool = True, max_per_class: int | None = None,
+           portion: float | None = None):
+    """Indices of confident predictions (and their classes), class-balanced if asked.
+
+    With `portion` (class-balanced self-training, Zou et al. 2018, CBST): each class gets its own threshold, the
+    confidence of its `portion`-th most confident prediction, so every predicted class keeps the top `portion` of
+    its predictions (at most `max_per_class`) however low its confidences are; `threshold` and `balance` are unused.
+    """
     conf, pred = probs.max(1), probs.argmax(1)
+    if portion is not None:
+        if not 0 < portion <= 1:
+            raise ValueError(f"portion must be in (0, 1], got {portion}")
+        keep = []
+        for c in range(probs.shape[1]):
+            p = np.flatnonzero(pred == c)
+            n = int(np.ceil(portion * len(p)))
+            if max_per_class:
+                n = min(n, max_per_class)
+            keep.append(p[np.argsort(-conf[p], kind="stable")[:n]])
+        keep = np.sort(np.concatenate(keep)).astype(int)
+        return keep, pred[keep]
     idx = np.flatnonzero(conf >= threshold)
     if not balance:
         return idx, pred[idx]
@@ -41,7 +66,8 @@ def select(probs: np.ndarray, threshold: float, balance: bool = True, max_per_cl
 
 def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balance: bool = True,
                max_per_class: int | None = None, true_unlabeled_labels: list | None = None,
-               seed_graph: str | None = None, **run_kw) -> dict:
+               seed_graph: str | None = None, portion: float | None = None, portion_step: float = 0.05,
+               **run_kw) -> dict:
     from ..data import LabelMap, TextData
     from ..evaluate.report import evaluate_split
     from ..backbone import TaskModel
@@ -49,6 +75,10 @@ def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balan
 
     if splits.get("unlabeled") is None:
         raise ValueError("self-training needs splits['unlabeled']")
+    if portion is not None and not 0 < portion <= 1:
+        from ..config import ConfigError
+
+        raise ConfigError(f"ssl.portion must be in (0, 1], got {portion}")
     labeled, pool = splits["train"], splits["unlabeled"]
     if true_unlabeled_labels is None:
         true_unlabeled_labels = splits.get("unlabeled_truth")
@@ -91,7 +121,9 @@ def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balan
         probs = np.zeros((len(recs), len(labels)))
         for i, rec in enumerate(recs):
             probs[i, labels.encode(rec["pred"])] = rec["confidence"]
-        chosen_i, cls = select(probs, threshold, balance, max_per_class)
+        # CBST (Zou et al. 2018) grows the kept portion each round: 20% + 5% per round in the paper (capped at 1 here)
+        por = None if portion is None else min(1.0, portion + r * portion_step)
+        chosen_i, cls = select(probs, threshold, balance, max_per_class, portion=por)
         chosen_t = [pool.texts[i] for i in chosen_i]
         chosen_y = [labels.names[k] for k in cls]
     with open(os.path.join(base_out, "self_training.json"), "w") as f:
