@@ -9,7 +9,8 @@
 Resumable (each finished method x seed is stored in bench/results/ssl-<dataset>-k<k>.json and skipped).
 Embedding methods use lowdata's embedding cache (~/.cache/lowdata/embeddings; the encoder is frozen there).
 gcn_seeded is `ssl.seed_graph: gcn` self-training with one round (the GCN's --per-class most confident per class);
-gcn_self_training is --rounds of self-training (threshold 0.9, balanced) whose round-0 teacher is the GCN.
+gcn_self_training is --rounds of self-training (threshold 0.9, balanced) whose round-0 teacher is the GCN;
+self_training_cbst keeps the top --portion of each predicted class instead (class-balanced self-training, CBST).
 Model selection uses dev only: SST-2 has a dev split; AG News has none, so its fine-tuning methods train a fixed
 number of steps without early stopping. Unlabeled examples' true labels are passed only to log pseudo-label
 accuracy, never to training.
@@ -29,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, data_config, load_results, machine, save_results  # noqa: E402
 
 EMBEDDING_METHODS = ("frozen_lr", "label_spreading", "gcn")
-LOOP_ONLY = ("supervised", "self_training", "gcn_seeded", "gcn_self_training")  # no ssl loss inside the loop
+LOOP_ONLY = ("supervised", "self_training", "self_training_cbst", "gcn_seeded", "gcn_self_training")  # no ssl loss inside the loop
 
 
 def embedding_method(method, splits, labels, a, seed):
@@ -69,6 +70,8 @@ def finetune_method(method, splits, a, seed):
         cfg = Config(model=ModelConfig(name=a.model, max_length=a.max_length), train=tc, ssl=sc, output_dir=out)
         if method == "self_training":
             m = self_train(cfg, splits, rounds=a.rounds, threshold=a.threshold or 0.9)
+        elif method == "self_training_cbst":  # class-balanced self-training: top --portion of each predicted class
+            m = self_train(cfg, splits, rounds=a.rounds, portion=a.portion)
         elif method == "gcn_seeded":  # one round: the GCN's --per-class most confident per class + the labels
             m = self_train(cfg, splits, rounds=1, threshold=0.0, max_per_class=a.per_class, seed_graph="gcn")
         elif method == "gcn_self_training":  # self-training whose round-0 teacher is the GCN (same threshold)
@@ -108,6 +111,8 @@ def main():
     ap.add_argument("--align", action="store_true", help="FixMatch: distribution alignment")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--per-class", type=int, default=500, help="gcn_seeded: pseudo-labels kept per class")
+    ap.add_argument("--portion", type=float, default=0.2,
+                    help="self_training_cbst: first round's kept portion per class (Zou et al. 2018: 0.2, +0.05/round)")
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--tag", default="", help="suffix of the result name (use --tag=-x)")
     a = ap.parse_args()
