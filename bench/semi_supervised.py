@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, data_config, load_results, machine, save_results  # noqa: E402
 
 EMBEDDING_METHODS = ("frozen_lr", "label_spreading", "gcn")
-LOOP_ONLY = ("supervised", "self_training", "self_training_cbst", "gcn_seeded", "gcn_self_training")  # no ssl loss inside the loop
+# no ssl loss inside the loop
+LOOP_ONLY = ("supervised", "self_training", "self_training_cbst", "gcn_seeded", "gcn_self_training")
 
 
 def embedding_method(method, splits, labels, a, seed):

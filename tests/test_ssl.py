@@ -144,7 +144,7 @@ def test_class_balanced_selection_keeps_each_class_top_portion():
     # class 1 is never predicted with confidence >= 0.9: one global threshold + balancing keeps nothing at all
     P = np.array([[0.99, 0.01], [0.97, 0.03], [0.95, 0.05], [0.6, 0.4], [0.3, 0.7], [0.45, 0.55], [0.2, 0.8]])
     assert select(P, 0.9)[0].tolist() == []
-    keep, cls = select(P, 0.9, portion=0.5)  # class 0: top 2 of 4; class 1: top 2 of 3 (ceil), whatever their confidence
+    keep, cls = select(P, 0.9, portion=0.5)  # class 0: top 2 of 4; class 1: top 2 of 3 (ceil), however unsure
     assert keep.tolist() == [0, 1, 4, 6] and cls.tolist() == [0, 0, 1, 1]
     assert select(P, 0.9, portion=1.0, max_per_class=1)[0].tolist() == [0, 6]
     with pytest.raises(ValueError, match="portion"):
