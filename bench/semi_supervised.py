@@ -10,7 +10,9 @@ Resumable (each finished method x seed is stored in bench/results/ssl-<dataset>-
 Embedding methods use lowdata's embedding cache (~/.cache/lowdata/embeddings; the encoder is frozen there).
 gcn_seeded is `ssl.seed_graph: gcn` self-training with one round (the GCN's --per-class most confident per class);
 gcn_self_training is --rounds of self-training (threshold 0.9, balanced) whose round-0 teacher is the GCN;
-self_training_cbst keeps the top --portion of each predicted class instead (class-balanced self-training, CBST).
+gcn_ensemble_self_training: the same, but rounds after the first are taught by the mean of the model's and the
+GCN's class probabilities (ssl.graph_ensemble); self_training_cbst keeps the top --portion of each predicted class
+instead (class-balanced self-training, CBST).
 Model selection uses dev only: SST-2 has a dev split; AG News has none, so its fine-tuning methods train a fixed
 number of steps without early stopping. Unlabeled examples' true labels are passed only to log pseudo-label
 accuracy, never to training.
@@ -31,7 +33,8 @@ from common import RESULTS, data_config, load_results, machine, save_results  # 
 
 EMBEDDING_METHODS = ("frozen_lr", "label_spreading", "gcn")
 # no ssl loss inside the loop
-LOOP_ONLY = ("supervised", "self_training", "self_training_cbst", "gcn_seeded", "gcn_self_training")
+LOOP_ONLY = ("supervised", "self_training", "self_training_cbst", "gcn_seeded", "gcn_self_training",
+             "gcn_ensemble_self_training")
 
 
 def embedding_method(method, splits, labels, a, seed):
@@ -77,6 +80,9 @@ def finetune_method(method, splits, a, seed):
             m = self_train(cfg, splits, rounds=1, threshold=0.0, max_per_class=a.per_class, seed_graph="gcn")
         elif method == "gcn_self_training":  # self-training whose round-0 teacher is the GCN (same threshold)
             m = self_train(cfg, splits, rounds=a.rounds, threshold=a.threshold or 0.9, seed_graph="gcn")
+        elif method == "gcn_ensemble_self_training":  # the same, later teachers = mean(model, GCN) probabilities
+            m = self_train(cfg, splits, rounds=a.rounds, threshold=a.threshold or 0.9, seed_graph="gcn",
+                           graph_ensemble=True)
         else:
             m = run(cfg, splits)
     hist = m.get("self_training") or []

@@ -270,3 +270,39 @@ def test_graph_seeded_self_training_trains_round_0_on_graph_labels(tiny_model, t
     assert not (tmp_path / "gs" / "round_1").exists()
     with pytest.raises(ConfigError, match="seed_graph"):
         self_train(cfg, splits, rounds=1, seed_graph="knn")
+
+
+def test_graph_ensemble_teacher_averages_model_and_graph(tiny_model, toy_files, tmp_path, monkeypatch):
+    """ssl.graph_ensemble: round 1 trains on exactly the pseudo-labels selected from the mean of the round-0 model's
+    softmax over the pool and the seed graph's probabilities; without seed_graph it is refused before training."""
+    import lowdata.train
+    from lowdata.backbone import TaskModel
+    from lowdata.config import ConfigError
+    from lowdata.data import LabelMap
+    from lowdata.ssl.embedding import cached_embed
+    from lowdata.ssl.graph import graph_probs
+    from lowdata.ssl.pseudo_label import pool_probs, select, self_train
+
+    monkeypatch.setenv("LOWDATA_CACHE", str(tmp_path / "cache"))
+    cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "ge", epochs=2)
+    splits = _splits(cfg, k=4)
+    with pytest.raises(ConfigError, match="graph_ensemble needs ssl.seed_graph"):
+        self_train(cfg, splits, rounds=2, graph_ensemble=True)
+    assert not (tmp_path / "ge").exists()
+    seen, real_run = [], lowdata.train.run
+    monkeypatch.setattr(lowdata.train, "run", lambda c, sp, **kw: seen.append(sp["train"]) or real_run(c, sp, **kw))
+    m = self_train(cfg, splits, rounds=2, threshold=0.5, seed_graph="gcn", graph_ensemble=True)
+    assert [h["teacher"] for h in m["self_training"]] == ["gcn", "model+gcn"]
+
+    labeled, pool = splits["train"], splits["unlabeled"]
+    model, tok, meta = TaskModel.load(str(tmp_path / "ge" / "round_0" / "model"))
+    names = LabelMap(meta["labels"]).names
+    emb = tuple(cached_embed(d.texts, cfg.model.name, cfg.model.max_length) for d in (labeled, pool))
+    P_g = graph_probs(labeled, pool, seed=cfg.train.seed, embeddings=emb)
+    P_g = P_g[:, [LabelMap.from_data(labeled).names.index(n) for n in names]]
+    P_m = pool_probs(model, tok, pool, meta["max_length"])
+    assert P_m.shape == P_g.shape and np.allclose(P_m.sum(1), 1, atol=1e-5)
+    keep, cls = select((P_m + P_g) / 2, 0.5, balance=True)
+    assert len(keep) == m["self_training"][1]["pseudo_labeled"]
+    assert seen[1].texts == labeled.texts + [pool.texts[i] for i in keep]
+    assert seen[1].labels == labeled.labels + [names[c] for c in cls]

@@ -91,6 +91,8 @@ class SSLConfig:
     max_per_class: Optional[int] = None      # self-training: at most this many pseudo-labels per class and round
     seed_graph: Optional[str] = None         # self-training: first pseudo-labels from gcn | label_spreading over
                                              # the frozen encoder's kNN graph instead of a few-shot model
+    graph_ensemble: bool = False             # self-training: later rounds' teacher = mean of the model's and the
+                                             # seed graph's class probabilities (needs seed_graph)
     portion: Optional[float] = None          # self-training: class-balanced (CBST, Zou et al. 2018): keep the top
                                              # portion of each predicted class instead of a global threshold (0.2)
     portion_step: float = 0.05               # CBST: the portion grows by this much each round

@@ -108,14 +108,11 @@ def gcn(emb_l: np.ndarray, y_l: np.ndarray, emb_u: np.ndarray, k: int = 10, hidd
         return torch.softmax(forward(False)[n_l:], -1).numpy()
 
 
-def seed_pseudo_labels(labeled, unlabeled, model: str = "minilm", method: str = "gcn", k: int = 10,
-                       threshold: float = 0.0, per_class: int | None = None, seed: int = 0, max_length: int = 128,
-                       embeddings=None):
-    """Graph predictions over the unlabeled pool -> a class-balanced TextData of the most confident ones, to train on
-    with the labeled data (graph-seeded self-training). `embeddings`: optional (E_labeled, E_unlabeled) to reuse.
-    -> (pseudo-labeled TextData, indices into `unlabeled`, their confidences)."""
-    from ..data import LabelMap, TextData
-    from .pseudo_label import select
+def graph_probs(labeled, unlabeled, model: str = "minilm", method: str = "gcn", k: int = 10, seed: int = 0,
+                max_length: int = 128, embeddings=None) -> np.ndarray:
+    """(U, C) class probabilities of the unlabeled texts from a graph over frozen-encoder embeddings of the labeled
+    and unlabeled texts; columns follow LabelMap.from_data(labeled). `embeddings`: optional (E_labeled, E_unlabeled)."""
+    from ..data import LabelMap
 
     labels = LabelMap.from_data(labeled)
     if embeddings is None:
@@ -124,7 +121,21 @@ def seed_pseudo_labels(labeled, unlabeled, model: str = "minilm", method: str = 
     else:
         E_l, E_u = embeddings
     y = np.array([labels.encode(v) for v in labeled.labels])
-    P = gcn(E_l, y, E_u, k=k, seed=seed) if method == "gcn" else propagate(E_l, y, E_u, method=method, k=k)
+    return gcn(E_l, y, E_u, k=k, seed=seed) if method == "gcn" else propagate(E_l, y, E_u, method=method, k=k)
+
+
+def seed_pseudo_labels(labeled, unlabeled, model: str = "minilm", method: str = "gcn", k: int = 10,
+                       threshold: float = 0.0, per_class: int | None = None, seed: int = 0, max_length: int = 128,
+                       embeddings=None, probs=None):
+    """Graph predictions over the unlabeled pool -> a class-balanced TextData of the most confident ones, to train on
+    with the labeled data (graph-seeded self-training). `embeddings`: optional (E_labeled, E_unlabeled) to reuse;
+    `probs`: graph_probs() already computed.
+    -> (pseudo-labeled TextData, indices into `unlabeled`, their confidences)."""
+    from ..data import LabelMap, TextData
+    from .pseudo_label import select
+
+    labels = LabelMap.from_data(labeled)
+    P = probs if probs is not None else graph_probs(labeled, unlabeled, model, method, k, seed, max_length, embeddings)
     keep, cls = select(P, threshold, balance=True, max_per_class=per_class)
     data = TextData([unlabeled.texts[i] for i in keep], [labels.names[c] for c in cls], source="graph pseudo-labels")
     return data, keep, P.max(1)[keep]

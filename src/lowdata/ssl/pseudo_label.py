@@ -21,6 +21,13 @@ Segmentation via Class-Balanced Self-Training"): instead of one global threshold
 sure of still gets pseudo-labels (with one threshold and balance=True such a class empties the whole selection).
 A graph-seeded round 0 still uses `threshold`. Deviation: the paper's per-class thresholds are read off pixel
 predictions of a segmentation network; here off one prediction per text.
+
+Graph + model teacher (`graph_ensemble=True`, needs `seed_graph`): after round 0 the teacher is the average of the
+fine-tuned model's class probabilities and the graph's (computed once, over the frozen encoder), so each round's
+pseudo-labels come from two views of the text, as in co-training (Blum & Mitchell, COLT 1998), where classifiers on
+different views label data for each other. Deviation: the two views' predictions are averaged into one teacher
+instead of each view labeling for the other, and the graph view is not retrained. The teacher's class
+probabilities are the model's full softmax (not only the top class).
 """
 from __future__ import annotations
 
@@ -64,12 +71,22 @@ def select(probs: np.ndarray, threshold: float, balance: bool = True, max_per_cl
     return keep, pred[keep]
 
 
+def pool_probs(model, tok, pool, max_length: int, batch_size: int = 64) -> np.ndarray:
+    """(N, C) softmax of a trained classifier over the texts of `pool` (on the GPU when there is one)."""
+    import torch
+
+    from ..batching import encode, predict_logits
+
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    logits = predict_logits(model.to(dev), encode(pool, tok, None, max_length), tok.pad_token_id, batch_size, dev)
+    return torch.softmax(logits, -1).numpy()
+
+
 def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balance: bool = True,
                max_per_class: int | None = None, true_unlabeled_labels: list | None = None,
                seed_graph: str | None = None, portion: float | None = None, portion_step: float = 0.05,
-               **run_kw) -> dict:
+               graph_ensemble: bool = False, **run_kw) -> dict:
     from ..data import LabelMap, TextData
-    from ..evaluate.report import evaluate_split
     from ..backbone import TaskModel
     from ..train import run
 
@@ -79,6 +96,11 @@ def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balan
         from ..config import ConfigError
 
         raise ConfigError(f"ssl.portion must be in (0, 1], got {portion}")
+    if graph_ensemble and not seed_graph:
+        from ..config import ConfigError
+
+        raise ConfigError("ssl.graph_ensemble needs ssl.seed_graph (gcn | label_spreading): the graph whose "
+                          "predictions are averaged with the model's")
     labeled, pool = splits["train"], splits["unlabeled"]
     if true_unlabeled_labels is None:
         true_unlabeled_labels = splits.get("unlabeled_truth")
@@ -92,12 +114,14 @@ def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balan
 
             raise ConfigError(f"ssl.seed_graph must be gcn or label_spreading, got {seed_graph!r}")
         from .embedding import cached_embed
-        from .graph import seed_pseudo_labels
+        from .graph import graph_probs, seed_pseudo_labels
 
         emb = tuple(cached_embed(d.texts, cfg.model.name, cfg.model.max_length) for d in (labeled, pool))
-        data, chosen_i, _ = seed_pseudo_labels(labeled, pool, method="spreading" if seed_graph == "label_spreading"
-                                               else "gcn", threshold=threshold, per_class=max_per_class,
-                                               seed=cfg.train.seed, embeddings=emb)
+        P_graph = graph_probs(labeled, pool, method="spreading" if seed_graph == "label_spreading" else "gcn",
+                              seed=cfg.train.seed, embeddings=emb)
+        graph_names = LabelMap.from_data(labeled).names
+        data, chosen_i, _ = seed_pseudo_labels(labeled, pool, threshold=threshold, per_class=max_per_class,
+                                               probs=P_graph)
         chosen_t, chosen_y = data.texts, data.labels
     for r in range(rounds):
         c = copy.deepcopy(cfg)
@@ -105,7 +129,8 @@ def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balan
         train = TextData(labeled.texts + chosen_t, labeled.labels + chosen_y, source=labeled.source)
         metrics = run(c, {**splits, "train": train}, **run_kw)
         # each round's entry describes what it trained on: how many pseudo-labels, from whom, how many right
-        info = {"round": r, "teacher": seed_graph if r == 0 and seed_graph else ("model" if r else None),
+        teacher = ("model+" + seed_graph if graph_ensemble else "model") if r else seed_graph
+        info = {"round": r, "teacher": teacher,
                 "pseudo_labeled": len(chosen_t), "dev": (metrics.get("dev") or {}).get("accuracy"),
                 "test": (metrics.get("test") or {}).get("accuracy")}
         if true_unlabeled_labels is not None and len(chosen_i):
@@ -116,11 +141,9 @@ def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balan
             break
         model, tok, meta = TaskModel.load(os.path.join(c.output_dir, "model"))
         labels = LabelMap(meta["labels"])
-        _, recs = evaluate_split(model, tok, pool, labels, meta["max_length"], c.train.eval_batch_size)
-        # evaluate_split returns the top class + confidence; rebuild the (N, C) view for selection
-        probs = np.zeros((len(recs), len(labels)))
-        for i, rec in enumerate(recs):
-            probs[i, labels.encode(rec["pred"])] = rec["confidence"]
+        probs = pool_probs(model, tok, pool, meta["max_length"], c.train.eval_batch_size)
+        if graph_ensemble:  # the graph's columns in the model's label order
+            probs = (probs + P_graph[:, [graph_names.index(n) for n in labels.names]]) / 2
         # CBST (Zou et al. 2018) grows the kept portion each round: 20% + 5% per round in the paper (capped at 1 here)
         por = None if portion is None else min(1.0, portion + r * portion_step)
         chosen_i, cls = select(probs, threshold, balance, max_per_class, portion=por)
