@@ -82,3 +82,25 @@ def test_unlabeled_from_a_file_column(tmp_path):
     with pytest.raises(DataError, match="missing text column 'comment'"):
         load_splits(DataConfig(train=str(tmp_path / "train.csv"), unlabeled=str(tmp_path / "pool.csv"),
                                unlabeled_column="comment"))
+
+
+def test_every_shipped_config_loads():
+    """Each YAML in configs/ parses into its config class (train, pretrain-*, study-* with every cell), so a renamed
+    or misspelt key in a shipped config fails here, not in a user's run."""
+    from pathlib import Path
+
+    from lowdata.config import Config, PretrainConfig, load_config
+    from lowdata.evaluate.study import cell_config, load_study
+
+    paths = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+    assert len(paths) >= 10
+    for p in paths:
+        if p.name.startswith("study-"):
+            st = load_study(str(p))
+            for method in st.methods:
+                for budget in st.budgets:
+                    assert isinstance(cell_config(st, method, str(budget), 0), Config)
+        elif p.name.startswith("pretrain-"):
+            assert isinstance(load_config(str(p), cls=PretrainConfig), PretrainConfig)
+        else:
+            assert isinstance(load_config(str(p)), Config)
