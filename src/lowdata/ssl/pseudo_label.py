@@ -86,19 +86,16 @@ def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balan
                max_per_class: int | None = None, true_unlabeled_labels: list | None = None,
                seed_graph: str | None = None, portion: float | None = None, portion_step: float = 0.05,
                graph_ensemble: bool = False, **run_kw) -> dict:
-    from ..data import LabelMap, TextData
     from ..backbone import TaskModel
+    from ..config import ConfigError
+    from ..data import LabelMap, TextData
     from ..train import run
 
     if splits.get("unlabeled") is None:
         raise ValueError("self-training needs splits['unlabeled']")
     if portion is not None and not 0 < portion <= 1:
-        from ..config import ConfigError
-
         raise ConfigError(f"ssl.portion must be in (0, 1], got {portion}")
     if graph_ensemble and not seed_graph:
-        from ..config import ConfigError
-
         raise ConfigError("ssl.graph_ensemble needs ssl.seed_graph (gcn | label_spreading): the graph whose "
                           "predictions are averaged with the model's")
     labeled, pool = splits["train"], splits["unlabeled"]
@@ -110,8 +107,6 @@ def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balan
     chosen_i = []
     if seed_graph:
         if seed_graph not in ("gcn", "label_spreading"):
-            from ..config import ConfigError
-
             raise ConfigError(f"ssl.seed_graph must be gcn or label_spreading, got {seed_graph!r}")
         from .embedding import cached_embed
         from .graph import graph_probs, seed_pseudo_labels
