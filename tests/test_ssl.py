@@ -188,6 +188,7 @@ def test_ssl_from_config_via_cli(method, tiny_model, toy_files, tmp_path):
     assert r.returncode == 0, r.stderr
     out = tmp_path / "run" / ("round_1" if method == "self_training" else "")
     assert (out / "metrics.json").exists()
+    assert f"{out if method == 'self_training' else tmp_path / 'run'} (report.md" in r.stdout  # where the run is
     if method == "self_training":
         import json
 

@@ -12,6 +12,7 @@ Bad input (data, config, flags) prints one error line naming the file and line, 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -132,7 +133,12 @@ def _summary(m: dict, out: str) -> None:
         if r:
             score = f"accuracy {r['accuracy']:.4f}" if r["task"] == "classify" else f"entity F1 {r['f1']:.4f}"
             print(f"{split}: {score}")
-    print(f"run written to {out} (report.md, metrics.json, predictions.jsonl, model/)")
+    rounds = m.get("self_training")
+    if rounds:  # self-training writes one run per round; the last round's is the final model
+        print(f"run written to {out}: self_training.json and one run per round, the final one in "
+              f"{os.path.join(out, f'round_{len(rounds) - 1}')} (report.md, metrics.json, predictions.jsonl, model/)")
+    else:
+        print(f"run written to {out} (report.md, metrics.json, predictions.jsonl, model/)")
 
 
 def _load_model(path):
@@ -145,7 +151,6 @@ def _load_model(path):
 
 def _eval(args) -> int:
     import json
-    import os
 
     from .data import read
     from .evaluate.metrics import render_markdown
