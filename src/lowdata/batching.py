@@ -116,3 +116,11 @@ def predict_logits(model, enc: list[dict], pad_id: int, batch_size: int = 64, de
     if enc and "word_ids" not in enc[0]:
         return torch.stack(results) if results else torch.zeros(0)
     return results
+
+
+def predict_probs(model, tok, texts: list[str], max_length: int, batch_size: int = 64, device=None) -> np.ndarray:
+    """(N, C) class probabilities (softmax) of a classifier over raw texts, batched by length."""
+    from .data import TextData
+
+    enc = encode(TextData(list(texts)), tok, None, max_length)
+    return torch.softmax(predict_logits(model, enc, tok.pad_token_id, batch_size, device).float(), -1).numpy()

@@ -50,15 +50,10 @@ class Victim:
         return cls(model, tok, LabelMap(meta["labels"]), meta["max_length"], **kw)
 
     def probs(self, texts: list[str]) -> np.ndarray:
-        import torch
-
-        from ..batching import encode, predict_logits
-        from ..data import TextData
+        from ..batching import predict_probs
 
         self.queries += len(texts)
-        enc = encode(TextData(list(texts)), self.tok, None, self.max_length)
-        logits = predict_logits(self.model, enc, self.tok.pad_token_id, self.batch_size, self.device)
-        return torch.softmax(logits.float(), -1).numpy()
+        return predict_probs(self.model, self.tok, texts, self.max_length, self.batch_size, self.device)
 
 
 def _case_like(word: str, new: str) -> str:

@@ -75,11 +75,10 @@ def pool_probs(model, tok, pool, max_length: int, batch_size: int = 64) -> np.nd
     """(N, C) softmax of a trained classifier over the texts of `pool` (on the GPU when there is one)."""
     import torch
 
-    from ..batching import encode, predict_logits
+    from ..batching import predict_probs
 
     dev = "cuda" if torch.cuda.is_available() else "cpu"
-    logits = predict_logits(model.to(dev), encode(pool, tok, None, max_length), tok.pad_token_id, batch_size, dev)
-    return torch.softmax(logits, -1).numpy()
+    return predict_probs(model.to(dev), tok, pool.texts, max_length, batch_size, dev)
 
 
 def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balance: bool = True,
