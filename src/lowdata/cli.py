@@ -133,12 +133,10 @@ def _summary(m: dict, out: str) -> None:
         if r:
             score = f"accuracy {r['accuracy']:.4f}" if r["task"] == "classify" else f"entity F1 {r['f1']:.4f}"
             print(f"{split}: {score}")
-    rounds = m.get("self_training")
-    if rounds:  # self-training writes one run per round; the last round's is the final model
-        print(f"run written to {out}: self_training.json and one run per round, the final one in "
-              f"{os.path.join(out, f'round_{len(rounds) - 1}')} (report.md, metrics.json, predictions.jsonl, model/)")
-    else:
-        print(f"run written to {out} (report.md, metrics.json, predictions.jsonl, model/)")
+    rounds = m.get("self_training")  # self-training writes one run per round; the last round's is the final model
+    where = f"{out}: self_training.json and one run per round, the final one in " \
+        f"{os.path.join(out, f'round_{len(rounds) - 1}')}" if rounds else out
+    print(f"run written to {where} (report.md, metrics.json, predictions.jsonl, model/)")
 
 
 def _load_model(path):
