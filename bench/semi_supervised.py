@@ -11,7 +11,8 @@ Embedding methods use lowdata's embedding cache (~/.cache/lowdata/embeddings; th
 gcn_seeded is `ssl.seed_graph: gcn` self-training with one round (the GCN's --per-class most confident per class);
 gcn_self_training is --rounds of self-training (threshold 0.9, balanced) whose round-0 teacher is the GCN;
 gcn_ensemble_self_training: the same, but rounds after the first are taught by the mean of the model's and the
-GCN's class probabilities (ssl.graph_ensemble); self_training_cbst keeps the top --portion of each predicted class
+GCN's class probabilities (ssl.graph_ensemble); gcn_refresh_self_training: rounds after the first are taught by
+a GCN rebuilt over the last student's embeddings (ssl.graph_refresh, Iscen et al. 2019); self_training_cbst keeps the top --portion of each predicted class
 instead (class-balanced self-training, CBST).
 Model selection uses dev only: SST-2 has a dev split; AG News has none, so its fine-tuning methods train a fixed
 number of steps without early stopping. Unlabeled examples' true labels are passed only to log pseudo-label
@@ -34,7 +35,7 @@ from common import RESULTS, data_config, load_results, machine, save_results  # 
 EMBEDDING_METHODS = ("frozen_lr", "label_spreading", "gcn")
 # no ssl loss inside the loop
 LOOP_ONLY = ("supervised", "self_training", "self_training_cbst", "gcn_seeded", "gcn_self_training",
-             "gcn_ensemble_self_training")
+             "gcn_ensemble_self_training", "gcn_refresh_self_training")
 
 
 def embedding_method(method, splits, labels, a, seed):
@@ -83,6 +84,9 @@ def finetune_method(method, splits, a, seed):
         elif method == "gcn_ensemble_self_training":  # the same, later teachers = mean(model, GCN) probabilities
             m = self_train(cfg, splits, rounds=a.rounds, threshold=a.threshold or 0.9, seed_graph="gcn",
                            graph_ensemble=True)
+        elif method == "gcn_refresh_self_training":  # later teachers = a GCN over the student's embeddings
+            m = self_train(cfg, splits, rounds=a.rounds, threshold=a.threshold or 0.9, seed_graph="gcn",
+                           graph_refresh=True)
         else:
             m = run(cfg, splits)
     hist = m.get("self_training") or []

@@ -307,3 +307,38 @@ def test_graph_ensemble_teacher_averages_model_and_graph(tiny_model, toy_files, 
     assert len(keep) == m["self_training"][1]["pseudo_labeled"]
     assert seen[1].texts == labeled.texts + [pool.texts[i] for i in keep]
     assert seen[1].labels == labeled.labels + [names[c] for c in cls]
+
+
+def test_graph_refresh_teacher_is_a_graph_over_the_students_embeddings(tiny_model, toy_files, tmp_path, monkeypatch):
+    """ssl.graph_refresh (Iscen et al. 2019): round 1 trains on exactly the pseudo-labels a GCN gives when rebuilt
+    over the round-0 student's own embeddings (not the frozen encoder's); refused without seed_graph."""
+    import lowdata.train
+    from lowdata.backbone import TaskModel
+    from lowdata.config import ConfigError
+    from lowdata.data import LabelMap
+    from lowdata.ssl.embedding import cached_embed
+    from lowdata.ssl.graph import embed, graph_probs
+    from lowdata.ssl.pseudo_label import select, self_train
+
+    monkeypatch.setenv("LOWDATA_CACHE", str(tmp_path / "cache"))
+    cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "gr", epochs=2)
+    splits = _splits(cfg, k=4)
+    with pytest.raises(ConfigError, match="graph_refresh needs ssl.seed_graph"):
+        self_train(cfg, splits, rounds=2, graph_refresh=True)
+    seen, real_run = [], lowdata.train.run
+    monkeypatch.setattr(lowdata.train, "run", lambda c, sp, **kw: seen.append(sp["train"]) or real_run(c, sp, **kw))
+    m = self_train(cfg, splits, rounds=2, threshold=0.3, seed_graph="gcn", graph_refresh=True)
+    assert [h["teacher"] for h in m["self_training"]] == ["gcn", "student gcn"]
+
+    labeled, pool = splits["train"], splits["unlabeled"]
+    model_dir = str(tmp_path / "gr" / "round_0" / "model")
+    names = LabelMap(TaskModel.load(model_dir)[2]["labels"]).names
+    graph_names = LabelMap.from_data(labeled).names
+    student = tuple(embed(d.texts, model_dir, cfg.train.eval_batch_size, cfg.model.max_length) for d in (labeled, pool))
+    frozen = tuple(cached_embed(d.texts, cfg.model.name, cfg.model.max_length) for d in (labeled, pool))
+    assert not np.allclose(student[1], frozen[1], atol=1e-4)  # the student moved away from the frozen encoder
+    P = graph_probs(labeled, pool, seed=cfg.train.seed, embeddings=student)[:, [graph_names.index(n) for n in names]]
+    keep, cls = select(P, 0.3, balance=True)
+    assert len(keep) > 0 and len(keep) == m["self_training"][1]["pseudo_labeled"]
+    assert seen[1].texts == labeled.texts + [pool.texts[i] for i in keep]
+    assert seen[1].labels == labeled.labels + [names[c] for c in cls]

@@ -28,6 +28,15 @@ pseudo-labels come from two views of the text, as in co-training (Blum & Mitchel
 different views label data for each other. Deviation: the two views' predictions are averaged into one teacher
 instead of each view labeling for the other, and the graph view is not retrained. The teacher's class
 probabilities are the model's full softmax (not only the top class).
+
+Refreshed graph (`graph_refresh=True`, needs `seed_graph`): after each round the graph is rebuilt over the *student's*
+embeddings of the labeled and unlabeled texts (mean-pooled, as its classifier sees them) and the next round's
+pseudo-labels are read off it, as in Iscen et al., CVPR 2019, "Label Propagation for Deep Semi-supervised Learning",
+whose network's features are re-extracted and a kNN graph rebuilt and propagated before every epoch. With
+`graph_ensemble` the teacher is the mean of the model's and the refreshed graph's probabilities. Deviations: the
+rebuild is per round (a student trained from the backbone), not per epoch of one network; the graph method is
+`seed_graph`'s (the paper diffuses labels with k=50); and pseudo-labels are chosen by `threshold`/balance instead
+of being all kept with entropy-based certainty and class weights.
 """
 from __future__ import annotations
 
@@ -84,7 +93,7 @@ def pool_probs(model, tok, pool, max_length: int, batch_size: int = 64) -> np.nd
 def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balance: bool = True,
                max_per_class: int | None = None, true_unlabeled_labels: list | None = None,
                seed_graph: str | None = None, portion: float | None = None, portion_step: float = 0.05,
-               graph_ensemble: bool = False, **run_kw) -> dict:
+               graph_ensemble: bool = False, graph_refresh: bool = False, **run_kw) -> dict:
     from ..backbone import TaskModel
     from ..config import ConfigError
     from ..data import LabelMap, TextData
@@ -94,9 +103,9 @@ def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balan
         raise ValueError("self-training needs splits['unlabeled']")
     if portion is not None and not 0 < portion <= 1:
         raise ConfigError(f"ssl.portion must be in (0, 1], got {portion}")
-    if graph_ensemble and not seed_graph:
-        raise ConfigError("ssl.graph_ensemble needs ssl.seed_graph (gcn | label_spreading): the graph whose "
-                          "predictions are averaged with the model's")
+    for flag, on in (("graph_ensemble", graph_ensemble), ("graph_refresh", graph_refresh)):
+        if on and not seed_graph:
+            raise ConfigError(f"ssl.{flag} needs ssl.seed_graph (gcn | label_spreading): the graph method it uses")
     labeled, pool = splits["train"], splits["unlabeled"]
     if true_unlabeled_labels is None:
         true_unlabeled_labels = splits.get("unlabeled_truth")
@@ -111,8 +120,8 @@ def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balan
         from .graph import graph_probs, seed_pseudo_labels
 
         emb = tuple(cached_embed(d.texts, cfg.model.name, cfg.model.max_length) for d in (labeled, pool))
-        P_graph = graph_probs(labeled, pool, method="spreading" if seed_graph == "label_spreading" else "gcn",
-                              seed=cfg.train.seed, embeddings=emb)
+        graph_method = "spreading" if seed_graph == "label_spreading" else "gcn"
+        P_graph = graph_probs(labeled, pool, method=graph_method, seed=cfg.train.seed, embeddings=emb)
         graph_names = LabelMap.from_data(labeled).names
         data, chosen_i, _ = seed_pseudo_labels(labeled, pool, threshold=threshold, per_class=max_per_class,
                                                probs=P_graph)
@@ -123,7 +132,8 @@ def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balan
         train = TextData(labeled.texts + chosen_t, labeled.labels + chosen_y, source=labeled.source)
         metrics = run(c, {**splits, "train": train}, **run_kw)
         # each round's entry describes what it trained on: how many pseudo-labels, from whom, how many right
-        teacher = ("model+" + seed_graph if graph_ensemble else "model") if r else seed_graph
+        graph = ("student " if graph_refresh else "") + (seed_graph or "")
+        teacher = seed_graph if not r else "model+" + graph if graph_ensemble else graph if graph_refresh else "model"
         info = {"round": r, "teacher": teacher,
                 "pseudo_labeled": len(chosen_t), "dev": (metrics.get("dev") or {}).get("accuracy"),
                 "test": (metrics.get("test") or {}).get("accuracy")}
@@ -133,11 +143,22 @@ def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balan
         print(f"self-training round {r}: {info}", flush=True)
         if r == rounds - 1:  # the last student's predictions on the pool would not be used
             break
-        model, tok, meta = TaskModel.load(os.path.join(c.output_dir, "model"))
+        model_dir = os.path.join(c.output_dir, "model")
+        model, tok, meta = TaskModel.load(model_dir)
         labels = LabelMap(meta["labels"])
-        probs = pool_probs(model, tok, pool, meta["max_length"], c.train.eval_batch_size)
-        if graph_ensemble:  # the graph's columns in the model's label order
-            probs = (probs + P_graph[:, [graph_names.index(n) for n in labels.names]]) / 2
+        if graph_refresh:  # the graph over this student's own embeddings (Iscen et al. 2019)
+            from .graph import embed
+
+            emb = tuple(embed(d.texts, model_dir, c.train.eval_batch_size, meta["max_length"]) for d in (labeled, pool))
+            P_graph = graph_probs(labeled, pool, method=graph_method, seed=cfg.train.seed, embeddings=emb)
+        if graph_ensemble or graph_refresh:
+            P_g = P_graph[:, [graph_names.index(n) for n in labels.names]]  # in the model's label order
+        if graph_refresh and not graph_ensemble:
+            probs = P_g
+        else:
+            probs = pool_probs(model, tok, pool, meta["max_length"], c.train.eval_batch_size)
+        if graph_ensemble:
+            probs = (probs + P_g) / 2
         # CBST (Zou et al. 2018) grows the kept portion each round: 20% + 5% per round in the paper (capped at 1 here)
         por = None if portion is None else min(1.0, portion + r * portion_step)
         chosen_i, cls = select(probs, threshold, balance, max_per_class, portion=por)

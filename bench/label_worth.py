@@ -1,0 +1,90 @@
+"""What each semi-supervised method is worth in labels: its mean test error (bench/semi_supervised.py results) read
+off the fine-tuning baseline's learning curve (a `lowdata curve` study), as n_equiv / n with a bootstrap interval.
+
+    python bench/label_worth.py --curve bench/results/study-agnews-ft/curve.json \
+        --results bench/results/ssl-agnews-k10-s200.json bench/results/ssl-agnews-k10-ep1.json
+    python bench/label_worth.py --curve bench/results/study-sst2-ft/curve.json --results bench/results/ssl-sst2-k16.json
+
+The baseline is refitted here from the study's points (err(n) = a n^-b + c, lowdata.evaluate.curves) and
+bootstrapped over seeds within each budget (1,000 refits), so the interval covers the baseline's seed noise; it does
+not cover the method's own (its seeds' standard deviation is printed beside it). Read the caveats the output prints:
+the study and the SSL bench need not share a test draw or a training schedule.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, save_results  # noqa: E402
+
+
+def baseline_points(curve: dict, method: str):
+    """(labels, error) per budget x seed; the study stores no "full" pool points here (its fit leaves them out)."""
+    pts = curve["methods"][method]["points"]
+    return [p["n_labels"] for p in pts], [1 - p["score"] for p in pts]
+
+
+def method_rows(res: dict, n_classes: int) -> list[dict]:
+    by = {}
+    for key, run in res["runs"].items():
+        by.setdefault(key.split("/")[0], []).append(run["accuracy"])
+    n = res["args"]["k"] * n_classes
+    return [{"method": m, "setting": res["setting"], "n": n, "seeds": len(acc), "accuracy": statistics.mean(acc),
+             "std": statistics.stdev(acc) if len(acc) > 1 else 0.0} for m, acc in by.items()]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--curve", required=True, help="a study's curve.json (lowdata curve)")
+    ap.add_argument("--baseline", default="finetune", help="the study method to measure against")
+    ap.add_argument("--results", nargs="+", required=True, help="bench/semi_supervised.py result files")
+    ap.add_argument("--classes", type=int, default=0, help="number of classes (default: from the dataset name)")
+    ap.add_argument("--min-seeds", type=int, default=3)
+    ap.add_argument("--out", default="", help="result name under bench/results (default: worth-<dataset>.json)")
+    a = ap.parse_args()
+
+    from lowdata.evaluate.curves import bootstrap, fit_curve, label_equivalence
+
+    curve = json.loads(Path(a.curve).read_text())
+    if a.baseline not in curve["methods"]:
+        sys.exit(f"{a.curve}: no method {a.baseline!r} (has {sorted(curve['methods'])})")
+    n, err = baseline_points(curve, a.baseline)
+    fit, boot = fit_curve(n, err), bootstrap(n, err, B=1000, seed=0)
+    rows, seen = [], set()
+    for path in a.results:
+        res = json.loads(Path(path).read_text())
+        classes = a.classes or {"agnews": 4, "sst2": 2, "trec": 6}[res["args"]["dataset"]]
+        for r in method_rows(res, classes):
+            if r["seeds"] < a.min_seeds or (r["method"], r["accuracy"]) in seen:  # copied between result files
+                continue
+            seen.add((r["method"], r["accuracy"]))
+            eq = label_equivalence(fit, r["n"], 1 - r["accuracy"], boot_fits=boot["fits"])
+            rows.append({**r, **{k: eq[k] for k in ("n_equiv", "multiplier", "multiplier_ci", "extrapolated")}})
+    rows.sort(key=lambda r: -r["accuracy"])
+    sup = next((r for r in rows if r["method"] == "supervised"), None)  # this bench's own fine-tuning on the labels
+    for r in rows:
+        r["vs_supervised"] = r["n_equiv"] / sup["n_equiv"] if sup else None
+    print(f"baseline: {a.baseline} from {a.curve}: err(n) = {fit.a:.3f} n^-{fit.b:.3f} + {fit.c:.3f} "
+          f"({len(n)} points, budgets {sorted(set(n))}; {boot['failed']} of 1000 bootstrap refits failed)\n")
+    print("| method | results | labels | test accuracy | baseline labels to match | worth [95% CI] | / supervised's |")
+    print("|---|---|---:|---:|---:|---|---:|")
+    for r in rows:
+        lo, hi = r["multiplier_ci"]
+        ext = " (extrapolated)" if r["extrapolated"] else ""
+        print(f"| {r['method']} | {r['setting']} | {r['n']} | {r['accuracy']:.4f} +- {r['std']:.4f} | "
+              f"{r['n_equiv']:.0f}{ext} | {r['multiplier']:.2f}x [{lo:.2f}, {hi:.2f}] | "
+              + (f"{r['vs_supervised']:.2f}x |" if sup else "- |"))
+    print("\nCaveats: the interval is the baseline fit's (seed bootstrap), not the method's. The study and this bench "
+          "may differ in schedule and test draw, and the fit may sit off the baseline's own points; the last column "
+          "divides by the worth of this bench's supervised run on the same labels, which cancels both to first order.")
+    name = a.out or f"worth-{Path(a.results[0]).stem.split('-')[1]}"
+    save_results(RESULTS / f"{name}.json", {"curve": a.curve, "baseline": a.baseline,
+                                           "fit": {"a": fit.a, "b": fit.b, "c": fit.c}, "rows": rows})
+
+
+if __name__ == "__main__":
+    main()
