@@ -55,11 +55,15 @@ def test_early_stopping_and_best_restore(tiny_model, toy_files, tmp_path):
     # lr=0: dev never improves after the first evaluation, so patience=2 stops after 3 evaluations.
     m = run(tiny_cfg(tiny_model, toy_files, tmp_path / "es", epochs=20, lr=0.0, head_lr=0.0, patience=2))
     assert len(m["history"]) == 3 and m["best_step"] == m["history"][0]["step"]
+    assert f"(best on dev at step {m['best_step']})" in (tmp_path / "es" / "report.md").read_text()
 
 
 def test_max_steps(tiny_model, toy_files, tmp_path):
-    m = run(tiny_cfg(tiny_model, toy_files, tmp_path / "ms", epochs=100, max_steps=11))
-    assert m["steps"] == 11
+    cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "ms", epochs=100, max_steps=11)
+    cfg.data.dev = None
+    m = run(cfg)
+    assert m["steps"] == 11 and m["history"] == []
+    assert "11 steps (the last step's model, no dev)" in (tmp_path / "ms" / "report.md").read_text()
 
 
 def _cli_train(cfg_path, out, *extra, env=None):

@@ -40,8 +40,10 @@ def write_outputs(model, tok, splits, labels, cfg, state, device=None, autocast=
     out = cfg.output_dir
     metrics = {"task": splits["train"].task, "n_train": len(splits["train"]), "labels": labels.names,
                "steps": state["step"], "best_step": state["best_step"], "history": state["history"]}
+    # the best step is a dev selection; without dev evaluations the last step's model is the one reported
+    chosen = f"best on dev at step {state['best_step']}" if state["history"] else "the last step's model, no dev"
     md = [f"# lowdata run: {out}", "", f"model `{cfg.model.name}`, task {metrics['task']}, "
-          f"{metrics['n_train']} training examples, {state['step']} steps (best at step {state['best_step']})", ""]
+          f"{metrics['n_train']} training examples, {state['step']} steps ({chosen})", ""]
     pred_split = None
     for name in ("dev", "test"):
         data = splits.get(name)
