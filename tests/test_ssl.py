@@ -342,3 +342,42 @@ def test_graph_refresh_teacher_is_a_graph_over_the_students_embeddings(tiny_mode
     assert len(keep) > 0 and len(keep) == m["self_training"][1]["pseudo_labeled"]
     assert seen[1].texts == labeled.texts + [pool.texts[i] for i in keep]
     assert seen[1].labels == labeled.labels + [names[c] for c in cls]
+
+
+def test_self_training_kill_and_resume_matches_uninterrupted_run(tiny_model, toy_files, tmp_path):
+    """SIGKILL inside round 1 of `lowdata train` self-training, then --resume: round 0 is read back (not retrained),
+    round 1 continues, and every round's metrics equal those of a run never killed."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from lowdata.config import to_dict
+
+    d = to_dict(tiny_cfg(tiny_model, toy_files, "x", epochs=2, save_every=2))
+    d.pop("output_dir")
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(d))
+
+    def cli(out, *extra, env=None):
+        return subprocess.run([sys.executable, "-m", "lowdata.cli", "train", "-c", str(tmp_path / "c.yaml"),
+                               f"output_dir={out}", "data.k_per_class=4", "ssl.method=self_training", "ssl.rounds=2",
+                               "ssl.threshold=0.999", "ssl.portion=0.5", *extra], capture_output=True, text=True,
+                              env=env)
+
+    full = cli(tmp_path / "full")
+    assert full.returncode == 0, full.stderr
+    steps = [json.loads((tmp_path / "full" / f"round_{r}" / "metrics.json").read_text())["steps"] for r in (0, 1)]
+    assert steps[1] > steps[0] + 1  # the pseudo-labels lengthen round 1, so the kill below lands inside it
+    killed = cli(tmp_path / "k", env={**os.environ, "LOWDATA_TEST_KILL_AT_STEP": str(steps[0] + 1)})
+    assert killed.returncode == -9, killed.stderr
+    assert (tmp_path / "k" / "round_0" / "metrics.json").exists()
+    assert not (tmp_path / "k" / "round_1" / "metrics.json").exists()
+    again = cli(tmp_path / "k")
+    assert again.returncode == 2 and "finished run" in again.stderr  # never silently retrains over a run
+    resumed = cli(tmp_path / "k", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "round 0: finished before" in resumed.stdout and "resumed from step" in resumed.stdout + resumed.stderr
+    a, b = (json.loads((tmp_path / x / "self_training.json").read_text()) for x in ("full", "k"))
+    assert a == b and len(a) == 2 and a[1]["pseudo_labeled"] > 0

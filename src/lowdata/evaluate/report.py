@@ -62,6 +62,8 @@ def write_outputs(model, tok, splits, labels, cfg, state, device=None, autocast=
                 f.write(json.dumps({"split": pred_split[0], **r}, ensure_ascii=False) + "\n")
     with open(os.path.join(out, "report.md"), "w", encoding="utf-8") as f:
         f.write("\n".join(md))
-    with open(os.path.join(out, "metrics.json"), "w", encoding="utf-8") as f:
+    path = os.path.join(out, "metrics.json")  # written last and atomically: it marks the run finished
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
         json.dump(metrics, f, indent=2)
+    os.replace(path + ".tmp", path)
     return metrics

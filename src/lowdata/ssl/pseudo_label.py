@@ -93,7 +93,10 @@ def pool_probs(model, tok, pool, max_length: int, batch_size: int = 64) -> np.nd
 def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balance: bool = True,
                max_per_class: int | None = None, true_unlabeled_labels: list | None = None,
                seed_graph: str | None = None, portion: float | None = None, portion_step: float = 0.05,
-               graph_ensemble: bool = False, graph_refresh: bool = False, **run_kw) -> dict:
+               graph_ensemble: bool = False, graph_refresh: bool = False, resume: bool = False, **run_kw) -> dict:
+    """Rounds of self-training (see the module docstring). resume=True continues an interrupted run in
+    cfg.output_dir: finished rounds (round_<r>/metrics.json) are read back, not retrained, an unfinished round resumes
+    from its checkpoint, and the pseudo-labels in between are recomputed from the saved models (deterministic)."""
     from ..backbone import TaskModel
     from ..config import ConfigError
     from ..data import LabelMap, TextData
@@ -130,7 +133,13 @@ def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balan
         c = copy.deepcopy(cfg)
         c.output_dir = os.path.join(base_out, f"round_{r}")
         train = TextData(labeled.texts + chosen_t, labeled.labels + chosen_y, source=labeled.source)
-        metrics = run(c, {**splits, "train": train}, **run_kw)
+        finished = os.path.join(c.output_dir, "metrics.json")
+        if resume and os.path.exists(finished):
+            with open(finished, encoding="utf-8") as f:
+                metrics = json.load(f)
+            print(f"self-training round {r}: finished before, read back from {c.output_dir}", flush=True)
+        else:
+            metrics = run(c, {**splits, "train": train}, resume=resume, **run_kw)
         # each round's entry describes what it trained on: how many pseudo-labels, from whom, how many right
         graph = ("student " if graph_refresh else "") + (seed_graph or "")
         teacher = seed_graph if not r else "model+" + graph if graph_ensemble else graph if graph_refresh else "model"
