@@ -8,7 +8,8 @@ off the fine-tuning baseline's learning curve (a `lowdata curve` study), as n_eq
 The baseline is refitted here from the study's points (err(n) = a n^-b + c, lowdata.evaluate.curves) and
 bootstrapped over seeds within each budget (1,000 refits), so the interval covers the baseline's seed noise; it does
 not cover the method's own (its seeds' standard deviation is printed beside it). Read the caveats the output prints:
-the study and the SSL bench need not share a test draw or a training schedule.
+the study and the SSL bench need not share a test draw or a training schedule. Writes results/worth-<dataset>.json and
+a plot, results/worth-<dataset>.png: the baseline curve with each method's point and a line to its label equivalent.
 """
 from __future__ import annotations
 
@@ -35,6 +36,37 @@ def method_rows(res: dict, n_classes: int) -> list[dict]:
     n = res["args"]["k"] * n_classes
     return [{"method": m, "setting": res["setting"], "n": n, "seeds": len(acc), "accuracy": statistics.mean(acc),
              "std": statistics.stdev(acc) if len(acc) > 1 else 0.0} for m, acc in by.items()]
+
+
+def plot(fit, n, err, rows, title: str, path: Path) -> None:
+    """The baseline's points and fitted curve (error vs labels, log x); each method a dot at its labels and error,
+    with a dotted line across to the labels the baseline needs for that error."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    hi = max([max(n)] + [r["n_equiv"] for r in rows if np.isfinite(r["n_equiv"])])
+    xs = np.geomspace(min(n) / 2, hi * 1.5, 200)
+    ax.plot(xs, fit.predict(xs), color="0.4", label=f"baseline fit: {fit.a:.2f} n^-{fit.b:.2f} + {fit.c:.3f}")
+    ax.scatter(n, err, color="0.4", s=12, label="baseline (budget x seed)")
+    shown = rows[:7] + [r for r in rows[7:] if r["method"] == "supervised"]  # the best seven and the reference
+    colors = [c for i, c in enumerate(plt.get_cmap("tab10").colors) if i != 7]  # no grey: that is the baseline's
+    for r, color in zip(shown, colors):
+        e = 1 - r["accuracy"]
+        ax.scatter([r["n"]], [e], s=30, zorder=3, color=color,
+                   label=f"{r['method']} ({r['setting'].split('-')[-1]}): {r['multiplier']:.1f}x")
+        if np.isfinite(r["n_equiv"]):
+            ax.plot([r["n"], r["n_equiv"]], [e, e], ls=":", color=color)
+    ax.set_xscale("log")
+    ax.set_xlabel("labeled examples")
+    ax.set_ylabel("test error")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="upper right")
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
 
 
 def main():
@@ -82,6 +114,9 @@ def main():
           "may differ in schedule and test draw, and the fit may sit off the baseline's own points; the last column "
           "divides by the worth of this bench's supervised run on the same labels, which cancels both to first order.")
     name = a.out or f"worth-{Path(a.results[0]).stem.split('-')[1]}"
+    plot(fit, n, err, rows, f"{name}: each method's labels and error vs the {a.baseline} curve",
+         RESULTS / f"{name}.png")
+    print(f"plot: bench/results/{name}.png")
     save_results(RESULTS / f"{name}.json", {"curve": a.curve, "baseline": a.baseline,
                                            "fit": {"a": fit.a, "b": fit.b, "c": fit.c}, "rows": rows})
 
