@@ -12,7 +12,9 @@ gcn_seeded is `ssl.seed_graph: gcn` self-training with one round (the GCN's --pe
 gcn_self_training is --rounds of self-training (threshold 0.9, balanced) whose round-0 teacher is the GCN;
 gcn_ensemble_self_training: the same, but rounds after the first are taught by the mean of the model's and the
 GCN's class probabilities (ssl.graph_ensemble); gcn_refresh_self_training: rounds after the first are taught by
-a GCN rebuilt over the last student's embeddings (ssl.graph_refresh, Iscen et al. 2019); self_training_cbst keeps the top --portion of each predicted class
+a GCN rebuilt over the last student's embeddings (ssl.graph_refresh, Iscen et al. 2019);
+gcn_self_training_fixmatch: gcn_self_training, then --fixmatch-steps of FixMatch from the last student's encoder
+(head initialised by a linear probe, train.lp_init); self_training_cbst keeps the top --portion of each predicted class
 instead (class-balanced self-training, CBST).
 Model selection uses dev only: SST-2 has a dev split; AG News has none, so its fine-tuning methods train a fixed
 number of steps without early stopping. Unlabeled examples' true labels are passed only to log pseudo-label
@@ -21,6 +23,8 @@ accuracy, never to training.
 from __future__ import annotations
 
 import argparse
+import copy
+import os
 import statistics
 import sys
 import tempfile
@@ -35,7 +39,7 @@ from common import RESULTS, data_config, load_results, machine, save_results  # 
 EMBEDDING_METHODS = ("frozen_lr", "label_spreading", "gcn")
 # no ssl loss inside the loop
 LOOP_ONLY = ("supervised", "self_training", "self_training_cbst", "gcn_seeded", "gcn_self_training",
-             "gcn_ensemble_self_training", "gcn_refresh_self_training")
+             "gcn_ensemble_self_training", "gcn_refresh_self_training", "gcn_self_training_fixmatch")
 
 
 def embedding_method(method, splits, labels, a, seed):
@@ -84,6 +88,17 @@ def finetune_method(method, splits, a, seed):
         elif method == "gcn_ensemble_self_training":  # the same, later teachers = mean(model, GCN) probabilities
             m = self_train(cfg, splits, rounds=a.rounds, threshold=a.threshold or 0.9, seed_graph="gcn",
                            graph_ensemble=True)
+        elif method == "gcn_self_training_fixmatch":  # then FixMatch from the last student's encoder
+            m0 = self_train(cfg, splits, rounds=a.rounds, threshold=a.threshold or 0.9, seed_graph="gcn")
+            c2 = copy.deepcopy(cfg)
+            c2.model.name, c2.output_dir = os.path.join(out, f"round_{a.rounds - 1}", "model"), os.path.join(out, "fm")
+            # the head starts as a linear probe on the student's features (lp_init), so FixMatch's first
+            # pseudo-labels come from an 85%-accurate model, not a random head
+            c2.ssl.method, c2.ssl.threshold, c2.train.lp_init = "fixmatch", None, True
+            c2.train.max_steps = a.fixmatch_steps
+            m = run(c2, splits)
+            m["self_training"] = m0["self_training"] + [{"fixmatch_steps": a.fixmatch_steps,
+                                                         "test": m["test"]["accuracy"]}]
         elif method == "gcn_refresh_self_training":  # later teachers = a GCN over the student's embeddings
             m = self_train(cfg, splits, rounds=a.rounds, threshold=a.threshold or 0.9, seed_graph="gcn",
                            graph_refresh=True)
@@ -121,6 +136,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=0, help="FixMatch: supervised-only steps first")
     ap.add_argument("--align", action="store_true", help="FixMatch: distribution alignment")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--fixmatch-steps", type=int, default=600, help="gcn_self_training_fixmatch: FixMatch steps")
     ap.add_argument("--per-class", type=int, default=500, help="gcn_seeded: pseudo-labels kept per class")
     ap.add_argument("--portion", type=float, default=0.2,
                     help="self_training_cbst: first round's kept portion per class (Zou et al. 2018: 0.2, +0.05/round)")
