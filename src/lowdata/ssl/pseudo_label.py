@@ -129,6 +129,9 @@ def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balan
         data, chosen_i, _ = seed_pseudo_labels(labeled, pool, threshold=threshold, per_class=max_per_class,
                                                probs=P_graph)
         chosen_t, chosen_y = data.texts, data.labels
+    # who labels the pool for rounds after the first: the model, the graph (rebuilt over the student), or their mean
+    graph_name = ("student " if graph_refresh else "") + str(seed_graph)
+    later_teacher = "model+" + graph_name if graph_ensemble else graph_name if graph_refresh else "model"
     for r in range(rounds):
         c = copy.deepcopy(cfg)
         c.output_dir = os.path.join(base_out, f"round_{r}")
@@ -141,9 +144,7 @@ def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balan
         else:
             metrics = run(c, {**splits, "train": train}, resume=resume, **run_kw)
         # each round's entry describes what it trained on: how many pseudo-labels, from whom, how many right
-        graph = ("student " if graph_refresh else "") + (seed_graph or "")
-        teacher = seed_graph if not r else "model+" + graph if graph_ensemble else graph if graph_refresh else "model"
-        info = {"round": r, "teacher": teacher,
+        info = {"round": r, "teacher": later_teacher if r else seed_graph,
                 "pseudo_labeled": len(chosen_t), "dev": (metrics.get("dev") or {}).get("accuracy"),
                 "test": (metrics.get("test") or {}).get("accuracy")}
         if true_unlabeled_labels is not None and len(chosen_i):
