@@ -14,7 +14,8 @@ gcn_ensemble_self_training: the same, but rounds after the first are taught by t
 GCN's class probabilities (ssl.graph_ensemble); gcn_refresh_self_training: rounds after the first are taught by
 a GCN rebuilt over the last student's embeddings (ssl.graph_refresh, Iscen et al. 2019);
 gcn_self_training_fixmatch: gcn_self_training, then --fixmatch-steps of FixMatch from the last student's encoder
-(head initialised by a linear probe, train.lp_init); self_training_cbst keeps the top --portion of each predicted class
+(head initialised by a linear probe, train.lp_init); gcn_oracle is a diagnostic, not a method: round 0 of
+gcn_self_training with the chosen texts' true labels (see oracle_round); self_training_cbst keeps the top --portion of each predicted class
 instead (class-balanced self-training, CBST).
 Model selection uses dev only: SST-2 has a dev split; AG News has none, so its fine-tuning methods train a fixed
 number of steps without early stopping. Unlabeled examples' true labels are passed only to log pseudo-label
@@ -39,7 +40,8 @@ from common import RESULTS, data_config, load_results, machine, save_results  # 
 EMBEDDING_METHODS = ("frozen_lr", "label_spreading", "gcn")
 # no ssl loss inside the loop
 LOOP_ONLY = ("supervised", "self_training", "self_training_cbst", "gcn_seeded", "gcn_self_training",
-             "gcn_ensemble_self_training", "gcn_refresh_self_training", "gcn_self_training_fixmatch")
+             "gcn_ensemble_self_training", "gcn_refresh_self_training", "gcn_self_training_fixmatch",
+             "gcn_oracle")
 
 
 def embedding_method(method, splits, labels, a, seed):
@@ -102,12 +104,37 @@ def finetune_method(method, splits, a, seed):
         elif method == "gcn_refresh_self_training":  # later teachers = a GCN over the student's embeddings
             m = self_train(cfg, splits, rounds=a.rounds, threshold=a.threshold or 0.9, seed_graph="gcn",
                            graph_refresh=True)
+        elif method == "gcn_oracle":  # diagnostic, not a method: round 0's texts with their TRUE labels
+            m = oracle_round(cfg, splits, a, seed)
         else:
             m = run(cfg, splits)
     hist = m.get("self_training") or []
     info = {"rounds": hist} if len(hist) > 1 else {k: v for k, v in (hist or [{}])[0].items()
                                                      if k in ("pseudo_labeled", "pseudo_acc")}
     return m["test"]["accuracy"], info
+
+
+def oracle_round(cfg, splits, a, seed):
+    """Diagnostic (uses the pool's hidden labels for training, so it is no semi-supervised method): the texts that
+    gcn_self_training's round 0 picks (GCN, threshold, balanced), trained on with their true labels instead of the
+    GCN's. Against that round's student it splits the student's gap to the full-label model in two: what the
+    pseudo-labels' errors cost (oracle - round 0) and what training on the graph's confident subset alone costs
+    (all-label model - oracle)."""
+    from lowdata.data import TextData
+    from lowdata.ssl.embedding import cached_embed
+    from lowdata.ssl.graph import graph_probs, seed_pseudo_labels
+    from lowdata.train import run
+
+    tr, un, truth = splits["train"], splits["unlabeled"], splits["unlabeled_truth"]
+    emb = tuple(cached_embed(d.texts, cfg.model.name, cfg.model.max_length) for d in (tr, un))
+    P = graph_probs(tr, un, method="gcn", seed=seed, embeddings=emb)
+    data, keep, _ = seed_pseudo_labels(tr, un, threshold=a.threshold or 0.9, probs=P)
+    right = float(np.mean([truth[i] == y for i, y in zip(keep, data.labels)]))
+    train = TextData(tr.texts + data.texts, tr.labels + [truth[i] for i in keep], source=tr.source)
+    m = run(cfg, {**splits, "train": train})
+    m["self_training"] = [{"round": 0, "teacher": "oracle", "pseudo_labeled": len(keep), "pseudo_acc": right,
+                           "test": m["test"]["accuracy"]}]
+    return m
 
 
 def main():

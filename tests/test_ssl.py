@@ -161,6 +161,7 @@ def test_self_training_with_portion(tiny_model, toy_files, tmp_path):
     hist = self_train(cfg, splits, rounds=2, threshold=0.99, portion=0.5)["self_training"]
     # every predicted class gives its top half, so about half the pool is pseudo-labeled despite threshold 0.99
     assert n_pool / 2 <= hist[1]["pseudo_labeled"] <= n_pool / 2 + 2
+    assert sum(hist[1]["per_class"].values()) == hist[1]["pseudo_labeled"] and hist[0]["per_class"] == {}
     with pytest.raises(ConfigError, match="ssl.portion"):
         self_train(cfg, splits, portion=1.5)
 
@@ -267,6 +268,8 @@ def test_graph_seeded_self_training_trains_round_0_on_graph_labels(tiny_model, t
     (h,) = m["self_training"]
     n_classes = len(set(splits["train"].labels))
     assert h["teacher"] == "gcn" and h["pseudo_labeled"] > 0 and h["pseudo_labeled"] % n_classes == 0
+    assert sorted(h["per_class"]) == sorted(set(splits["train"].labels))  # balanced: the same count per class
+    assert set(h["per_class"].values()) == {h["pseudo_labeled"] // n_classes}
     assert m["n_train"] == len(splits["train"]) + h["pseudo_labeled"] and 0 <= h["pseudo_acc"] <= 1
     assert not (tmp_path / "gs" / "round_1").exists()
     with pytest.raises(ConfigError, match="seed_graph"):

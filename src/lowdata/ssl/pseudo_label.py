@@ -145,8 +145,8 @@ def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balan
             metrics = run(c, {**splits, "train": train}, resume=resume, **run_kw)
         # each round's entry describes what it trained on: how many pseudo-labels, from whom, how many right
         info = {"round": r, "teacher": later_teacher if r else seed_graph,
-                "pseudo_labeled": len(chosen_t), "dev": (metrics.get("dev") or {}).get("accuracy"),
-                "test": (metrics.get("test") or {}).get("accuracy")}
+                "pseudo_labeled": len(chosen_t), "per_class": {n: chosen_y.count(n) for n in sorted(set(chosen_y))},
+                "dev": (metrics.get("dev") or {}).get("accuracy"), "test": (metrics.get("test") or {}).get("accuracy")}
         if true_unlabeled_labels is not None and len(chosen_i):
             info["pseudo_acc"] = float(np.mean([true_unlabeled_labels[i] == y for i, y in zip(chosen_i, chosen_y)]))
         history.append(info)
