@@ -75,7 +75,7 @@ def finetune_method(method, splits, a, seed):
         has_dev = splits.get("dev") is not None
         tc = TrainConfig(epochs=a.epochs, max_steps=a.steps, batch_size=a.batch_size, lr=a.lr, head_lr=a.head_lr,
                          patience=a.patience if has_dev else 0, eval_every=a.eval_every if has_dev else 0,
-                         seed=seed, progress=a.progress, report_to=[], save_every=0)
+                         seed=seed, progress=a.progress, report_to=[], save_every=0, gce_q=a.gce_q)
         sc = SSLConfig(method=None if method in LOOP_ONLY else method, mu=a.mu,
                        threshold=a.threshold, warmup=a.warmup, align=a.align)
         cfg = Config(model=ModelConfig(name=a.model, max_length=a.max_length), train=tc, ssl=sc, output_dir=out)
@@ -157,6 +157,7 @@ def main():
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--head-lr", type=float, default=1e-3)
     ap.add_argument("--patience", type=int, default=5)
+    ap.add_argument("--gce-q", type=float, help="train.gce_q: generalized cross-entropy instead of cross-entropy")
     ap.add_argument("--eval-every", type=int, default=0)
     ap.add_argument("--mu", type=int, default=2)
     ap.add_argument("--threshold", type=float)

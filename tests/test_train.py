@@ -169,3 +169,38 @@ def test_linear_probe_init_sets_a_working_head(tiny_model, toy_files, tmp_path):
     assert acc >= 0.9  # the probe alone separates the toy task (a random head would be near 0.5)
     m = run(tiny_cfg(tiny_model, toy_files, tmp_path / "lp", epochs=1, lp_init=True))
     assert m["test"]["accuracy"] >= 0.9
+
+
+def test_generalized_cross_entropy_loss():
+    import torch
+    import torch.nn.functional as F
+
+    from lowdata.batching import IGNORE
+    from lowdata.train import gce_loss
+
+    torch.manual_seed(0)
+    logits, y = torch.randn(6, 4), torch.tensor([0, 1, 2, 3, 1, IGNORE])
+    keep = y != IGNORE
+    p_y = F.softmax(logits[keep], -1).gather(1, y[keep, None]).squeeze(1)
+    assert torch.allclose(gce_loss(logits, y, 1.0), (1 - p_y).mean())  # q = 1: mean absolute error on p_y
+    assert torch.allclose(gce_loss(logits, y, 1e-4), F.cross_entropy(logits, y, ignore_index=IGNORE), atol=1e-3)
+    # its gradient is cross-entropy's, scaled per example by p_y^q: unlikely (possibly mislabeled) examples pull less
+    grads = []
+    for q in (0.7, None):
+        z = logits.clone().requires_grad_()
+        (gce_loss(z, y, q) if q else F.cross_entropy(z, y, ignore_index=IGNORE)).backward()
+        grads.append(z.grad)
+    assert torch.allclose(grads[0][keep], grads[1][keep] * (p_y ** 0.7)[:, None], atol=1e-6)
+    assert torch.equal(grads[0][~keep], torch.zeros(1, 4))  # the IGNORE position gets no gradient
+    with pytest.raises(ValueError, match="q must be"):
+        gce_loss(logits, y, 0.0)
+
+
+def test_gce_trains_from_config_and_rejects_bad_q(tiny_model, toy_files, tmp_path):
+    from lowdata.config import ConfigError
+
+    m = run(tiny_cfg(tiny_model, toy_files, tmp_path / "gce", gce_q=0.7))
+    assert m["test"]["accuracy"] >= 0.9, m["history"]
+    with pytest.raises(ConfigError, match="train.gce_q"):
+        run(tiny_cfg(tiny_model, toy_files, tmp_path / "bad", gce_q=1.5))
+    assert not (tmp_path / "bad").exists()  # refused before the output dir is made

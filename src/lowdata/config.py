@@ -53,6 +53,8 @@ class TrainConfig:
     lr: float = 5e-5
     head_lr: Optional[float] = None      # default: lr
     lp_init: bool = False                # LP-FT: fit the head by logistic regression on frozen features first
+    gce_q: Optional[float] = None        # generalized cross-entropy L_q for noisy labels (Zhang & Sabuncu 2018;
+                                         # 0.7 in the paper); None = cross-entropy
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     max_grad_norm: float = 1.0
