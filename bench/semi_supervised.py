@@ -119,7 +119,8 @@ def oracle_round(cfg, splits, a, seed):
     gcn_self_training's round 0 picks (GCN, threshold, balanced), trained on with their true labels instead of the
     GCN's. Against that round's student it splits the student's gap to the full-label model in two: what the
     pseudo-labels' errors cost (oracle - round 0) and what training on the graph's confident subset alone costs
-    (all-label model - oracle)."""
+    (all-label model - oracle). The stored pseudo_acc is the share of the GCN's labels for these texts that were
+    right (what round 0 trains on); the oracle itself trains on labels that are all right."""
     from lowdata.data import TextData
     from lowdata.ssl.embedding import cached_embed
     from lowdata.ssl.graph import graph_probs, seed_pseudo_labels
