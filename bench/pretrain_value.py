@@ -156,7 +156,12 @@ def main():
     ap.add_argument("--head-only-control", action="store_true",
                     help="also train only the new MLM head (encoder frozen), same steps: the fair 'before' for a "
                          "model that came without an MLM head")
+    ap.add_argument("--control-only", action="store_true",
+                    help="with --head-only-control: run only the control against the continued-pretraining result "
+                         "already stored in the JSON, then stop (no pretraining or fine-tuning rerun)")
     a = ap.parse_args()
+    if a.control_only and not a.head_only_control:
+        ap.error("--control-only needs --head-only-control")
 
     path = RESULTS / f"pretrain_value-{a.lang}.json"
     res = load_results(path) or {"args": vars(a), "machine": machine(), "runs": {}}
@@ -165,19 +170,26 @@ def main():
     print(f"corpus: {res['corpus']}", flush=True)
     out = CACHE / f"pt-{a.lang}"
     t0 = time.time()
-    m = pretrain_run(a, corpus, out)
-    res["pretrain"] = {k: m[k] for k in ("model", "corpus", "steps", "epochs_over_corpus", "seconds",
-                                         "tokens_per_second", "heldout_before", "heldout_after", "best_step")}
-    save_results(path, res)
-    b, f = m["heldout_before"], m["heldout_after"]
-    print(f"held-out MLM perplexity {b['perplexity']:.2f} -> {f['perplexity']:.2f} ({m['steps']} steps, "
-          f"{m['seconds']:.0f}s, {time.time() - t0:.0f}s incl. corpus)", flush=True)
+    if a.control_only:
+        if "pretrain" not in res:
+            sys.exit(f"{path}: no continued-pretraining result stored yet; run without --control-only first")
+        f = res["pretrain"]["heldout_after"]
+    else:
+        m = pretrain_run(a, corpus, out)
+        res["pretrain"] = {k: m[k] for k in ("model", "corpus", "steps", "epochs_over_corpus", "seconds",
+                                             "tokens_per_second", "heldout_before", "heldout_after", "best_step")}
+        save_results(path, res)
+        b, f = m["heldout_before"], m["heldout_after"]
+        print(f"held-out MLM perplexity {b['perplexity']:.2f} -> {f['perplexity']:.2f} ({m['steps']} steps, "
+              f"{m['seconds']:.0f}s, {time.time() - t0:.0f}s incl. corpus)", flush=True)
     if a.head_only_control:
         c = pretrain_run(a, corpus, CACHE / f"pt-{a.lang}-headonly", "model.freeze_encoder=true")
         res["pretrain_head_only"] = {k: c[k] for k in ("model", "steps", "seconds", "heldout_before", "heldout_after")}
         save_results(path, res)
         print(f"head-only control: held-out perplexity {c['heldout_after']['perplexity']:.2f} (encoder frozen, "
               f"{c['steps']} steps) vs {f['perplexity']:.2f} after continued pretraining", flush=True)
+        if a.control_only:
+            return
     adapted = str(out / "model")
     if a.lang == "en":  # the downstream runs are bench/fewshot.py's, from the base and from the adapted model
         for model, tag in (("minilm", ""), (adapted, "-tapt")):
