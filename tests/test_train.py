@@ -204,3 +204,7 @@ def test_gce_trains_from_config_and_rejects_bad_q(tiny_model, toy_files, tmp_pat
     with pytest.raises(ConfigError, match="train.gce_q"):
         run(tiny_cfg(tiny_model, toy_files, tmp_path / "bad", gce_q=1.5))
     assert not (tmp_path / "bad").exists()  # refused before the output dir is made
+    cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "uda", gce_q=0.7)
+    cfg.ssl.method, cfg.data.k_per_class = "uda", 4
+    with pytest.raises(ConfigError, match="own supervised term"):  # UDA's TSA term would silently ignore gce_q
+        run(cfg)

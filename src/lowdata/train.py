@@ -57,7 +57,7 @@ def gce_loss(logits: torch.Tensor, labels: torch.Tensor, q: float = 0.7) -> torc
         raise ValueError(f"q must be in (0, 1], got {q}")
     logits, labels = logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1)
     keep = labels != IGNORE
-    logp = F.log_softmax(logits[keep], -1).gather(1, labels[keep, None]).squeeze(1)
+    logp = -F.cross_entropy(logits, labels, ignore_index=IGNORE, reduction="none")[keep]  # log p_y
     return ((1 - torch.exp(q * logp)) / q).mean() if keep.any() else logits.sum() * 0
 
 
@@ -135,6 +135,9 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
     model = TaskModel(encoder, len(labels), train.task, cfg.model.pooling, cfg.model.dropout)
     pad = tok.pad_token_id
     augment, ssl = _from_config(cfg, tok, augment, ssl)
+    if tc.gce_q is not None and getattr(ssl, "includes_supervised", False):
+        raise ConfigError(f"train.gce_q: ssl.method={cfg.ssl.method} computes its own supervised term (UDA's TSA, "
+                          f"GAN-BERT's discriminator), which the loss setting would not reach; unset one of them")
     if adversarial is None and cfg.adversarial.method:
         from .robust.adversarial import build_adversarial
         from .registry import RegistryError
