@@ -42,3 +42,16 @@ def test_ner_truncated_words_are_marked(tiny_model):
     data = TokenData([["abcdefgh"] * 10], [["O"] * 10])
     (ex,) = encode(data, tok, LabelMap.from_data(data), max_length=20)
     assert ex["word_ids"][:2] == [1, 9] and ex["word_ids"][-1] == -1
+
+
+def test_a_half_precision_checkpoint_loads_as_float32(tiny_model, tmp_path):
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from lowdata.backbone import load_encoder
+
+    half = tmp_path / "half"
+    AutoModel.from_pretrained(tiny_model).to(torch.float16).save_pretrained(half)
+    AutoTokenizer.from_pretrained(tiny_model).save_pretrained(half)
+    enc, _ = load_encoder(str(half))
+    assert {p.dtype for p in enc.parameters()} == {torch.float32}  # trainable master weights in float32

@@ -50,7 +50,9 @@ def load_encoder(name: str = DEFAULT):
     path = resolve(name)
     tok = AutoTokenizer.from_pretrained(path)
     enc = AutoModel.from_pretrained(path, add_pooling_layer=False) if _is_bert(path) else AutoModel.from_pretrained(path)
-    return enc, tok
+    # float32 master weights whatever the checkpoint stores: transformers 5 loads a float16/bf16 file as such, and
+    # AdamW on half-precision weights loses small updates (mixed precision is autocast's job, on GPU)
+    return enc.float(), tok
 
 
 def _is_bert(path: str) -> bool:

@@ -45,6 +45,7 @@ def load_model(pc, tok):
                               f"sentence head); {pc.model.name} is {mcfg.model_type}")
         cls = BertForPreTraining if pair else AutoModelForMaskedLM
         model, info = cls.from_pretrained(path, output_loading_info=True)
+        model = model.float()  # float32 master weights even from a half-precision checkpoint (see load_encoder)
         fresh = sorted({k.split(".")[0] + "." + k.split(".")[1] if "." in k else k for k in info["missing_keys"]})
         note = f"continued from {pc.model.name}" + (f"; newly initialised: {', '.join(fresh)}" if fresh else "")
         return model, note
