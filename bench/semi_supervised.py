@@ -77,7 +77,7 @@ def finetune_method(method, splits, a, seed):
                          patience=a.patience if has_dev else 0, eval_every=a.eval_every if has_dev else 0,
                          seed=seed, progress=a.progress, report_to=[], save_every=0, gce_q=a.gce_q)
         sc = SSLConfig(method=None if method in LOOP_ONLY else method, mu=a.mu,
-                       threshold=a.threshold, warmup=a.warmup, align=a.align)
+                       threshold=a.threshold, warmup=a.warmup, align=a.align, strong=a.strong)
         cfg = Config(model=ModelConfig(name=a.model, max_length=a.max_length), train=tc, ssl=sc, output_dir=out)
         if method == "self_training":
             m = self_train(cfg, splits, rounds=a.rounds, threshold=a.threshold or 0.9)
@@ -164,6 +164,7 @@ def main():
     ap.add_argument("--threshold", type=float)
     ap.add_argument("--warmup", type=int, default=0, help="FixMatch: supervised-only steps first")
     ap.add_argument("--align", action="store_true", help="FixMatch: distribution alignment")
+    ap.add_argument("--strong", help="FixMatch's strong view / UDA's augmentation, an augmenter spec (default: EDA)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--fixmatch-steps", type=int, default=600, help="gcn_self_training_fixmatch: FixMatch steps")
     ap.add_argument("--per-class", type=int, default=500, help="gcn_seeded: pseudo-labels kept per class")
