@@ -59,3 +59,16 @@ def save_results(path: Path, obj: dict) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(obj, indent=2))
     os.replace(tmp, path)
+
+
+def gcn_pseudo_labels(splits: dict, seed: int, threshold: float = 0.9, model: str = "minilm", max_length: int = 64):
+    """Round 0 of gcn_self_training: a GCN over the frozen encoder's (cached) embeddings of the labeled texts and the
+    pool, its >= threshold predictions, class-balanced -> (pseudo-labeled TextData, their indices into the pool)."""
+    from lowdata.ssl.embedding import cached_embed
+    from lowdata.ssl.graph import graph_probs, seed_pseudo_labels
+
+    tr, un = splits["train"], splits["unlabeled"]
+    emb = tuple(cached_embed(d.texts, model, max_length) for d in (tr, un))
+    P = graph_probs(tr, un, method="gcn", seed=seed, embeddings=emb)
+    data, keep, _ = seed_pseudo_labels(tr, un, threshold=threshold, probs=P)
+    return data, keep

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, data_config, machine, save_results  # noqa: E402
+from common import RESULTS, data_config, gcn_pseudo_labels, machine, save_results  # noqa: E402
 
 
 def confident_learning_flags(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -54,15 +54,12 @@ def main():
 
     from lowdata.data.splits import load_splits
     from lowdata.ssl.embedding import cached_embed
-    from lowdata.ssl.graph import graph_probs, seed_pseudo_labels
 
     rows, errors = [], []
     for seed in a.seeds:
         s = load_splits(data_config("agnews", k_per_class=a.k, sample_seed=seed), seed=seed)
-        tr, un, truth = s["train"], s["unlabeled"], s["unlabeled_truth"]
-        emb = tuple(cached_embed(d.texts, "minilm", a.max_length) for d in (tr, un))
-        P = graph_probs(tr, un, method="gcn", seed=seed, embeddings=emb)
-        data, keep, _ = seed_pseudo_labels(tr, un, threshold=a.threshold, probs=P)
+        truth = s["unlabeled_truth"]
+        data, keep = gcn_pseudo_labels(s, seed, a.threshold, "minilm", a.max_length)
         names = sorted(set(data.labels))
         y = np.array([names.index(v) for v in data.labels])
         right = np.array([truth[i] == v for i, v in zip(keep, data.labels)])
@@ -75,7 +72,7 @@ def main():
               f"pseudo: {', '.join(f'{k} {n}' for k, n in list(pairs.items())[:4])})", flush=True)
         errors.append({"seed": seed, "pseudo_labels": int(len(y)), "wrong": int((~right).sum()), "pairs": pairs})
         views = {"tfidf": TfidfVectorizer(sublinear_tf=True, min_df=2, ngram_range=(1, 2)).fit_transform(data.texts),
-                 "minilm": emb[1][keep]}
+                 "minilm": cached_embed(s["unlabeled"].texts, "minilm", a.max_length)[keep]}
         for view, X in views.items():
             held = cross_val_predict(LogisticRegression(max_iter=2000), X, y, cv=5, method="predict_proba")
             for rule, flag in (("disagree", held.argmax(1) != y), ("confident_learning",

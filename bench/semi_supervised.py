@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, data_config, load_results, machine, save_results  # noqa: E402
+from common import RESULTS, data_config, gcn_pseudo_labels, load_results, machine, save_results  # noqa: E402
 
 EMBEDDING_METHODS = ("frozen_lr", "label_spreading", "gcn")
 # no ssl loss inside the loop
@@ -122,14 +122,10 @@ def oracle_round(cfg, splits, a, seed):
     (all-label model - oracle). The stored pseudo_acc is the share of the GCN's labels for these texts that were
     right (what round 0 trains on); the oracle itself trains on labels that are all right."""
     from lowdata.data import TextData
-    from lowdata.ssl.embedding import cached_embed
-    from lowdata.ssl.graph import graph_probs, seed_pseudo_labels
     from lowdata.train import run
 
-    tr, un, truth = splits["train"], splits["unlabeled"], splits["unlabeled_truth"]
-    emb = tuple(cached_embed(d.texts, cfg.model.name, cfg.model.max_length) for d in (tr, un))
-    P = graph_probs(tr, un, method="gcn", seed=seed, embeddings=emb)
-    data, keep, _ = seed_pseudo_labels(tr, un, threshold=a.threshold or 0.9, probs=P)
+    tr, truth = splits["train"], splits["unlabeled_truth"]
+    data, keep = gcn_pseudo_labels(splits, seed, a.threshold or 0.9, cfg.model.name, cfg.model.max_length)
     right = float(np.mean([truth[i] == y for i, y in zip(keep, data.labels)]))
     train = TextData(tr.texts + data.texts, tr.labels + [truth[i] for i in keep], source=tr.source)
     m = run(cfg, {**splits, "train": train})
