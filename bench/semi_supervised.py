@@ -35,13 +35,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, data_config, gcn_pseudo_labels, load_results, machine, save_results  # noqa: E402
+from common import RESULTS, ROOT, data_config, gcn_pseudo_labels, load_results, machine, save_results  # noqa: E402
 
 EMBEDDING_METHODS = ("frozen_lr", "label_spreading", "gcn")
 # no ssl loss inside the loop
 LOOP_ONLY = ("supervised", "self_training", "self_training_cbst", "gcn_seeded", "gcn_self_training",
              "gcn_ensemble_self_training", "gcn_refresh_self_training", "gcn_self_training_fixmatch",
-             "gcn_oracle")
+             "gcn_oracle", "fusion", "fusion_gcn_self_training")
 
 
 def embedding_method(method, splits, labels, a, seed):
@@ -66,6 +66,20 @@ def embedding_method(method, splits, labels, a, seed):
     return float(np.mean([labels.names[p] == t for p, t in zip(pred, te.labels)]))
 
 
+def tapt_encoder(splits, a) -> str:
+    """The pool's text after --tapt-epochs of continued MLM (one run shared by every seed; see the docstring)."""
+    from lowdata.config import Config, FusionConfig, ModelConfig, TrainConfig
+    from lowdata.data import TextData
+    from lowdata.pretrain import fusion
+
+    texts = sorted(splits["train"].texts + splits["unlabeled"].texts)  # the whole pool, in an order no seed sets
+    cfg = Config(model=ModelConfig(name=a.model, max_length=a.max_length),
+                 train=TrainConfig(seed=0, progress=a.progress, report_to=[]),
+                 pretrain=FusionConfig(epochs=a.tapt_epochs),
+                 output_dir=str(ROOT / "runs" / f"bench-tapt-{a.dataset}-e{a.tapt_epochs}"))
+    return fusion.adapt(cfg, {"train": TextData(texts, source="pool")}).model.name
+
+
 def finetune_method(method, splits, a, seed):
     from lowdata.config import Config, ModelConfig, SSLConfig, TrainConfig
     from lowdata.ssl.pseudo_label import self_train
@@ -78,14 +92,15 @@ def finetune_method(method, splits, a, seed):
                          seed=seed, progress=a.progress, report_to=[], save_every=0, gce_q=a.gce_q)
         sc = SSLConfig(method=None if method in LOOP_ONLY else method, mu=a.mu,
                        threshold=a.threshold, warmup=a.warmup, align=a.align, strong=a.strong)
-        cfg = Config(model=ModelConfig(name=a.model, max_length=a.max_length), train=tc, ssl=sc, output_dir=out)
+        model = tapt_encoder(splits, a) if method.startswith("fusion") else a.model
+        cfg = Config(model=ModelConfig(name=model, max_length=a.max_length), train=tc, ssl=sc, output_dir=out)
         if method == "self_training":
             m = self_train(cfg, splits, rounds=a.rounds, threshold=a.threshold or 0.9)
         elif method == "self_training_cbst":  # class-balanced self-training: top --portion of each predicted class
             m = self_train(cfg, splits, rounds=a.rounds, portion=a.portion)
         elif method == "gcn_seeded":  # one round: the GCN's --per-class most confident per class + the labels
             m = self_train(cfg, splits, rounds=1, threshold=0.0, max_per_class=a.per_class, seed_graph="gcn")
-        elif method == "gcn_self_training":  # self-training whose round-0 teacher is the GCN (same threshold)
+        elif method in ("gcn_self_training", "fusion_gcn_self_training"):  # self-training whose round-0 teacher is the GCN (same threshold)
             m = self_train(cfg, splits, rounds=a.rounds, threshold=a.threshold or 0.9, seed_graph="gcn")
         elif method == "gcn_ensemble_self_training":  # the same, later teachers = mean(model, GCN) probabilities
             m = self_train(cfg, splits, rounds=a.rounds, threshold=a.threshold or 0.9, seed_graph="gcn",
@@ -166,6 +181,7 @@ def main():
     ap.add_argument("--per-class", type=int, default=500, help="gcn_seeded: pseudo-labels kept per class")
     ap.add_argument("--portion", type=float, default=0.2,
                     help="self_training_cbst: first round's kept portion per class (Zou et al. 2018: 0.2, +0.05/round)")
+    ap.add_argument("--tapt-epochs", type=int, default=4, help="fusion*: epochs of continued MLM on the pool")
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--tag", default="", help="suffix of the result name (use --tag=-x)")
     a = ap.parse_args()
@@ -195,6 +211,9 @@ def main():
             extra = {}
             if method in EMBEDDING_METHODS:
                 acc = embedding_method(method, splits, labels, a, seed)
+            elif method == "fusion_gcn":  # the frozen GCN over the adapted encoder
+                acc = embedding_method("gcn", splits, labels, argparse.Namespace(**{**vars(a),
+                                       "model": tapt_encoder(splits, a)}), seed)
             else:
                 acc, extra = finetune_method(method, splits, a, seed)
             res["runs"][key] = {"accuracy": acc, "seconds": round(time.time() - t0, 1),

@@ -338,3 +338,29 @@ def test_train_config_pretrain_section_adapts_then_fine_tunes(tmp_path, tiny_mlm
     assert "accuracy" in json.loads((out / "metrics.json").read_text())["test"]
     corpus = (out / "pretrain" / "corpus.txt").read_text().splitlines()
     assert len(corpus) == 64  # the 64 training rows (16 labeled + 48 unlabeled); dev and test never go in
+
+
+def test_pretrain_section_then_graph_seeded_self_training(tmp_path, tiny_mlm, toy_files, monkeypatch):
+    """`pretrain:` + `ssl: {method: self_training, seed_graph: gcn}` in one config (the fusion path the AG News bench
+    measures): the MLM runs once, before the rounds, and every round, graph included, starts from the adapted
+    encoder; a rerun reuses the adapted encoder instead of pretraining again."""
+    from lowdata.config import FusionConfig
+    from lowdata.pipeline import train_config
+
+    from .conftest import tiny_cfg
+
+    monkeypatch.setenv("LOWDATA_CACHE", str(tmp_path / "cache"))
+    cfg = tiny_cfg(tiny_mlm, toy_files, tmp_path / "run", epochs=1)
+    cfg.data.k_per_class = 8
+    cfg.pretrain = FusionConfig(max_steps=4, batch_size=8, max_length=32)
+    cfg.ssl.method, cfg.ssl.rounds, cfg.ssl.threshold, cfg.ssl.seed_graph = "self_training", 2, 0.0, "gcn"
+    m = train_config(cfg)
+    adapted = str(tmp_path / "run" / "pretrain" / "model")
+    assert [h["teacher"] for h in m["self_training"]] == ["gcn", "model"]
+    for r in (0, 1):
+        used = json.loads((tmp_path / "run" / f"round_{r}" / "metrics.json").read_text())
+        assert used["n_train"] > 16
+        assert (tmp_path / "run" / f"round_{r}" / "config.yaml").read_text().count(adapted) == 1
+    stamp = (tmp_path / "run" / "pretrain" / "metrics.json").stat().st_mtime_ns
+    train_config(cfg, overwrite=False, resume=True)
+    assert (tmp_path / "run" / "pretrain" / "metrics.json").stat().st_mtime_ns == stamp
