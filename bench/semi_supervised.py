@@ -14,7 +14,9 @@ gcn_ensemble_self_training: the same, but rounds after the first are taught by t
 GCN's class probabilities (ssl.graph_ensemble); gcn_refresh_self_training: rounds after the first are taught by
 a GCN rebuilt over the last student's embeddings (ssl.graph_refresh, Iscen et al. 2019);
 gcn_self_training_fixmatch: gcn_self_training, then --fixmatch-steps of FixMatch from the last student's encoder
-(head initialised by a linear probe, train.lp_init); gcn_oracle is a diagnostic, not a method: round 0 of
+(head initialised by a linear probe, train.lp_init); gcn_self_training_graph_predict: gcn_self_training whose
+final test predictions average the last student's and the frozen GCN's probabilities, test texts joining the graph as
+unlabeled nodes (ssl.graph_predict, transductive like the gcn row); gcn_oracle is a diagnostic, not a method: round 0 of
 gcn_self_training with the chosen texts' true labels (see oracle_round); self_training_cbst keeps the top --portion of each predicted class
 instead (class-balanced self-training, CBST).
 Model selection uses dev only: SST-2 has a dev split; AG News has none, so its fine-tuning methods train a fixed
@@ -41,7 +43,7 @@ EMBEDDING_METHODS = ("frozen_lr", "label_spreading", "gcn")
 # no ssl loss inside the loop
 LOOP_ONLY = ("supervised", "self_training", "self_training_cbst", "gcn_seeded", "gcn_self_training",
              "gcn_ensemble_self_training", "gcn_refresh_self_training", "gcn_self_training_fixmatch",
-             "gcn_oracle", "fusion", "fusion_gcn_self_training")
+             "gcn_oracle", "fusion", "fusion_gcn_self_training", "gcn_self_training_graph_predict")
 
 
 def embedding_method(method, splits, labels, a, seed):
@@ -85,7 +87,10 @@ def finetune_method(method, splits, a, seed):
     from lowdata.ssl.pseudo_label import self_train
     from lowdata.train import run
 
-    with tempfile.TemporaryDirectory() as out:
+    with tempfile.TemporaryDirectory() as tmp:
+        # --run-dir: self-training keeps its rounds in <run-dir>/<seed> and resumes there (finished rounds are read
+        # back, so gcn_self_training_graph_predict can score a finished gcn_self_training run of the same recipe)
+        out = os.path.join(a.run_dir, str(seed)) if a.run_dir else tmp
         has_dev = splits.get("dev") is not None
         tc = TrainConfig(epochs=a.epochs, max_steps=a.steps, batch_size=a.batch_size, lr=a.lr, head_lr=a.head_lr,
                          patience=a.patience if has_dev else 0, eval_every=a.eval_every if has_dev else 0,
@@ -100,8 +105,10 @@ def finetune_method(method, splits, a, seed):
             m = self_train(cfg, splits, rounds=a.rounds, portion=a.portion)
         elif method == "gcn_seeded":  # one round: the GCN's --per-class most confident per class + the labels
             m = self_train(cfg, splits, rounds=1, threshold=0.0, max_per_class=a.per_class, seed_graph="gcn")
-        elif method in ("gcn_self_training", "fusion_gcn_self_training"):  # self-training whose round-0 teacher is the GCN (same threshold)
-            m = self_train(cfg, splits, rounds=a.rounds, threshold=a.threshold or 0.9, seed_graph="gcn")
+        elif method in ("gcn_self_training", "fusion_gcn_self_training", "gcn_self_training_graph_predict"):
+            # self-training whose round-0 teacher is the GCN (same threshold); optionally graph + student at test
+            m = self_train(cfg, splits, rounds=a.rounds, threshold=a.threshold or 0.9, seed_graph="gcn",
+                           graph_predict=method.endswith("graph_predict"), resume=bool(a.run_dir))
         elif method == "gcn_ensemble_self_training":  # the same, later teachers = mean(model, GCN) probabilities
             m = self_train(cfg, splits, rounds=a.rounds, threshold=a.threshold or 0.9, seed_graph="gcn",
                            graph_ensemble=True)
@@ -124,6 +131,8 @@ def finetune_method(method, splits, a, seed):
         else:
             m = run(cfg, splits)
     hist = m.get("self_training") or []
+    if "student" in m:  # graph_predict: the last student's own score beside the ensemble's
+        hist[-1]["student_test"] = m["student"]["test"]["accuracy"]
     info = {"rounds": hist} if len(hist) > 1 else {k: v for k, v in (hist or [{}])[0].items()
                                                      if k in ("pseudo_labeled", "pseudo_acc")}
     return m["test"]["accuracy"], info
@@ -182,6 +191,7 @@ def main():
     ap.add_argument("--portion", type=float, default=0.2,
                     help="self_training_cbst: first round's kept portion per class (Zou et al. 2018: 0.2, +0.05/round)")
     ap.add_argument("--tapt-epochs", type=int, default=4, help="fusion*: epochs of continued MLM on the pool")
+    ap.add_argument("--run-dir", help="self-training methods: keep rounds in <run-dir>/<seed> and resume there")
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--tag", default="", help="suffix of the result name (use --tag=-x)")
     a = ap.parse_args()

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -345,6 +347,48 @@ def test_graph_refresh_teacher_is_a_graph_over_the_students_embeddings(tiny_mode
     assert len(keep) > 0 and len(keep) == m["self_training"][1]["pseudo_labeled"]
     assert seen[1].texts == labeled.texts + [pool.texts[i] for i in keep]
     assert seen[1].labels == labeled.labels + [names[c] for c in cls]
+
+
+def test_graph_predict_is_the_mean_of_student_and_transductive_graph(tiny_model, toy_files, tmp_path, monkeypatch):
+    """ssl.graph_predict: the final dev/test predictions average the last student's probabilities and a GCN's over the
+    frozen encoder in which dev and test texts are unlabeled nodes; the student's own scores are kept beside them, the
+    ensemble's outputs go to graph_predict/, and without seed_graph it is refused before any training."""
+    from lowdata.backbone import TaskModel
+    from lowdata.config import ConfigError
+    from lowdata.ssl.embedding import cached_embed
+    from lowdata.ssl.graph import gcn
+    from lowdata.ssl.pseudo_label import pool_probs, self_train
+
+    monkeypatch.setenv("LOWDATA_CACHE", str(tmp_path / "cache"))
+    cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "gp", epochs=2)
+    splits = _splits(cfg, k=4)
+    with pytest.raises(ConfigError, match="graph_predict needs ssl.seed_graph"):
+        self_train(cfg, splits, rounds=1, graph_predict=True)
+    assert not (tmp_path / "gp").exists()
+    m = self_train(cfg, splits, rounds=2, threshold=0.3, seed_graph="gcn", graph_predict=True)
+    last = json.loads((tmp_path / "gp" / "round_1" / "metrics.json").read_text())
+    assert m["student"]["test"]["accuracy"] == last["test"]["accuracy"]
+    assert m["self_training"][-1]["graph_predict"]["test"] == m["test"]["accuracy"]
+
+    model, tok, meta = TaskModel.load(str(tmp_path / "gp" / "round_1" / "model"))
+    names = meta["labels"]
+    emb = [cached_embed(splits[n].texts, cfg.model.name, cfg.model.max_length)
+           for n in ("train", "unlabeled", "dev", "test")]
+    y = np.array([names.index(v) for v in splits["train"].labels])
+    G = gcn(emb[0], y, np.vstack(emb[1:]), seed=cfg.train.seed)
+    n_dev, n_test = len(splits["dev"]), len(splits["test"])
+    for split, P_g in (("dev", G[-n_test - n_dev:-n_test]), ("test", G[-n_test:])):
+        P_s = pool_probs(model, tok, splits[split], meta["max_length"])
+        P = (P_s + P_g) / 2
+        want = np.mean([names[i] == t for i, t in zip(P.argmax(1), splits[split].labels)])
+        assert m[split]["accuracy"] == pytest.approx(want)
+    assert not np.allclose(P, P_s, atol=1e-3) and not np.allclose(P, P_g, atol=1e-3)  # both views count
+    out = tmp_path / "gp" / "graph_predict"
+    assert json.loads((out / "metrics.json").read_text())["test"]["accuracy"] == m["test"]["accuracy"]
+    preds = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
+    assert [r["pred"] for r in preds] == [names[i] for i in P.argmax(1)]
+    assert [r["confidence"] for r in preds] == pytest.approx(P.max(1).tolist(), abs=1e-5)
+    assert (out / "confusion_test.png").exists() and "mean of class" in (out / "report.md").read_text()
 
 
 def test_self_training_kill_and_resume_matches_uninterrupted_run(tiny_model, toy_files, tmp_path):

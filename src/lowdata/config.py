@@ -97,6 +97,8 @@ class SSLConfig:
                                              # seed graph's class probabilities (needs seed_graph)
     graph_refresh: bool = False              # self-training: after each round, rebuild the graph over the student's
                                              # embeddings and take pseudo-labels from it (Iscen et al. 2019)
+    graph_predict: bool = False              # self-training: final dev/test predictions = mean of the last student's
+                                             # and the seed graph's probabilities (transductive; needs seed_graph)
     portion: Optional[float] = None          # self-training: class-balanced (CBST, Zou et al. 2018): keep the top
                                              # portion of each predicted class instead of a global threshold (0.2)
     portion_step: float = 0.05               # CBST: the portion grows by this much each round

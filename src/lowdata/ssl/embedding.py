@@ -62,7 +62,6 @@ def cached_embed(texts: list[str], model: str, max_length: int = 128) -> np.ndar
 def run_embedding(cfg, splits: dict | None = None, overwrite: bool = False) -> dict:
     from ..data import LabelMap
     from ..data.splits import load_splits
-    from ..evaluate.metrics import classification_report, render_markdown, save_confusion_png
     from ..train import prepare_output
     from .graph import gcn, propagate
 
@@ -98,9 +97,19 @@ def run_embedding(cfg, splits: dict | None = None, overwrite: bool = False) -> d
                 probs[n], end = P[end - len(d): end], end - len(d)
     metrics = {"task": "classify", "n_train": len(train), "labels": labels.names, "steps": 0, "best_step": 0,
                "history": [], "method": method}
-    md = [f"# lowdata run: {out}", "", f"model `{cfg.model.name}` (frozen), method {method}, {len(train)} labeled "
-          f"examples" + (f", {len(splits['unlabeled'])} unlabeled" if splits.get("unlabeled") is not None else ""),
-          ""]
+    header = f"model `{cfg.model.name}` (frozen), method {method}, {len(train)} labeled examples" + \
+        (f", {len(splits['unlabeled'])} unlabeled" if splits.get("unlabeled") is not None else "")
+    write_prob_outputs(out, header, evals, probs, labels, metrics)
+    shutil.rmtree(os.path.join(out, "checkpoint"), ignore_errors=True)
+    return metrics
+
+
+def write_prob_outputs(out: str, header: str, evals: list, probs: dict, labels, metrics: dict) -> dict:
+    """A run's outputs from class probabilities per split: the reports go into `metrics` (returned), metrics.json,
+    report.md, predictions.jsonl (the last split's, like a fine-tuning run) and a confusion PNG per split."""
+    from ..evaluate.metrics import classification_report, render_markdown, save_confusion_png
+
+    md = [f"# lowdata run: {out}", "", header, ""]
     recs = []
     for n, d in evals:
         pred = [labels.names[i] for i in probs[n].argmax(1)]
@@ -116,5 +125,4 @@ def run_embedding(cfg, splits: dict | None = None, overwrite: bool = False) -> d
         f.write("\n".join(md))
     with open(os.path.join(out, "metrics.json"), "w", encoding="utf-8") as f:
         json.dump(metrics, f, indent=2)
-    shutil.rmtree(os.path.join(out, "checkpoint"), ignore_errors=True)
     return metrics

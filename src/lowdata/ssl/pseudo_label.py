@@ -37,6 +37,16 @@ whose network's features are re-extracted and a kNN graph rebuilt and propagated
 rebuild is per round (a student trained from the backbone), not per epoch of one network; the graph method is
 `seed_graph`'s (the paper diffuses labels with k=50); and pseudo-labels are chosen by `threshold`/balance instead
 of being all kept with entropy-based certainty and class weights.
+
+Graph + student prediction (`graph_predict=True`, needs `seed_graph`): after the last round, the dev and test
+predictions are the mean of the last student's class probabilities and the seed graph's, the graph refitted over the
+frozen encoder with the dev and test texts joining the pool as unlabeled nodes (transductive, like the frozen `gcn`
+method; their labels are never read). The two views' errors differ (a fine-tuned network and a graph over a frozen
+sentence encoder), so their average is right more often than either, the classic reason to combine co-trained
+classifiers (Blum & Mitchell 1998 multiply the two views' probabilities; averaging here, as in `graph_ensemble`).
+The ensemble's outputs (metrics.json, report.md, predictions.jsonl, confusion PNGs) go to output_dir/graph_predict;
+the returned metrics are the ensemble's, with the last student's own under "student". The saved model/ is the
+student alone: new texts outside the graph get the student's predictions, so this is for scoring a fixed set.
 """
 from __future__ import annotations
 
@@ -93,7 +103,8 @@ def pool_probs(model, tok, pool, max_length: int, batch_size: int = 64) -> np.nd
 def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balance: bool = True,
                max_per_class: int | None = None, true_unlabeled_labels: list | None = None,
                seed_graph: str | None = None, portion: float | None = None, portion_step: float = 0.05,
-               graph_ensemble: bool = False, graph_refresh: bool = False, resume: bool = False, **run_kw) -> dict:
+               graph_ensemble: bool = False, graph_refresh: bool = False, graph_predict: bool = False,
+               resume: bool = False, **run_kw) -> dict:
     """Rounds of self-training (see the module docstring). resume=True continues an interrupted run in
     cfg.output_dir: finished rounds (round_<r>/metrics.json) are read back, not retrained, an unfinished round resumes
     from its checkpoint, and the pseudo-labels in between are recomputed from the saved models (deterministic)."""
@@ -106,7 +117,8 @@ def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balan
         raise ValueError("self-training needs splits['unlabeled']")
     if portion is not None and not 0 < portion <= 1:
         raise ConfigError(f"ssl.portion must be in (0, 1], got {portion}")
-    for flag, on in (("graph_ensemble", graph_ensemble), ("graph_refresh", graph_refresh)):
+    for flag, on in (("graph_ensemble", graph_ensemble), ("graph_refresh", graph_refresh),
+                     ("graph_predict", graph_predict)):
         if on and not seed_graph:
             raise ConfigError(f"ssl.{flag} needs ssl.seed_graph (gcn | label_spreading): the graph method it uses")
     labeled, pool = splits["train"], splits["unlabeled"]
@@ -159,8 +171,9 @@ def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balan
         if graph_refresh:  # the graph over this student's own embeddings (Iscen et al. 2019)
             from .graph import embed
 
-            emb = tuple(embed(d.texts, model_dir, c.train.eval_batch_size, meta["max_length"]) for d in (labeled, pool))
-            P_graph = graph_probs(labeled, pool, method=graph_method, seed=cfg.train.seed, embeddings=emb)
+            emb_s = tuple(embed(d.texts, model_dir, c.train.eval_batch_size, meta["max_length"])
+                          for d in (labeled, pool))
+            P_graph = graph_probs(labeled, pool, method=graph_method, seed=cfg.train.seed, embeddings=emb_s)
         if graph_ensemble or graph_refresh:
             P_g = P_graph[:, [graph_names.index(n) for n in labels.names]]  # in the model's label order
         if graph_refresh and not graph_ensemble:
@@ -174,7 +187,40 @@ def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balan
         chosen_i, cls = select(probs, threshold, balance, max_per_class, portion=por)
         chosen_t = [pool.texts[i] for i in chosen_i]
         chosen_y = [labels.names[k] for k in cls]
+    if graph_predict:
+        metrics = _graph_predict(cfg, splits, os.path.join(base_out, f"round_{rounds - 1}", "model"), graph_method,
+                                 emb, metrics)
+        history[-1]["graph_predict"] = {n: metrics[n]["accuracy"] for n in ("dev", "test") if metrics.get(n)}
     with open(os.path.join(base_out, "self_training.json"), "w") as f:
         json.dump(history, f, indent=2)
     metrics["self_training"] = history
     return metrics
+
+
+def _graph_predict(cfg, splits, model_dir, graph_method, emb, student_metrics) -> dict:
+    """Dev/test predictions of the mean of the student's and the (transductive) seed graph's probabilities."""
+    from ..backbone import TaskModel
+    from ..data import LabelMap
+    from .embedding import cached_embed, write_prob_outputs
+    from .graph import gcn, propagate
+
+    labeled = splits["train"]
+    evals = [(n, splits[n]) for n in ("dev", "test") if splits.get(n) is not None and splits[n].labels is not None]
+    model, tok, meta = TaskModel.load(model_dir)
+    labels = LabelMap(meta["labels"])
+    E_l, E_u = emb
+    E_ev = [cached_embed(d.texts, cfg.model.name, cfg.model.max_length) for _, d in evals]
+    y = np.array([labels.encode(v) for v in labeled.labels])  # the graph's columns in the student's label order
+    U = np.vstack([E_u, *E_ev])
+    P = gcn(E_l, y, U, seed=cfg.train.seed) if graph_method == "gcn" else propagate(E_l, y, U, method=graph_method)
+    probs, start = {}, len(E_u)
+    for n, d in evals:
+        P_s = pool_probs(model, tok, d, meta["max_length"], cfg.train.eval_batch_size)
+        probs[n], start = (P_s + P[start: start + len(d)]) / 2, start + len(d)
+    out = os.path.join(cfg.output_dir, "graph_predict")
+    os.makedirs(out, exist_ok=True)
+    metrics = {"task": "classify", "n_train": student_metrics.get("n_train"), "labels": labels.names,
+               "method": f"self-training student + {graph_method} (mean of probabilities)",
+               "student": {n: student_metrics.get(n) for n, _ in evals}}
+    header = f"last student `{model_dir}` + {graph_method} over `{cfg.model.name}`, mean of class probabilities"
+    return write_prob_outputs(out, header, evals, probs, labels, metrics)
