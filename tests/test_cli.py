@@ -88,3 +88,22 @@ def test_bad_input_exits_2_with_file_and_line(tiny_model, toy_files, tmp_path):
 
     r = sh("predict", "--model", str(tmp_path / "nomodel"), input="x\n")
     assert r.returncode == 2 and "not a lowdata model directory" in r.stderr
+
+
+def test_summary_says_where_graph_predict_scores_are(capsys):
+    """With ssl.graph_predict the printed dev/test scores are the student + graph ensemble's: the summary also prints
+    the student's own and points at graph_predict/, not only at the last round."""
+    from lowdata.cli import _summary
+
+    acc = lambda a: {"task": "classify", "accuracy": a}  # noqa: E731
+    m = {"test": acc(0.8726), "dev": None, "student": {"dev": None, "test": acc(0.8674)},
+         "self_training": [{"round": 0}, {"round": 1}, {"round": 2}]}
+    _summary(m, "runs/x")
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "test: accuracy 0.8726"
+    assert out[1] == "test, the last student alone: accuracy 0.8674"
+    assert "the final one in runs/x/round_2" in out[2]
+    assert out[3].startswith("student + graph scores written to runs/x/graph_predict")
+    _summary({"test": acc(0.5)}, "runs/y")  # a plain run: no student line, no graph_predict line
+    assert capsys.readouterr().out.splitlines() == ["test: accuracy 0.5000", "run written to runs/y (report.md, "
+                                                    "metrics.json, predictions.jsonl, model/)"]

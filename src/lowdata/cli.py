@@ -133,10 +133,16 @@ def _summary(m: dict, out: str) -> None:
         if r:
             score = f"accuracy {r['accuracy']:.4f}" if r["task"] == "classify" else f"entity F1 {r['f1']:.4f}"
             print(f"{split}: {score}")
+    student = {k: v for k, v in (m.get("student") or {}).items() if v}  # ssl.graph_predict: scores above = both
+    for split, r in student.items():
+        print(f"{split}, the last student alone: accuracy {r['accuracy']:.4f}")
     rounds = m.get("self_training")  # self-training writes one run per round; the last round's is the final model
     where = f"{out}: self_training.json and one run per round, the final one in " \
         f"{os.path.join(out, f'round_{len(rounds) - 1}')}" if rounds else out
     print(f"run written to {where} (report.md, metrics.json, predictions.jsonl, model/)")
+    if student:
+        gp = os.path.join(out, "graph_predict")
+        print(f"student + graph scores written to {gp} (report.md, metrics.json, predictions.jsonl)")
 
 
 def _load_model(path):
