@@ -101,9 +101,11 @@ def test_summary_says_where_graph_predict_scores_are(capsys):
     _summary(m, "runs/x")
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "test: accuracy 0.8726"
-    assert out[1] == "test, the last student alone: accuracy 0.8674"
+    assert out[1] == "test, the final student alone: accuracy 0.8674"
     assert "the final one in runs/x/round_2" in out[2]
     assert out[3].startswith("student + graph scores written to runs/x/graph_predict")
+    _summary({"test": acc(0.6), "selected_round": 0, "self_training": [{"round": 0}, {"round": 1}]}, "runs/z")
+    assert "the final one in runs/z/round_0 (best dev accuracy)" in capsys.readouterr().out  # chosen on dev
     _summary({"test": acc(0.5)}, "runs/y")  # a plain run: no student line, no graph_predict line
     assert capsys.readouterr().out.splitlines() == ["test: accuracy 0.5000", "run written to runs/y (report.md, "
                                                     "metrics.json, predictions.jsonl, model/)"]

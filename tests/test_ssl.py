@@ -136,8 +136,26 @@ def test_self_training_rounds(tiny_model, toy_files, tmp_path):
     m = self_train(cfg, splits, rounds=2, threshold=0.6, true_unlabeled_labels=rest)
     hist = m["self_training"]
     assert len(hist) == 2 and hist[0]["pseudo_labeled"] == 0 and hist[1]["pseudo_labeled"] > 0
-    assert m["n_train"] == 8 + hist[1]["pseudo_labeled"] and 0 <= hist[1]["pseudo_acc"] <= 1
-    assert (tmp_path / "st" / "round_1" / "metrics.json").exists()
+    assert 0 <= hist[1]["pseudo_acc"] <= 1 and (tmp_path / "st" / "round_1" / "metrics.json").exists()
+    # the final model is the round with the best dev accuracy (the first of equals): its metrics are returned
+    devs = [h["dev"] for h in hist]
+    best = devs.index(max(devs))
+    assert m["selected_round"] == best and [h.get("selected", False) for h in hist] == [r == best for r in (0, 1)]
+    assert m["n_train"] == 8 + hist[best]["pseudo_labeled"] and m["dev"]["accuracy"] == max(devs)
+    saved = json.loads((tmp_path / "st" / "self_training.json").read_text())
+    assert [h.get("selected", False) for h in saved] == [r == best for r in (0, 1)]
+
+
+def test_self_training_final_round_is_chosen_on_dev_only():
+    from lowdata.config import ConfigError
+    from lowdata.ssl.pseudo_label import _selected_round, self_train
+
+    hist = [{"dev": 0.60, "test": 0.61}, {"dev": 0.70, "test": 0.58}, {"dev": 0.70, "test": 0.65}]
+    assert _selected_round(hist, "dev") == 1  # best dev, first of equals; test is never looked at
+    assert _selected_round(hist, "last") == 2
+    assert _selected_round([{"dev": None}, {"dev": None}], "dev") == 1  # no dev split: the last round
+    with pytest.raises(ConfigError, match="ssl.select_round"):
+        self_train(None, {"unlabeled": [], "train": []}, select_round="best")
 
 
 def test_class_balanced_selection_keeps_each_class_top_portion():
@@ -350,7 +368,7 @@ def test_graph_refresh_teacher_is_a_graph_over_the_students_embeddings(tiny_mode
 
 
 def test_graph_predict_is_the_mean_of_student_and_transductive_graph(tiny_model, toy_files, tmp_path, monkeypatch):
-    """ssl.graph_predict: the final dev/test predictions average the last student's probabilities and a GCN's over the
+    """ssl.graph_predict: the final dev/test predictions average the final student's probabilities and a GCN's over the
     frozen encoder in which dev and test texts are unlabeled nodes; the student's own scores are kept beside them, the
     ensemble's outputs go to graph_predict/, and without seed_graph it is refused before any training."""
     from lowdata.backbone import TaskModel
@@ -366,11 +384,12 @@ def test_graph_predict_is_the_mean_of_student_and_transductive_graph(tiny_model,
         self_train(cfg, splits, rounds=1, graph_predict=True)
     assert not (tmp_path / "gp").exists()
     m = self_train(cfg, splits, rounds=2, threshold=0.3, seed_graph="gcn", graph_predict=True)
-    last = json.loads((tmp_path / "gp" / "round_1" / "metrics.json").read_text())
-    assert m["student"]["test"]["accuracy"] == last["test"]["accuracy"]
-    assert m["self_training"][-1]["graph_predict"]["test"] == m["test"]["accuracy"]
+    sel = m["selected_round"]  # the student of the round with the best dev accuracy
+    final = json.loads((tmp_path / "gp" / f"round_{sel}" / "metrics.json").read_text())
+    assert m["student"]["test"]["accuracy"] == final["test"]["accuracy"]
+    assert m["self_training"][sel]["graph_predict"]["test"] == m["test"]["accuracy"]
 
-    model, tok, meta = TaskModel.load(str(tmp_path / "gp" / "round_1" / "model"))
+    model, tok, meta = TaskModel.load(str(tmp_path / "gp" / f"round_{sel}" / "model"))
     names = meta["labels"]
     emb = [cached_embed(splits[n].texts, cfg.model.name, cfg.model.max_length)
            for n in ("train", "unlabeled", "dev", "test")]

@@ -135,10 +135,15 @@ def _summary(m: dict, out: str) -> None:
             print(f"{split}: {score}")
     student = {k: v for k, v in (m.get("student") or {}).items() if v}  # ssl.graph_predict: scores above = both
     for split, r in student.items():
-        print(f"{split}, the last student alone: accuracy {r['accuracy']:.4f}")
-    rounds = m.get("self_training")  # self-training writes one run per round; the last round's is the final model
-    where = f"{out}: self_training.json and one run per round, the final one in " \
-        f"{os.path.join(out, f'round_{len(rounds) - 1}')}" if rounds else out
+        print(f"{split}, the final student alone: accuracy {r['accuracy']:.4f}")
+    rounds = m.get("self_training")  # self-training writes one run per round; the selected round's is the final model
+    if rounds:
+        best = m.get("selected_round", len(rounds) - 1)
+        why = " (best dev accuracy)" if best != len(rounds) - 1 else ""
+        where = f"{out}: self_training.json and one run per round, the final one in " \
+            f"{os.path.join(out, f'round_{best}')}{why}"
+    else:
+        where = out
     print(f"run written to {where} (report.md, metrics.json, predictions.jsonl, model/)")
     if student:
         gp = os.path.join(out, "graph_predict")

@@ -97,11 +97,13 @@ class SSLConfig:
                                              # seed graph's class probabilities (needs seed_graph)
     graph_refresh: bool = False              # self-training: after each round, rebuild the graph over the student's
                                              # embeddings and take pseudo-labels from it (Iscen et al. 2019)
-    graph_predict: bool = False              # self-training: final dev/test predictions = mean of the last student's
+    graph_predict: bool = False              # self-training: final dev/test predictions = mean of the final student's
                                              # and the seed graph's probabilities (transductive; needs seed_graph)
     portion: Optional[float] = None          # self-training: class-balanced (CBST, Zou et al. 2018): keep the top
                                              # portion of each predicted class instead of a global threshold (0.2)
     portion_step: float = 0.05               # CBST: the portion grows by this much each round
+    select_round: str = "dev"                # self-training's final model: the round with the best dev accuracy
+                                             # (dev; the last round when there is no dev split) | the last (last)
 
 
 @dataclass

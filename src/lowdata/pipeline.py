@@ -26,6 +26,7 @@ def train_config(cfg, splits: dict | None = None, *, resume: bool = False, overw
         return self_train(cfg, splits, rounds=sc.rounds, threshold=0.9 if sc.threshold is None else sc.threshold,
                           balance=sc.balance, max_per_class=sc.max_per_class, seed_graph=sc.seed_graph,
                           portion=sc.portion, portion_step=sc.portion_step, graph_ensemble=sc.graph_ensemble,
-                          graph_refresh=sc.graph_refresh, graph_predict=sc.graph_predict, resume=resume,
+                          graph_refresh=sc.graph_refresh, graph_predict=sc.graph_predict,
+                          select_round=sc.select_round, resume=resume,
                           overwrite=overwrite)
     return run(cfg, splits, resume=resume, overwrite=overwrite)

@@ -6,8 +6,12 @@ Noisy Student, where each round's student starts again from the backbone).
 Round r trains on the labeled data plus the pseudo-labeled examples chosen after round r-1, then predicts the
 unlabeled pool and keeps the examples whose confidence >= threshold; with balance=True it keeps the same number
 per class (the smallest class count among the confident ones, at most `max_per_class`), most confident first.
-Each round writes `output_dir/round_<r>`; dev (never test) picks each round's checkpoint. Pseudo-label accuracy is
-logged when the true labels of the pool are known (benchmarks: `splits["unlabeled_truth"]`).
+Each round writes `output_dir/round_<r>`; dev (never test) picks each round's checkpoint, and with
+select_round="dev" (the default) also the final model: the round with the best dev accuracy (the first of equals), so
+a round whose pseudo-labels made the model worse on dev is not the one returned. Without a dev split, and with
+select_round="last", the last round is the final model. The returned metrics are that round's, with its index under
+"selected_round" (marked `"selected": true` in self_training.json). Pseudo-label accuracy is logged when the true
+labels of the pool are known (benchmarks: `splits["unlabeled_truth"]`).
 
 Graph-seeded (`seed_graph="gcn"` or `"label_spreading"`): round 0 already trains on pseudo-labels, read off a graph
 over the frozen encoder's embeddings of the labeled and unlabeled texts (ssl/graph.py: a GCN, Kipf & Welling 2017,
@@ -39,13 +43,13 @@ rebuild is per round (a student trained from the backbone), not per epoch of one
 of being all kept with entropy-based certainty and class weights.
 
 Graph + student prediction (`graph_predict=True`, needs `seed_graph`): after the last round, the dev and test
-predictions are the mean of the last student's class probabilities and the seed graph's, the graph refitted over the
+predictions are the mean of the final student's class probabilities (the selected round's) and the seed graph's, the graph refitted over the
 frozen encoder with the dev and test texts joining the pool as unlabeled nodes (transductive, like the frozen `gcn`
 method; their labels are never read). The two views' errors differ (a fine-tuned network and a graph over a frozen
 sentence encoder), so their average is right more often than either, the classic reason to combine co-trained
 classifiers (Blum & Mitchell 1998 multiply the two views' probabilities; averaging here, as in `graph_ensemble`).
 The ensemble's outputs (metrics.json, report.md, predictions.jsonl, confusion PNGs) go to output_dir/graph_predict;
-the returned metrics are the ensemble's, with the last student's own under "student". The saved model/ is the
+the returned metrics are the ensemble's, with the final student's own under "student". The saved model/ is the
 student alone: new texts outside the graph get the student's predictions, so this is for scoring a fixed set.
 """
 from __future__ import annotations
@@ -104,7 +108,7 @@ def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balan
                max_per_class: int | None = None, true_unlabeled_labels: list | None = None,
                seed_graph: str | None = None, portion: float | None = None, portion_step: float = 0.05,
                graph_ensemble: bool = False, graph_refresh: bool = False, graph_predict: bool = False,
-               resume: bool = False, **run_kw) -> dict:
+               select_round: str = "dev", resume: bool = False, **run_kw) -> dict:
     """Rounds of self-training (see the module docstring). resume=True continues an interrupted run in
     cfg.output_dir: finished rounds (round_<r>/metrics.json) are read back, not retrained, an unfinished round resumes
     from its checkpoint, and the pseudo-labels in between are recomputed from the saved models (deterministic)."""
@@ -117,6 +121,8 @@ def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balan
         raise ValueError("self-training needs splits['unlabeled']")
     if portion is not None and not 0 < portion <= 1:
         raise ConfigError(f"ssl.portion must be in (0, 1], got {portion}")
+    if select_round not in ("dev", "last"):
+        raise ConfigError(f"ssl.select_round must be dev or last, got {select_round!r}")
     for flag, on in (("graph_ensemble", graph_ensemble), ("graph_refresh", graph_refresh),
                      ("graph_predict", graph_predict)):
         if on and not seed_graph:
@@ -126,8 +132,7 @@ def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balan
         true_unlabeled_labels = splits.get("unlabeled_truth")
     base_out = cfg.output_dir
     chosen_t, chosen_y, history = [], [], []
-    metrics = None
-    chosen_i = []
+    round_metrics, chosen_i = [], []
     if seed_graph:
         if seed_graph not in ("gcn", "label_spreading"):
             raise ConfigError(f"ssl.seed_graph must be gcn or label_spreading, got {seed_graph!r}")
@@ -155,6 +160,7 @@ def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balan
             print(f"self-training round {r}: finished before, read back from {c.output_dir}", flush=True)
         else:
             metrics = run(c, {**splits, "train": train}, resume=resume, **run_kw)
+        round_metrics.append(metrics)
         # each round's entry describes what it trained on: how many pseudo-labels, from whom, how many right
         info = {"round": r, "teacher": later_teacher if r else seed_graph,
                 "pseudo_labeled": len(chosen_t), "per_class": {n: chosen_y.count(n) for n in sorted(set(chosen_y))},
@@ -187,14 +193,25 @@ def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balan
         chosen_i, cls = select(probs, threshold, balance, max_per_class, portion=por)
         chosen_t = [pool.texts[i] for i in chosen_i]
         chosen_y = [labels.names[k] for k in cls]
+    best = _selected_round(history, select_round)
+    history[best]["selected"] = True
+    metrics = round_metrics[best]
     if graph_predict:
-        metrics = _graph_predict(cfg, splits, os.path.join(base_out, f"round_{rounds - 1}", "model"), graph_method,
+        metrics = _graph_predict(cfg, splits, os.path.join(base_out, f"round_{best}", "model"), graph_method,
                                  emb, metrics)
-        history[-1]["graph_predict"] = {n: metrics[n]["accuracy"] for n in ("dev", "test") if metrics.get(n)}
+        history[best]["graph_predict"] = {n: metrics[n]["accuracy"] for n in ("dev", "test") if metrics.get(n)}
     with open(os.path.join(base_out, "self_training.json"), "w") as f:
         json.dump(history, f, indent=2)
-    metrics["self_training"] = history
+    metrics["self_training"], metrics["selected_round"] = history, best
     return metrics
+
+
+def _selected_round(history: list[dict], select_round: str) -> int:
+    """The final round: the first with the best dev accuracy, or the last (select_round="last", or no dev)."""
+    devs = [h.get("dev") for h in history]
+    if select_round == "last" or any(d is None for d in devs):
+        return len(history) - 1
+    return int(np.argmax(devs))
 
 
 def _graph_predict(cfg, splits, model_dir, graph_method, emb, student_metrics) -> dict:
