@@ -133,7 +133,7 @@ def finetune_method(method, splits, a, seed):
         else:
             m = run(cfg, splits)
     hist = m.get("self_training") or []
-    sel = m.get("selected_round", len(hist) - 1)  # self-training's final round: best dev accuracy (the last without dev)
+    sel = m.get("selected_round", len(hist) - 1)  # self-training's final round: best dev (the last without dev)
     if "student" in m:  # graph_predict: the final student's own score beside the ensemble's
         hist[sel]["student_test"] = m["student"]["test"]["accuracy"]
     info = {"rounds": hist, "selected_round": sel} if len(hist) > 1 else \
