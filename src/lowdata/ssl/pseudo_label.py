@@ -45,9 +45,10 @@ of being all kept with entropy-based certainty and class weights.
 Graph + student prediction (`graph_predict=True`, needs `seed_graph`): after the last round, the dev and test
 predictions are the mean of the final student's class probabilities (the selected round's) and the seed graph's,
 the graph refitted over the frozen encoder with the dev and test texts joining the pool as unlabeled nodes
-(transductive, like the frozen `gcn` method; their labels are never read). The two views' errors differ (a fine-tuned network and a graph over a frozen
-sentence encoder), so their average is right more often than either, the classic reason to combine co-trained
-classifiers (Blum & Mitchell 1998 multiply the two views' probabilities; averaging here, as in `graph_ensemble`).
+(transductive, like the frozen `gcn` method; their labels are never read). The two views' errors differ (a
+fine-tuned network and a graph over a frozen sentence encoder), so their average is right more often than either,
+the classic reason to combine co-trained classifiers (Blum & Mitchell 1998 multiply the two views' probabilities;
+averaging here, as in `graph_ensemble`).
 The ensemble's outputs (metrics.json, report.md, predictions.jsonl, confusion PNGs) go to output_dir/graph_predict;
 the returned metrics are the ensemble's, with the final student's own under "student". The saved model/ is the
 student alone: new texts outside the graph get the student's predictions, so this is for scoring a fixed set.
