@@ -18,7 +18,8 @@ gcn_self_training_fixmatch: gcn_self_training, then --fixmatch-steps of FixMatch
 final test predictions average the last student's and the frozen GCN's probabilities, test texts joining the graph as
 unlabeled nodes (ssl.graph_predict, transductive like the gcn row); gcn_oracle is a diagnostic, not a method: round 0 of
 gcn_self_training with the chosen texts' true labels (see oracle_round); self_training_cbst keeps the top --portion of each predicted class
-instead (class-balanced self-training, CBST).
+instead (class-balanced self-training, CBST); auto_self_training trains round 0 both ways (GCN pseudo-labels + labels,
+labels alone) and keeps the student with the better dev accuracy (ssl.seed_graph=auto; needs dev, so SST-2 only).
 Model selection uses dev only: SST-2 has a dev split (early stopping, and self-training's final round is the one
 with the best dev accuracy); AG News has none, so its fine-tuning methods train a fixed number of steps without early
 stopping and self-training ends with its last round. Unlabeled examples' true labels are passed only to log
@@ -45,7 +46,8 @@ EMBEDDING_METHODS = ("frozen_lr", "label_spreading", "gcn")
 # no ssl loss inside the loop
 LOOP_ONLY = ("supervised", "self_training", "self_training_cbst", "gcn_seeded", "gcn_self_training",
              "gcn_ensemble_self_training", "gcn_refresh_self_training", "gcn_self_training_fixmatch",
-             "gcn_oracle", "fusion", "fusion_gcn_self_training", "gcn_self_training_graph_predict")
+             "gcn_oracle", "fusion", "fusion_gcn_self_training", "gcn_self_training_graph_predict",
+             "auto_self_training")
 
 
 def embedding_method(method, splits, labels, a, seed):
@@ -111,6 +113,9 @@ def finetune_method(method, splits, a, seed):
             # self-training whose round-0 teacher is the GCN (same threshold); optionally graph + student at test
             m = self_train(cfg, splits, rounds=a.rounds, threshold=a.threshold or 0.9, seed_graph="gcn",
                            graph_predict=method.endswith("graph_predict"), resume=bool(a.run_dir))
+        elif method == "auto_self_training":  # round 0 with and without the GCN's pseudo-labels; dev keeps one
+            m = self_train(cfg, splits, rounds=a.rounds, threshold=a.threshold or 0.9, seed_graph="auto",
+                           resume=bool(a.run_dir))
         elif method == "gcn_ensemble_self_training":  # the same, later teachers = mean(model, GCN) probabilities
             m = self_train(cfg, splits, rounds=a.rounds, threshold=a.threshold or 0.9, seed_graph="gcn",
                            graph_ensemble=True)

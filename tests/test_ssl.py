@@ -296,6 +296,50 @@ def test_graph_seeded_self_training_trains_round_0_on_graph_labels(tiny_model, t
         self_train(cfg, splits, rounds=1, seed_graph="knn")
 
 
+def test_auto_first_teacher_is_chosen_on_dev(tiny_model, toy_files, tmp_path, monkeypatch):
+    """ssl.seed_graph=auto: round 0 trains a GCN-seeded and a labels-only student and keeps the one with the better
+    dev accuracy (the GCN-seeded one on a tie); the next round's pseudo-labels come from the kept student; without a
+    labeled dev split, or with an option that needs a named graph, it is refused before any training."""
+    import os
+
+    import lowdata.ssl.pseudo_label as pl
+    from lowdata.backbone import TaskModel
+    from lowdata.config import ConfigError
+
+    monkeypatch.setenv("LOWDATA_CACHE", str(tmp_path / "cache"))
+    cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "auto", epochs=2)
+    splits = _splits(cfg, k=4)
+    with pytest.raises(ConfigError, match="needs a labeled dev split"):
+        pl.self_train(cfg, {**splits, "dev": None}, seed_graph="auto")
+    with pytest.raises(ConfigError, match="graph_predict needs ssl.seed_graph"):
+        pl.self_train(cfg, splits, seed_graph="auto", graph_predict=True)
+    assert not (tmp_path / "auto").exists()
+
+    m = pl.self_train(cfg, splits, rounds=2, threshold=0.3, seed_graph="auto")
+    h0, h1 = m["self_training"]
+    cand = h0["candidates"]
+    for name in ("gcn", "labels"):  # both students trained and scored; the entry keeps their dev/test
+        saved = json.loads((tmp_path / "auto" / f"round_0_{name}" / "metrics.json").read_text())
+        assert cand[name] == {"dev": saved["dev"]["accuracy"], "test": saved["test"]["accuracy"]}
+    kept = "labels" if cand["labels"]["dev"] > cand["gcn"]["dev"] else "gcn"
+    assert h0["output_dir"] == str(tmp_path / "auto" / f"round_0_{kept}") and h0["dev"] == cand[kept]["dev"]
+    assert h0["teacher"] == (None if kept == "labels" else "gcn") and (h0["pseudo_labeled"] > 0) == (kept == "gcn")
+    model, tok, meta = TaskModel.load(os.path.join(h0["output_dir"], "model"))  # round 1 is taught by the kept one
+    keep, _ = pl.select(pl.pool_probs(model, tok, splits["unlabeled"], meta["max_length"]), 0.3)
+    assert h1["teacher"] == "model" and h1["pseudo_labeled"] == len(keep)
+
+    # the choice itself, on given dev scores: the better dev wins, a tie keeps the graph-seeded student
+    for dev_g, dev_l, want in ((0.6, 0.7, None), (0.7, 0.6, "gcn"), (0.65, 0.65, "gcn")):
+        def fake_round(c, splits, train, resume, run_kw, dg=dev_g, dl=dev_l):
+            acc = dg if c.output_dir.endswith("gcn") else dl
+            return {"dev": {"accuracy": acc}, "test": {"accuracy": 0.5}, "n_train": len(train)}
+        monkeypatch.setattr(pl, "_round", fake_round)
+        cfg.output_dir = str(tmp_path / f"fake{dev_g}{dev_l}")
+        os.makedirs(cfg.output_dir)
+        (h,) = pl.self_train(cfg, splits, rounds=1, threshold=0.3, seed_graph="auto")["self_training"]
+        assert h["teacher"] == want and h["dev"] == max(dev_g, dev_l)
+
+
 def test_graph_ensemble_teacher_averages_model_and_graph(tiny_model, toy_files, tmp_path, monkeypatch):
     """ssl.graph_ensemble: round 1 trains on exactly the pseudo-labels selected from the mean of the round-0 model's
     softmax over the pool and the seed graph's probabilities; without seed_graph it is refused before training."""

@@ -140,8 +140,8 @@ def _summary(m: dict, out: str) -> None:
     if rounds:
         best = m.get("selected_round", len(rounds) - 1)
         why = " (best dev accuracy)" if best != len(rounds) - 1 else ""
-        where = f"{out}: self_training.json and one run per round, the final one in " \
-            f"{os.path.join(out, f'round_{best}')}{why}"
+        final = rounds[best].get("output_dir") or os.path.join(out, f"round_{best}")
+        where = f"{out}: self_training.json and one run per round, the final one in {final}{why}"
     else:
         where = out
     print(f"run written to {where} (report.md, metrics.json, predictions.jsonl, model/)")

@@ -92,7 +92,8 @@ class SSLConfig:
     balance: bool = True                     # self-training: same number of pseudo-labels per class
     max_per_class: Optional[int] = None      # self-training: at most this many pseudo-labels per class and round
     seed_graph: Optional[str] = None         # self-training: first pseudo-labels from gcn | label_spreading over
-                                             # the frozen encoder's kNN graph instead of a few-shot model
+                                             # the frozen encoder's kNN graph instead of a few-shot model; auto:
+                                             # round 0 with and without the GCN's, dev keeps the better (needs dev)
     graph_ensemble: bool = False             # self-training: later rounds' teacher = mean of the model's and the
                                              # seed graph's class probabilities (needs seed_graph)
     graph_refresh: bool = False              # self-training: after each round, rebuild the graph over the student's
