@@ -4,9 +4,10 @@
 # `bash bench/gpu_pack.sh` (builds .gpu/: wheels, a float16 copy of MiniLM, the data), then the device `run` with
 # carry [".gpu"] and the command `bash bench/gpu.sh`. Elsewhere (a GPU box with network): installs into .venv.
 # The .gpu path has not been tried on a device yet (no session that wrote it was lent one).
-# A CPU stand-in for the device ran it end to end (session 12: a clone with .gpu/, python3 = a Python 3.12 venv with transformers 5.17 as the device
-# image has, a fake nvidia-smi): the wheels install into /tmp/site, the float16 MiniLM loads, each step starts and is
-# cut at its limit (on 2 CPU cores none finishes; on the GPU each should end well inside it).
+# A CPU stand-in for the device ran it end to end (session 12: a clone with .gpu/, python3 = a Python 3.12 venv
+# with transformers 5.17 as on the device image, a fake nvidia-smi): the wheels install into /tmp/site, the float16
+# MiniLM loads, each step starts and is cut at its limit (on 2 CPU cores none finishes; on the GPU each should end
+# well inside it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1

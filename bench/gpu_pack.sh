@@ -12,9 +12,10 @@
 #   - the AG News and SST-2 files the GPU script reads. WordNet (35 MB) does not fit, so on the device FixMatch and
 #     UDA use lexicon-free augmenters (bench/gpu.sh says which).
 # Not yet tried on a device (none was lent to the session that wrote it).
-# A CPU stand-in for the device ran it end to end (session 12: a clone with .gpu/, python3 = a Python 3.12 venv with transformers 5.17 as the device
-# image has, a fake nvidia-smi): the wheels install into /tmp/site, the float16 MiniLM loads, each step starts and is
-# cut at its limit (on 2 CPU cores none finishes; on the GPU each should end well inside it).
+# A CPU stand-in for the device ran it end to end (session 12: a clone with .gpu/, python3 = a Python 3.12 venv
+# with transformers 5.17 as on the device image, a fake nvidia-smi): the wheels install into /tmp/site, the float16
+# MiniLM loads, each step starts and is cut at its limit (on 2 CPU cores none finishes; on the GPU each should end
+# well inside it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 P=${P:-.venv/bin/python}
