@@ -322,9 +322,9 @@ def test_auto_first_teacher_is_chosen_on_dev(tiny_model, toy_files, tmp_path, mo
         saved = json.loads((tmp_path / "auto" / f"round_0_{name}" / "metrics.json").read_text())
         assert cand[name] == {"dev": saved["dev"]["accuracy"], "test": saved["test"]["accuracy"]}
     kept = "labels" if cand["labels"]["dev"] > cand["gcn"]["dev"] else "gcn"
-    assert h0["output_dir"] == str(tmp_path / "auto" / f"round_0_{kept}") and h0["dev"] == cand[kept]["dev"]
+    assert h0["run"] == f"round_0_{kept}" and h0["dev"] == cand[kept]["dev"]
     assert h0["teacher"] == (None if kept == "labels" else "gcn") and (h0["pseudo_labeled"] > 0) == (kept == "gcn")
-    model, tok, meta = TaskModel.load(os.path.join(h0["output_dir"], "model"))  # round 1 is taught by the kept one
+    model, tok, meta = TaskModel.load(str(tmp_path / "auto" / h0["run"] / "model"))  # round 1: taught by the kept one
     keep, _ = pl.select(pl.pool_probs(model, tok, splits["unlabeled"], meta["max_length"]), 0.3)
     assert h1["teacher"] == "model" and h1["pseudo_labeled"] == len(keep)
 

@@ -140,7 +140,7 @@ def _summary(m: dict, out: str) -> None:
     if rounds:
         best = m.get("selected_round", len(rounds) - 1)
         why = " (best dev accuracy)" if best != len(rounds) - 1 else ""
-        final = rounds[best].get("output_dir") or os.path.join(out, f"round_{best}")
+        final = os.path.join(out, rounds[best].get("run", f"round_{best}"))  # run: the round's dir under out
         where = f"{out}: self_training.json and one run per round, the final one in {final}{why}"
     else:
         where = out

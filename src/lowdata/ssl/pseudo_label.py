@@ -181,7 +181,7 @@ def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balan
             metrics = _round(c, splits, train, resume, run_kw)
         round_metrics.append(metrics)
         # each round's entry describes what it trained on: how many pseudo-labels, from whom, how many right
-        info = {"round": r, "teacher": later_teacher if r else first, "output_dir": c.output_dir,
+        info = {"round": r, "teacher": later_teacher if r else first, "run": os.path.basename(c.output_dir),
                 "pseudo_labeled": len(chosen_t), "per_class": {n: chosen_y.count(n) for n in sorted(set(chosen_y))},
                 "dev": (metrics.get("dev") or {}).get("accuracy"), "test": (metrics.get("test") or {}).get("accuracy")}
         if r == 0 and auto:
@@ -218,7 +218,7 @@ def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balan
     history[best]["selected"] = True
     metrics = round_metrics[best]
     if graph_predict:
-        metrics = _graph_predict(cfg, splits, os.path.join(history[best]["output_dir"], "model"), graph_method,
+        metrics = _graph_predict(cfg, splits, os.path.join(base_out, history[best]["run"], "model"), graph_method,
                                  emb, metrics)
         history[best]["graph_predict"] = {n: metrics[n]["accuracy"] for n in ("dev", "test") if metrics.get(n)}
     with open(os.path.join(base_out, "self_training.json"), "w") as f:
@@ -234,7 +234,8 @@ def _round(c, splits, train, resume: bool, run_kw) -> dict:
     finished = os.path.join(c.output_dir, "metrics.json")
     if resume and os.path.exists(finished):
         with open(finished, encoding="utf-8") as f:
-            print(f"self-training: {c.output_dir} finished before, read back", flush=True)
+            name = os.path.basename(c.output_dir).replace("_", " ")  # round 0 (auto: round 0 gcn / labels)
+            print(f"self-training {name}: finished before, read back from {c.output_dir}", flush=True)
             return json.load(f)
     return run(c, {**splits, "train": train}, resume=resume, **run_kw)
 
