@@ -122,7 +122,8 @@ def finetune_method(method, splits, a, seed):
         elif method == "gcn_self_training_fixmatch":  # then FixMatch from the last student's encoder
             m0 = self_train(cfg, splits, rounds=a.rounds, threshold=a.threshold or 0.9, seed_graph="gcn")
             c2 = copy.deepcopy(cfg)
-            c2.model.name, c2.output_dir = os.path.join(out, f"round_{a.rounds - 1}", "model"), os.path.join(out, "fm")
+            final = m0["self_training"][m0["selected_round"]]["run"]  # the last round without dev
+            c2.model.name, c2.output_dir = os.path.join(out, final, "model"), os.path.join(out, "fm")
             # the head starts as a linear probe on the student's features (lp_init), so FixMatch's first
             # pseudo-labels come from an 85%-accurate model, not a random head
             c2.ssl.method, c2.ssl.threshold, c2.train.lp_init = "fixmatch", None, True

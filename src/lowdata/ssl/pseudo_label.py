@@ -233,9 +233,9 @@ def _round(c, splits, train, resume: bool, run_kw) -> dict:
 
     finished = os.path.join(c.output_dir, "metrics.json")
     if resume and os.path.exists(finished):
+        name = os.path.basename(c.output_dir).replace("_", " ")  # round 0 (auto: round 0 gcn / labels)
+        print(f"self-training {name}: finished before, read back from {c.output_dir}", flush=True)
         with open(finished, encoding="utf-8") as f:
-            name = os.path.basename(c.output_dir).replace("_", " ")  # round 0 (auto: round 0 gcn / labels)
-            print(f"self-training {name}: finished before, read back from {c.output_dir}", flush=True)
             return json.load(f)
     return run(c, {**splits, "train": train}, resume=resume, **run_kw)
 
