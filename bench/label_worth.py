@@ -34,13 +34,19 @@ DIAGNOSTICS = ("gcn_oracle",)
 
 
 def method_rows(res: dict, n_classes: int) -> list[dict]:
-    by = {}
+    by, seeds = {}, {}
     for key, run in res["runs"].items():
-        if key.split("/")[0] not in DIAGNOSTICS:
-            by.setdefault(key.split("/")[0], []).append(run["accuracy"])
+        m, seed = key.split("/")
+        if m not in DIAGNOSTICS:
+            by.setdefault(m, []).append(run["accuracy"])
+            seeds.setdefault(m, []).append(seed)
     n = res["args"]["k"] * n_classes
+    sup = {s: res["runs"][f"supervised/{s}"]["accuracy"] for s in seeds.get("supervised", [])}
+    # the same file's supervised runs on the same seeds (same labeled draws), for the paired column
+    paired = {m: statistics.mean(sup[x] for x in ss) if all(x in sup for x in ss) else None for m, ss in seeds.items()}
     return [{"method": m, "setting": res["setting"], "n": n, "seeds": len(acc), "accuracy": statistics.mean(acc),
-             "std": statistics.stdev(acc) if len(acc) > 1 else 0.0} for m, acc in by.items()]
+             "std": statistics.stdev(acc) if len(acc) > 1 else 0.0, "supervised_same_seeds": paired[m]}
+            for m, acc in by.items()]
 
 
 def plot(fit, n, err, rows, title: str, path: Path) -> None:
@@ -103,8 +109,11 @@ def main():
             rows.append({**r, **{k: eq[k] for k in ("n_equiv", "multiplier", "multiplier_ci", "extrapolated")}})
     rows.sort(key=lambda r: -r["accuracy"])
     sup = next((r for r in rows if r["method"] == "supervised"), None)  # this bench's own fine-tuning on the labels
-    for r in rows:
-        r["vs_supervised"] = r["n_equiv"] / sup["n_equiv"] if sup else None
+    for r in rows:  # against supervised on the same seeds when the file has them, else its supervised row
+        same = r.pop("supervised_same_seeds")
+        ref = label_equivalence(fit, r["n"], 1 - same)["n_equiv"] if same is not None else \
+            sup["n_equiv"] if sup else None
+        r["vs_supervised"] = r["n_equiv"] / ref if ref else None
     print(f"baseline: {a.baseline} from {a.curve}: err(n) = {fit.a:.3f} n^-{fit.b:.3f} + {fit.c:.3f} "
           f"({len(n)} points, budgets {sorted(set(n))}; {boot['failed']} of 1000 bootstrap refits failed)\n")
     print("| method | results | labels | test accuracy | baseline labels to match | worth [95% CI] | / supervised's |")
@@ -117,7 +126,8 @@ def main():
               + (f"{r['vs_supervised']:.2f}x |" if sup else "- |"))
     print("\nCaveats: the interval is the baseline fit's (seed bootstrap), not the method's. The study and this bench "
           "may differ in schedule and test draw, and the fit may sit off the baseline's own points; the last column "
-          "divides by the worth of this bench's supervised run on the same labels, which cancels both to first order.")
+          "divides by the worth of this bench's supervised run on the same labels (the same seeds where the result file "
+          "has them), which cancels both to first order.")
     name = a.out or f"worth-{Path(a.results[0]).stem.split('-')[1]}"
     plot(fit, n, err, rows, f"{name}: each method's labels and error vs the {a.baseline} curve",
          RESULTS / f"{name}.png")
