@@ -126,8 +126,8 @@ def main():
               + (f"{r['vs_supervised']:.2f}x |" if sup else "- |"))
     print("\nCaveats: the interval is the baseline fit's (seed bootstrap), not the method's. The study and this bench "
           "may differ in schedule and test draw, and the fit may sit off the baseline's own points; the last column "
-          "divides by the worth of this bench's supervised run on the same labels (the same seeds where the result file "
-          "has them), which cancels both to first order.")
+          "divides by the worth of this bench's supervised run on the same labels (the same seeds where the result "
+          "file has them), which cancels both to first order.")
     name = a.out or f"worth-{Path(a.results[0]).stem.split('-')[1]}"
     plot(fit, n, err, rows, f"{name}: each method's labels and error vs the {a.baseline} curve",
          RESULTS / f"{name}.png")
