@@ -152,5 +152,5 @@ def test_loop_trains_with_each_method(tiny_model, toy_files, tmp_path, method):
 def test_unknown_method_in_config_is_a_config_error(tiny_model, toy_files, tmp_path):
     c = tiny_cfg(tiny_model, toy_files, tmp_path / "x", epochs=1)
     c.adversarial = AdversarialConfig(method="fast")
-    with pytest.raises(ConfigError, match="valid: fgm, freelb, pgd"):
+    with pytest.raises(ConfigError, match="adversarial.method: expected null or one of fgm, freelb, pgd"):
         run(c)

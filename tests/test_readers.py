@@ -118,7 +118,7 @@ def test_missing_column(tmp_path):
 
 def test_short_row(tmp_path):
     p = w(tmp_path, "s.tsv", "text\tlabel\nfine\tpos\nonly text here\n")
-    with pytest.raises(DataError, match=r"s\.tsv, line 3: expected at least 2 columns, found 1"):
+    with pytest.raises(DataError, match=r"s\.tsv, line 3: expected 2 fields \(as in the header: text,label\), found 1"):
         read(p)
 
 

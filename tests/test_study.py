@@ -176,12 +176,12 @@ def test_by_budget_overrides_only_their_cells_and_test_sample_is_one_fixed_draw(
 
     st = _study(tmp_path, tiny_model, toy_files, budgets=[2, "full"],
                 by_budget={"full": {"train.epochs": 1, "train.batch_size": 4}},
-                methods={"baseline": {"train.lr": 0.01, "data.test_sample": 5}, "own": {"train.epochs": 0}})
+                methods={"baseline": {"train.lr": 0.01, "data.test_sample": 5}, "own": {"train.epochs": 5}})
     small, full = cell_config(st, "baseline", 2, 0), cell_config(st, "baseline", "full", 1)
     assert (small.train.epochs, small.train.batch_size, small.train.lr) == (2, 8, 0.01)
     assert (full.train.epochs, full.train.batch_size, full.data.k_per_class, full.train.lr) == (1, 4, None, 0.01)
     own = cell_config(st, "own", "full", 0)  # the method's own setting wins over the budget's
-    assert (own.train.epochs, own.train.batch_size) == (0, 4)
+    assert (own.train.epochs, own.train.batch_size) == (5, 4)
     tests = [load_splits(c.data, seed=c.train.seed)["test"] for c in (small, full)]
     assert len(tests[0]) == 5 and tests[0].texts == tests[1].texts  # same draw whatever the run's seed
     whole = load_splits(cell_config(st, "baseline", 2, 0).data.__class__(**{**vars(small.data), "test_sample": 0}))

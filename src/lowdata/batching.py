@@ -17,12 +17,28 @@ import torch
 IGNORE = -100  # label id ignored by the loss (non-first subtokens, special tokens)
 
 
-def encode(data, tokenizer, labels=None, max_length: int = 128) -> list[dict]:
+def _warn_cut(n: int, total: int, data, max_length: int, what: str, after: str = "") -> None:
+    if n:
+        import warnings
+
+        from .errors import LowdataWarning
+
+        src = f" of {data.source}" if data.source else ""
+        warnings.warn(f"{n} of {total} {what}{src} are longer than max_length={max_length} tokens and were cut"
+                      f"{after} (raise model.max_length to keep more of them)", LowdataWarning, stacklevel=3)
+
+
+def encode(data, tokenizer, labels=None, max_length: int = 128, warn: bool = True) -> list[dict]:
     """TextData/TokenData -> [{"input_ids": [...], "label": int}] or, for NER, with "labels" per subtoken and
-    "word_ids" (first-subtoken position of each word; -1 for words cut off by truncation)."""
+    "word_ids" (first-subtoken position of each word; -1 for words cut off by truncation).
+    Texts longer than max_length are cut, with a LowdataWarning giving their count (warn=False: silent)."""
     out = []
     if data.task == "classify":
         enc = tokenizer(data.texts, truncation=True, max_length=max_length)
+        full = [i for i, ids in enumerate(enc["input_ids"]) if len(ids) >= max_length]
+        if warn and full:  # only texts that fill max_length can have been cut: tokenize those again, uncut
+            whole = tokenizer([data.texts[i] for i in full], truncation=False)["input_ids"]
+            _warn_cut(sum(len(w) > max_length for w in whole), len(data.texts), data, max_length, "texts")
         for i, ids in enumerate(enc["input_ids"]):
             ex = {"input_ids": ids}
             if labels is not None and data.labels is not None:
@@ -45,7 +61,46 @@ def encode(data, tokenizer, labels=None, max_length: int = 128) -> list[dict]:
         if labels is not None and data.tags is not None:
             ex["labels"] = lab
         out.append(ex)
+    if warn:
+        _warn_cut(sum(-1 in e["word_ids"] for e in out), len(out), data, max_length, "sentences",
+                  ": the words past the cut are not trained on, and predictions cover them by whole-word windows")
     return out
+
+
+def encode_windows(data, tokenizer, labels=None, max_length: int = 128):
+    """NER data -> (encodings, spans): a sentence that fits max_length is one window; a longer one is split into
+    windows of whole words that each fit, so every word gets a prediction (no word is silently tagged O).
+    spans[i] = [(window index, first word, end word), ...] for sentence i. Deviation from overlapping sliding
+    windows: the windows do not overlap, so a word at a window's edge sees context on one side only."""
+    from .data import TokenData
+
+    enc = encode(data, tokenizer, labels, max_length, warn=False)
+    budget = max(1, max_length - tokenizer.num_special_tokens_to_add())
+    windows, spans = [], []
+    for i, e in enumerate(enc):
+        if -1 not in e["word_ids"]:
+            spans.append([(len(windows), 0, len(data.tokens[i]))])
+            windows.append(e)
+            continue
+        pieces = tokenizer(data.tokens[i], is_split_into_words=True, add_special_tokens=False)
+        counts = np.bincount([w for w in pieces.word_ids() if w is not None], minlength=len(data.tokens[i]))
+        cuts, start, used = [], 0, 0
+        for w, c in enumerate(counts):
+            if used + c > budget and w > start:
+                cuts.append((start, w))
+                start, used = w, 0
+            used += c
+        cuts.append((start, len(data.tokens[i])))
+        part = TokenData([data.tokens[i][a:b] for a, b in cuts],
+                         None if data.tags is None else [data.tags[i][a:b] for a, b in cuts])
+        spans.append([(len(windows) + j, a, b) for j, (a, b) in enumerate(cuts)])
+        windows += encode(part, tokenizer, labels, max_length, warn=False)
+    return windows, spans
+
+
+def stitch(window_logits: list, spans: list) -> list:
+    """Per-window word logits (from predict_logits over encode_windows' encodings) -> one (n_words, C) per sentence."""
+    return [torch.cat([window_logits[j] for j, _, _ in sp]) for sp in spans]
 
 
 def lengths(enc: list[dict]) -> np.ndarray:

@@ -7,7 +7,9 @@
     lowdata demo
 
 Heavy libraries are imported inside the verbs, so `lowdata --help` stays fast.
-Bad input (data, config, flags) prints one error line naming the file and line, and exits with code 2.
+Bad input (data, config, flags) prints one error line naming the file and line, and exits with code 2 (the traceback
+only with --debug); exit code 1 means a bug in lowdata. No verb writes over one of its inputs, nor over an existing
+output without --overwrite.
 """
 from __future__ import annotations
 
@@ -16,8 +18,42 @@ import os
 import sys
 
 
+def _count(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
+    return v
+
+
+def _natural(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
+    return v
+
+
+def _rate(text: str) -> float:
+    """argparse type: a number in (0, 1]."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
+    if not 0 < v <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {v}")
+    return v
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lowdata", description="Strong language models from little labeled data.")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = p.add_subparsers(dest="verb", metavar="VERB")
 
     t = sub.add_parser("train", help="fine-tune a classifier or NER tagger from a config")
@@ -25,34 +61,40 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. train.lr=3e-5")
     t.add_argument("--resume", action="store_true", help="continue an interrupted run in output_dir")
     t.add_argument("--overwrite", action="store_true", help="replace a finished run in output_dir")
+    t.add_argument("--allow-config-change", action="store_true",
+                   help="with --resume: continue although the config differs from the run's (recorded)")
 
     pt = sub.add_parser("pretrain", help="masked-LM (+ NSP/SOP) pretraining, continued or from scratch")
     pt.add_argument("-c", "--config", help="YAML config (see configs/pretrain-*.yaml)")
     pt.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. corpus.paths=[a.txt,b.txt]")
     pt.add_argument("--resume", action="store_true", help="continue an interrupted run in output_dir")
     pt.add_argument("--overwrite", action="store_true", help="replace a finished run in output_dir")
+    pt.add_argument("--allow-config-change", action="store_true",
+                    help="with --resume: continue although the config differs from the run's (recorded)")
 
     e = sub.add_parser("eval", help="evaluate a trained model on a labeled file")
     e.add_argument("--model", required=True, help="a model directory written by train (…/model)")
     e.add_argument("--data", required=True, help="labeled file")
     e.add_argument("--format", help="data format (default: guessed)")
     e.add_argument("--out", help="write metrics.json and report.md here")
+    e.add_argument("--overwrite", action="store_true", help="replace metrics.json / report.md in --out")
 
     pr = sub.add_parser("predict", help="predict labels (or tags) for a file or stdin, one JSON line each")
     pr.add_argument("--model", required=True)
     pr.add_argument("-i", "--input", help="input file (default: stdin, one text per line)")
     pr.add_argument("--format", help="input format (default: guessed; stdin: one text per line)")
     pr.add_argument("-o", "--output", help="output JSONL (default: stdout)")
+    pr.add_argument("--overwrite", action="store_true", help="replace an existing output file")
 
     ag = sub.add_parser("augment", help="augment a labeled file (label kept; NER tags re-aligned)")
     ag.add_argument("-i", "--input", required=True)
     ag.add_argument("-o", "--output", required=True, help=".tsv, .csv or .jsonl (.conll for NER)")
     ag.add_argument("--aug", required=True, help="augmenter spec, e.g. eda:alpha=0.1 (see `lowdata ls`)")
-    ag.add_argument("--n", type=int, help="variants per example (default: the augmenter's)")
-    ag.add_argument("--seed", type=int, default=0)
+    ag.add_argument("--n", type=_count, help="variants per example (default: the augmenter's)")
+    ag.add_argument("--seed", type=_natural, default=0)
     ag.add_argument("--format", help="input format (default: guessed)")
     ag.add_argument("--task", default="classify", choices=["classify", "ner"])
-    ag.add_argument("--workers", type=int, default=1, help="processes on this machine")
+    ag.add_argument("--workers", type=_count, default=1, help="processes on this machine")
     ag.add_argument("--engine", default="local", choices=["local", "ray"])
     ag.add_argument("--no-original", action="store_true", help="write only the augmented rows")
     ag.add_argument("--overwrite", action="store_true")
@@ -62,15 +104,15 @@ def _parser() -> argparse.ArgumentParser:
     at.add_argument("--data", required=True, help="labeled file to attack")
     at.add_argument("--format", help="data format (default: guessed)")
     at.add_argument("--recipe", default="synonym", choices=["synonym", "typo"])
-    at.add_argument("--max-rate", type=float, default=0.2, help="most words changed, as a fraction (default 0.2)")
-    at.add_argument("--n", type=int, help="attack a random sample of n texts (seeded; default: all)")
-    at.add_argument("--seed", type=int, default=0)
+    at.add_argument("--max-rate", type=_rate, default=0.2, help="most words changed, as a fraction (default 0.2)")
+    at.add_argument("--n", type=_count, help="attack a random sample of n texts (seeded; default: all)")
+    at.add_argument("--seed", type=_natural, default=0)
     at.add_argument("-o", "--out", required=True, help="output folder: summary.json, report.md, adversarial.jsonl")
     at.add_argument("--overwrite", action="store_true")
 
     cv = sub.add_parser("curve", help="learning-curve study: budgets x methods x seeds, fits, label equivalence")
     cv.add_argument("-c", "--config", required=True, help="study YAML (see lowdata.evaluate.study)")
-    cv.add_argument("--workers", type=int, default=1)
+    cv.add_argument("--workers", type=_count, default=1)
     cv.add_argument("--store", help="postgresql://... to share the study's cells between machines (default: the "
                                     "study's store, or SQLite in its output_dir)")
 
@@ -79,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="train a classifier and an NER tagger on the built-in demo data")
     d.add_argument("--output-dir", default="runs/demo")
     d.add_argument("--model", default="minilm", help="backbone (default: the packaged MiniLM)")
-    d.add_argument("--epochs", type=int, default=10)
+    d.add_argument("--epochs", type=_count, default=10)
     d.add_argument("--overwrite", action="store_true")
     d.add_argument("--no-progress", action="store_true")
     return p
@@ -90,16 +132,19 @@ def main(argv=None) -> int:
     if args.verb is None:
         _parser().print_help()
         return 0
-    from .config import ConfigError
-    from .data import DataError
-    from .registry import RegistryError
+    from .errors import LowdataError
 
     try:
         verbs = {"train": _train, "pretrain": _pretrain, "eval": _eval, "predict": _predict, "augment": _augment,
                  "attack": _attack, "curve": _curve, "ls": _ls, "demo": _demo}
         return verbs[args.verb](args)
-    except (DataError, ConfigError, RegistryError, FileExistsError, FileNotFoundError) as e:
-        print(f"lowdata {args.verb}: error: {e}", file=sys.stderr)
+    except (LowdataError, FileExistsError, FileNotFoundError, PermissionError, IsADirectoryError,
+            NotADirectoryError) as e:
+        if args.debug:
+            raise
+        msg = " ".join(str(e).split()) if not isinstance(e, OSError) or not e.filename else \
+            f"{e.filename}: {e.strerror}"
+        print(f"lowdata {args.verb}: error: {msg}", file=sys.stderr)
         return 2
 
 
@@ -108,7 +153,7 @@ def _train(args) -> int:
     from .pipeline import train_config
 
     cfg = load_config(args.config, args.overrides)
-    m = train_config(cfg, resume=args.resume, overwrite=args.overwrite)
+    m = train_config(cfg, resume=args.resume, overwrite=args.overwrite, allow_changes=args.allow_config_change)
     _summary(m, cfg.output_dir)
     return 0
 
@@ -118,7 +163,7 @@ def _pretrain(args) -> int:
     from .pretrain import pretrain
 
     pc = load_config(args.config, args.overrides, cls=PretrainConfig)
-    m = pretrain(pc, resume=args.resume, overwrite=args.overwrite)
+    m = pretrain(pc, resume=args.resume, overwrite=args.overwrite, allow_changes=args.allow_config_change)
     b, a = m["heldout_before"], m["heldout_after"]
     if a:
         print(f"held-out perplexity {b['perplexity']:.2f} -> {a['perplexity']:.2f} (MLM loss {b['mlm_loss']:.4f} -> "
@@ -159,12 +204,19 @@ def _load_model(path):
 
 
 def _eval(args) -> int:
-    import json
-
     from .data import read
     from .evaluate.metrics import render_markdown
     from .evaluate.report import evaluate_split
+    from .runs import output_file, write_json, write_text
 
+    if args.out:
+        if os.path.exists(args.out) and not os.path.isdir(args.out):
+            from .errors import RunError
+
+            raise RunError(f"{args.out}: --out is a file (expected a folder for metrics.json and report.md)")
+        if os.path.isdir(args.out):
+            for name in ("metrics.json", "report.md"):
+                output_file(os.path.join(args.out, name), [args.data], args.overwrite)
     model, tok, meta, labels = _load_model(args.model)
     data = read(args.data, format=args.format, task=meta["task"])
     labels.check(data, "eval")
@@ -173,10 +225,8 @@ def _eval(args) -> int:
     print(md)
     if args.out:
         os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, "metrics.json"), "w") as f:
-            json.dump(rep, f, indent=2)
-        with open(os.path.join(args.out, "report.md"), "w") as f:
-            f.write(md)
+        write_json(os.path.join(args.out, "metrics.json"), rep)
+        write_text(os.path.join(args.out, "report.md"), md)
     return 0
 
 
@@ -185,7 +235,9 @@ def _predict(args) -> int:
 
     from .data import DataError, TextData, TokenData, read
     from .evaluate.report import evaluate_split
+    from .runs import output_file, write_text
 
+    output_file(args.output, [args.input, args.model], args.overwrite)  # before any work: never over an input
     model, tok, meta, labels = _load_model(args.model)
     if args.input:
         data = read(args.input, format=args.format, task=meta["task"], labeled=False)
@@ -196,11 +248,11 @@ def _predict(args) -> int:
         data = TextData(lines, source="<stdin>") if meta["task"] == "classify" else \
             TokenData([ln.split() for ln in lines], source="<stdin>")
     _, recs = evaluate_split(model, tok, data, labels, meta["max_length"])
-    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
-    for r in recs:
-        out.write(json.dumps(r, ensure_ascii=False) + "\n")
+    body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs)
     if args.output:
-        out.close()
+        write_text(args.output, body)  # atomically: a failed run leaves no half-written file
+    else:
+        sys.stdout.write(body)
     return 0
 
 
@@ -226,9 +278,16 @@ def _attack(args) -> int:
     from .data import read
     from .robust.attack import Victim, attack, render_markdown
 
+    from .errors import RunError, RunExistsError
+
     names = ("summary.json", "report.md", "adversarial.jsonl")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise RunError(f"{args.out}: -o is a file (expected a folder for {', '.join(names)})")
+    for n in names:
+        if os.path.realpath(os.path.join(args.out, n)) == os.path.realpath(args.data):
+            raise RunError(f"{args.data}: the input lies where the attack writes its report; choose another -o")
     if not args.overwrite and any(os.path.exists(os.path.join(args.out, n)) for n in names):
-        raise FileExistsError(f"{args.out} already holds an attack report; pass --overwrite to replace it")
+        raise RunExistsError(f"{args.out} already holds an attack report; pass --overwrite to replace it")
     victim = Victim.load(args.model)
     data = read(args.data, format=args.format, task="classify")
     victim.labels.check(data, "attack")

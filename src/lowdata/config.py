@@ -11,9 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
-
-class ConfigError(ValueError):
-    pass
+from .errors import ConfigError  # noqa: F401  (re-exported: `from lowdata.config import ConfigError`)
 
 
 @dataclass
@@ -21,7 +19,7 @@ class DataConfig:
     train: Optional[str] = None          # path (or HF dataset name with format: hf)
     dev: Optional[str] = None
     test: Optional[str] = None
-    format: Optional[str] = None         # csv tsv jsonl label_text conll hf; None = guess from name/content
+    format: Optional[str] = None         # csv tsv jsonl label_text text conll hf; None = guess from name/content
     task: str = "classify"               # classify | ner
     text_column: Union[str, int, None] = None
     label_column: Union[str, int, None] = None
@@ -203,7 +201,7 @@ def _build(cls, values: dict, where: str, base=None):
     if values is None:
         values = {}
     if not isinstance(values, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(values).__name__}")
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(values).__name__}")
     import typing
 
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -211,7 +209,7 @@ def _build(cls, values: dict, where: str, base=None):
     kwargs = {}
     for k, v in values.items():
         if k not in fields:
-            raise ConfigError(f"{where}: unknown key {k!r} (valid: {', '.join(fields)})")
+            raise ConfigError(f"{where or 'config'}: unknown key {k!r} (valid: {', '.join(fields)})")
         sub = fields[k].default_factory if fields[k].default_factory is not dataclasses.MISSING else None
         if sub is not None and (dataclasses.is_dataclass(sub) or dataclasses.is_dataclass(hints[k])):
             kwargs[k] = _build(hints[k], v, f"{where}.{k}" if where else k, base=sub())
@@ -255,7 +253,10 @@ def to_dict(cfg) -> dict:
 
 
 def from_dict(d: dict, where: str = "config", cls=Config):
-    return _build(cls, d, where)
+    """A validated `cls` from a nested dict (unknown keys, wrong types and out-of-range values raise ConfigError)."""
+    cfg = _build(cls, d, where)
+    validate(cfg)
+    return cfg
 
 
 def apply_overrides(d: dict, overrides: list[str]) -> dict:
@@ -272,7 +273,10 @@ def apply_overrides(d: dict, overrides: list[str]) -> dict:
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override {ov!r}: {p!r} is not a section")
-        node[parts[-1]] = yaml.safe_load(val) if val != "" else None
+        try:
+            node[parts[-1]] = yaml.safe_load(val) if val != "" else None
+        except yaml.YAMLError:
+            raise ConfigError(f"override {ov!r}: the value is not a valid YAML scalar or list") from None
     return d
 
 
@@ -291,8 +295,16 @@ def load_config(path: Optional[str] = None, overrides: Optional[list[str]] = Non
             mark = getattr(e, "problem_mark", None)
             line = f", line {mark.line + 1}" if mark else ""
             raise ConfigError(f"{path}{line}: invalid YAML ({getattr(e, 'problem', e)})") from None
+    if not isinstance(d, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections (data:, model:, train: ...) at the top level, "
+                          f"got a {type(d).__name__}")
     apply_overrides(d, overrides or [])
-    return from_dict(d, path or "config", cls)
+    try:
+        cfg = _build(cls, d, "")
+        validate(cfg)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}" if path else str(e)) from None
+    return cfg
 
 
 def dump_config(cfg: Config, path: str) -> None:
@@ -300,3 +312,138 @@ def dump_config(cfg: Config, path: str) -> None:
 
     with open(path, "w", encoding="utf-8") as f:
         yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
+
+
+# ---- validation: every field's range or choices, checked when a config is built (load_config, from_dict) and
+# again by the runs (a Config built in Python). Messages name the key, the valid range and the value.
+
+def _num(lo=None, hi=None, lo_open=False, hi_open=False, optional=False, integer=False):
+    def check(v):
+        if v is None:
+            return optional
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not isinstance(v, int)):
+            return False
+        if v != v:  # NaN
+            return False
+        if lo is not None and (v <= lo if lo_open else v < lo):
+            return False
+        return hi is None or (v < hi if hi_open else v <= hi)
+    kind = "an integer" if integer else "a number"
+    parts = []
+    if lo is not None:
+        parts.append(f"{'>' if lo_open else '>='} {lo}")
+    if hi is not None:
+        parts.append(f"{'<' if hi_open else '<='} {hi}")
+    check.text = f"{kind} {' and '.join(parts)}".strip() + (" (or null)" if optional else "")
+    return check
+
+
+def _one_of(*choices):
+    def check(v):
+        return v in choices
+    check.text = "one of " + ", ".join("null" if c is None else str(c) for c in choices)
+    return check
+
+
+def _registered(registry: str):
+    """null or a name of a lowdata.registry registry (the registry is the one list of valid names)."""
+    from . import registry as reg
+
+    names = getattr(reg, registry).names()
+
+    def check(v):
+        return v is None or v in names
+    check.text = "null or one of " + ", ".join(names)
+    return check
+
+
+def _int(lo, optional=False):
+    return _num(lo, integer=True, optional=optional)
+
+
+def _unit(optional=False, lo_open=False, hi_open=False):
+    return _num(0, 1, lo_open=lo_open, hi_open=hi_open, optional=optional)
+
+
+def _positive(optional=False):
+    return _num(0, lo_open=True, optional=optional)
+
+
+_FORMATS = (None, "csv", "tsv", "jsonl", "label_text", "text", "conll", "hf")  # = lowdata.data.readers.FORMATS
+RULES = {
+    DataConfig: {"format": _one_of(*_FORMATS), "task": _one_of("classify", "ner"), "k_per_class": _int(1, True),
+                 "fraction": _num(0, 1, lo_open=True, optional=True), "dev_fraction": _unit(hi_open=True),
+                 "sample_seed": _int(0, True), "test_sample": _int(0)},
+    ModelConfig: {"pooling": _one_of("mean", "cls"), "max_length": _num(8, 8192, integer=True),
+                  "dropout": _unit(hi_open=True)},
+    TrainConfig: {"epochs": _int(0), "max_steps": _int(0), "batch_size": _int(1), "eval_batch_size": _int(1),
+                  "lr": _num(0), "head_lr": _num(0, optional=True), "gce_q": _num(0, 1, lo_open=True, optional=True),
+                  "weight_decay": _num(0), "warmup_ratio": _unit(hi_open=True), "max_grad_norm": _num(0),
+                  "patience": _int(0), "eval_every": _int(0), "save_every": _int(0), "seed": _int(0)},
+    SSLConfig: {"method": _registered("SSL_METHODS"), "threshold": _unit(True), "weight": _num(0), "mu": _int(1), "T": _positive(),
+                "tsa": _one_of(None, "linear", "log", "exp"), "warmup": _int(0), "rounds": _int(1),
+                "max_per_class": _int(1, True), "seed_graph": _one_of(None, "gcn", "label_spreading", "auto"),
+                "portion": _num(0, 1, lo_open=True, optional=True), "portion_step": _unit(),
+                "select_round": _one_of("dev", "last")},
+    AugmentConfig: {"seed": _int(0, True), "multiview_weight": _num(0)},
+    AdversarialConfig: {"method": _registered("ADVERSARIAL"), "eps": _positive(True),
+                        "alpha": _positive(True), "steps": _int(1, True), "max_norm": _num(0, optional=True)},
+    FusionConfig: {"epochs": _int(0), "max_steps": _int(0), "lr": _positive(), "batch_size": _int(1),
+                   "max_length": _num(8, 8192, integer=True)},
+    ContrastiveConfig: {"pairs": _int(0), "epochs": _int(0), "max_steps": _int(0), "batch_size": _int(2),
+                        "lr": _positive()},
+    CorpusConfig: {"format": _one_of(None, "text", "jsonl", "hf"), "documents": _one_of("auto", "blank_line", "line"),
+                   "language": _one_of("auto", "en", "zh"), "heldout": _unit(hi_open=True), "max_heldout": _int(0),
+                   "max_documents": _int(0)},
+    PretrainModelConfig: {"vocab_size": _int(10), "layers": _int(1), "hidden": _int(1), "heads": _int(1),
+                          "intermediate": _int(0), "max_length": _num(8, 8192, integer=True)},
+    ObjectiveConfig: {"mlm_probability": _unit(lo_open=True, hi_open=True), "mask_replace": _unit(),
+                      "random_replace": _unit(), "sentence": _one_of(None, "nsp", "sop")},
+}
+_REPORTERS = ("tensorboard", "mlflow", "wandb", "none")
+
+
+def validate(cfg, where: str = "") -> None:
+    """Raise ConfigError naming the first field out of its range (see RULES) or a bad combination of fields."""
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        key = f"{where}{f.name}"
+        if dataclasses.is_dataclass(v):
+            validate(v, key + ".")
+            continue
+        rule = RULES.get(type(cfg), {}).get(f.name)
+        if rule is not None and not rule(v):
+            raise ConfigError(f"{key}: expected {rule.text}, got {v!r}")
+    if isinstance(cfg, TrainConfig):
+        bad = [r for r in cfg.report_to if r not in _REPORTERS]
+        if bad:
+            raise ConfigError(f"{where}report_to: unknown logger {bad[0]!r} (valid: {', '.join(_REPORTERS)})")
+    if isinstance(cfg, ObjectiveConfig) and cfg.mask_replace + cfg.random_replace > 1:
+        raise ConfigError(f"{where}mask_replace + random_replace: expected a sum <= 1, got "
+                          f"{cfg.mask_replace + cfg.random_replace}")
+    if isinstance(cfg, AugmentConfig):
+        from .augment import check_spec
+
+        for i, s in enumerate(cfg.specs):
+            check_spec(s, f"{where}specs[{i}]")
+        if cfg.multiview:
+            check_spec(cfg.multiview, f"{where}multiview")
+    if isinstance(cfg, SSLConfig):
+        from .augment import check_spec
+
+        for name in ("weak", "strong"):
+            if getattr(cfg, name):
+                check_spec(getattr(cfg, name), f"{where}{name}")
+    if isinstance(cfg, Config):
+        t = cfg.train
+        frozen = cfg.ssl.method in ("frozen_lr", "label_spreading", "gcn")
+        if t.epochs == 0 and t.max_steps == 0 and not cfg.contrastive.pairs and not frozen:
+            raise ConfigError("train.epochs: expected an integer >= 1 (or train.max_steps >= 1), got 0: the run "
+                              "would train nothing (0 is valid only with contrastive.pairs > 0, where the head is "
+                              "fitted by logistic regression, or a frozen ssl.method)")
+        if not isinstance(cfg.output_dir, str) or not cfg.output_dir.strip():
+            raise ConfigError(f"output_dir: expected a folder path, got {cfg.output_dir!r}")
+    if isinstance(cfg, PretrainConfig):
+        t = cfg.train
+        if t.epochs == 0 and t.max_steps == 0:
+            raise ConfigError("train.epochs: expected an integer >= 1 (or train.max_steps >= 1), got 0")

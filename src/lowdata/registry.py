@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-
-class RegistryError(ValueError):
-    """An unknown name, or arguments a registered factory rejects."""
+from .errors import RegistryError  # noqa: F401  (re-exported)
 
 
 class Registry:

@@ -31,14 +31,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .batching import IGNORE, bucket_batches, collate, encode, lengths, predict_logits
-from .config import Config, ConfigError, dump_config, to_dict
+from .batching import IGNORE, bucket_batches, collate, encode, encode_windows, lengths, predict_logits, stitch
+from .config import Config, ConfigError, to_dict, validate
+from .errors import RunExistsError  # noqa: F401  (re-exported)
 from .loggers import Loggers
 from .probe import linear_probe_init  # noqa: F401  (part of the loop's API)
-
-
-class RunExistsError(FileExistsError):
-    pass
 
 
 def loss_fn(model, batch):
@@ -89,38 +86,39 @@ def _save_atomic(obj, path: str) -> None:
     os.replace(tmp, path)
 
 
-def prepare_output(cfg, out: str, resume: bool, overwrite: bool) -> str:
-    """Refuse to clobber a finished or unfinished run unless asked; write the resolved config; -> checkpoint dir."""
-    ckdir = os.path.join(out, "checkpoint")
-    if os.path.exists(os.path.join(out, "metrics.json")) and not overwrite:
-        raise RunExistsError(f"{out}: a finished run is already there (metrics.json); choose another output_dir "
-                             f"or pass --overwrite")
-    if os.path.isdir(ckdir) and not resume and not overwrite:
-        raise RunExistsError(f"{out}: an unfinished run is there; pass --resume to continue it or --overwrite")
-    if overwrite and not resume:
-        shutil.rmtree(ckdir, ignore_errors=True)
-    os.makedirs(ckdir, exist_ok=True)
-    dump_config(cfg, os.path.join(out, "config.yaml"))
-    return ckdir
+def prepare_output(cfg, out: str, resume: bool, overwrite: bool, allow_changes: bool = False, inputs=()):
+    """Start a run in `out` (lowdata.runs: policy, lock, config.yaml) -> the RunDir (its .checkpoint folder).
+    Call it once the inputs are read and the model loads: nothing is written to `out` before."""
+    from . import runs
+
+    return runs.start(out, cfg, resume=resume, overwrite=overwrite, allow_changes=allow_changes, inputs=inputs)
+
+
+def data_inputs(cfg) -> list:
+    """The files a train config reads (never written over by the run)."""
+    d = cfg.data
+    return [p for p in (d.train, d.dev, d.test, d.unlabeled) if isinstance(p, str)]
 
 
 def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adversarial=None,
-        resume: bool = False, overwrite: bool = False) -> dict:
-    """Train per `cfg` on `splits` (default: load them from cfg.data), evaluate, write the run directory."""
+        resume: bool = False, overwrite: bool = False, allow_changes: bool = False) -> dict:
+    """Train per `cfg` on `splits` (default: load them from cfg.data), evaluate, write the run directory.
+    Everything is read, checked and loaded before the output directory is touched (lowdata.runs)."""
     from accelerate import Accelerator
 
     from .backbone import TaskModel, load_encoder
     from .data import LabelMap, TextData
     from .data.splits import load_splits
-    from .evaluate.report import write_outputs
+    from . import runs
 
+    validate(cfg)
     if cfg.ssl.method in ("frozen_lr", "label_spreading", "gcn"):  # frozen encoder: no loop (ssl/embedding.py)
         from .ssl.embedding import run_embedding
 
         return run_embedding(cfg, splits, overwrite=overwrite)
     tc, out = cfg.train, cfg.output_dir
-    sup_loss = _loss_for(tc)  # a bad train.gce_q fails here, before the output dir is touched
-    ckdir = prepare_output(cfg, out, resume, overwrite)
+    sup_loss = _loss_for(tc)
+    runs.check(out, cfg, resume=resume, overwrite=overwrite, allow_changes=allow_changes, inputs=data_inputs(cfg))
 
     torch.manual_seed(tc.seed)
     splits = splits or load_splits(cfg.data, seed=tc.seed)
@@ -154,8 +152,12 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
         for ex, views in zip(list(enc), augment(train.texts)):
             views = [v for v in views if v.strip()]
             if views:
-                enc += [{**e, "label": ex["label"]} for e in encode(TextData(views), tok, None, cfg.model.max_length)]
-    enc_dev = encode(dev, tok, labels, cfg.model.max_length) if dev is not None else None
+                enc += [{**e, "label": ex["label"]} for e in encode(TextData(views), tok, None, cfg.model.max_length,
+                                                                        warn=False)]
+    enc_dev = None  # NER dev sentences past max_length are scored over whole-word windows, as at test time
+    if dev is not None:
+        enc_dev = encode(dev, tok, labels, cfg.model.max_length) if dev.task == "classify" else \
+            encode_windows(dev, tok, labels, cfg.model.max_length)
     uses_u = ssl is not None and getattr(ssl, "uses_unlabeled", True)
     if uses_u and not splits.get("unlabeled"):
         raise ConfigError("this ssl method needs unlabeled data: set data.unlabeled (a file) or data.k_per_class "
@@ -168,9 +170,24 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
         for e in enc_u:  # under another key than "labels": an ssl method cannot train on them by accident
             if "label" in e:
                 e["hidden_label"] = e.pop("label")
-    fresh = not (resume and os.path.exists(os.path.join(ckdir, "state.pt")))
     if (tc.lp_init or cfg.contrastive.pairs) and train.task != "classify":
         raise ConfigError("train.lp_init and contrastive.pairs are for classification")
+    run_dir = prepare_output(cfg, out, resume, overwrite, allow_changes, data_inputs(cfg))
+    try:
+        return _train(cfg, run_dir, splits, labels, model, tok, enc, enc_dev, enc_u, acc, sup_loss, ssl,
+                      adversarial, resume)
+    finally:
+        run_dir.close()
+
+
+def _train(cfg, run_dir, splits, labels, model, tok, enc, enc_dev, enc_u, acc, sup_loss, ssl, adversarial,
+           resume) -> dict:
+    """The part of `run` after the output directory is started: the contrastive / LP stages, the loop, outputs."""
+    from .evaluate.report import write_outputs
+
+    tc, out, ckdir = cfg.train, cfg.output_dir, run_dir.checkpoint
+    train, dev, pad = splits["train"], splits.get("dev"), tok.pad_token_id
+    fresh = not (resume and os.path.exists(os.path.join(ckdir, "state.pt")))
     if cfg.contrastive.pairs and fresh:  # SetFit: tune the encoder on pairs, then the head by logistic regression
         from .contrastive import contrastive_stage
 
@@ -183,7 +200,7 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
         (lambda m: dev_score(m, enc_dev, dev, labels, pad, tc.eval_batch_size, acc.device, autocast))
     raw, state = fit(tc, out, model, enc, acc, pad=pad, loss=sup_loss, evaluate=score, metric=metric, ssl=ssl,
                      enc_u=enc_u, adversarial=adversarial, resume=resume, log_config=to_dict(cfg))
-    raw.save(os.path.join(out, "model"), tok, labels.names, cfg.model.max_length)
+    raw.save(os.path.join(out, "model"), tok, labels.names, cfg.model.max_length)  # atomically (runs.replace_dir)
     result = write_outputs(raw, tok, splits, labels, cfg, state, acc.device, autocast)
     shutil.rmtree(ckdir, ignore_errors=True)
     return result
@@ -215,7 +232,9 @@ def fit(tc, out: str, model, enc, acc, *, pad: int = 0, lens=None, make_batch=No
     best_state = None
     ck = os.path.join(ckdir, "state.pt")
     if resume and os.path.exists(ck):
-        saved = torch.load(ck, weights_only=False)
+        from .runs import load_checkpoint
+
+        saved = load_checkpoint(ck)  # weights_only: a crafted state.pt cannot run code
         raw.load_state_dict(saved["model"])
         opt.load_state_dict(saved["opt"])
         sched.load_state_dict(saved["sched"])
@@ -224,7 +243,7 @@ def fit(tc, out: str, model, enc, acc, *, pad: int = 0, lens=None, make_batch=No
             torch.cuda.set_rng_state_all(saved["cuda_rng"])
         state = saved["state"]
         if os.path.exists(os.path.join(ckdir, "best.pt")):
-            best_state = torch.load(os.path.join(ckdir, "best.pt"), weights_only=False)
+            best_state = load_checkpoint(os.path.join(ckdir, "best.pt"))
         acc.print(f"resumed from step {state['step']} (epoch {state['epoch']}, batch {state['pos']})")
 
     def checkpoint():
@@ -349,9 +368,11 @@ def _unlabeled_batch(enc_u, size: int, seed: int, step: int, pad: int, device) -
 def dev_score(model, enc_dev, dev, labels, pad, batch_size, device, autocast) -> float:
     from .evaluate import classification_report, ner_report
 
-    logits = predict_logits(model, enc_dev, pad, batch_size, device, autocast)
     if dev.task == "classify":
+        logits = predict_logits(model, enc_dev, pad, batch_size, device, autocast)
         pred = logits.argmax(-1).tolist()
         return classification_report(dev.labels, [labels.names[p] for p in pred], labels.names)["accuracy"]
+    windows, spans = enc_dev  # encode_windows
+    logits = stitch(predict_logits(model, windows, pad, batch_size, device, autocast), spans)
     pred = [[labels.names[i] for i in row.argmax(-1).tolist()] for row in logits]
     return ner_report(dev.tags, pred)["f1"]

@@ -6,9 +6,15 @@
     ner = read("train.conll")                         # token ... tag columns, blank-line separated
 
 Formats: csv, tsv (with or without header; also "label<TAB>text"), jsonl, label_text ("label text"),
-conll (token first, tag last or `tag_column`; blank or tab-only lines separate sentences; BIO/BIOES/BMES
-tags normalised to BIO), hf (Hugging Face `datasets`: a hub name, a saved folder, or a Dataset object).
+text (one text per line, no label: unlabeled pools and texts to predict), conll (token first, tag last or
+`tag_column`; blank or tab-only lines separate sentences; BIO/BIOES/BMES tags normalised to BIO), hf (Hugging Face
+`datasets`: a hub name, a saved folder, or a Dataset object).
 Every failure raises DataError naming the file, the line and what was expected.
+
+Guessing (format=None): the extension decides (.csv .tsv .jsonl/.json .conll/.bio/...); otherwise the content.
+Unlabeled reads (labeled=False) of any other file take one text per line (format text), so no word of a pool is
+ever taken for a label. A labeled file without a telling extension is read as label_text only when its first
+words look like labels (few distinct values), and a note on stderr says which format was assumed.
 """
 from __future__ import annotations
 
@@ -17,10 +23,12 @@ import io
 import json
 import os
 import re
+import sys
 
 from .schema import DataError, TextData, TokenData
 
-FORMATS = ("csv", "tsv", "jsonl", "label_text", "conll", "hf")
+FORMATS = ("csv", "tsv", "jsonl", "label_text", "text", "conll", "hf")
+_NOTED: set = set()
 TEXT_NAMES = ("text", "sentence", "sentence1", "content", "review", "utterance", "query", "question", "text_a")
 LABEL_NAMES = ("label", "labels", "category", "class", "intent", "target", "y")
 TOKEN_NAMES = ("tokens", "words", "chars")
@@ -28,29 +36,55 @@ TAG_NAMES = ("tags", "ner_tags", "labels", "label")
 _TAG = re.compile(r"^(O|[BIESM]-\S+)$")
 
 
-def read(path, format: str | None = None, task: str = "classify", text_column=None, label_column=None,
+def read(path, format: str | None = None, task: str | None = None, text_column=None, label_column=None,
          header: bool | None = None, tag_column: int = -1, encoding: str = "utf-8", labeled: bool = True,
          split: str = "train"):
-    """Read a dataset file (or Hugging Face dataset) into TextData (task="classify") or TokenData (task="ner")."""
-    if task not in ("classify", "ner"):
+    """Read a dataset file (or Hugging Face dataset) into TextData (task="classify") or TokenData (task="ner").
+    task=None: NER for CoNLL files, classification otherwise; a given task that the file does not fit (a CoNLL file
+    with task="classify", as a config's default task would be) raises DataError."""
+    if task not in (None, "classify", "ner"):
         raise DataError(f"unknown task {task!r} (expected 'classify' or 'ner')")
     if format == "hf" or not isinstance(path, (str, os.PathLike)):
-        return from_hf(path, split=split, task=task, text_column=text_column, label_column=label_column)
+        return from_hf(path, split=split, task=task or "classify", text_column=text_column, label_column=label_column)
     path = str(path)
     if format is not None and format not in FORMATS:
         raise DataError(f"unknown format {format!r} (expected one of {', '.join(FORMATS)})", path)
     if not os.path.exists(path):
         raise DataError("file not found", path)
+    if os.path.isdir(path):
+        raise DataError("is a folder (expected a data file; a saved Hugging Face dataset needs format=hf)", path)
     text = _decode(path, encoding)
-    fmt = format or _sniff(path, text)
+    fmt = format or _sniff(path, text, labeled)
+    if fmt == "text" and labeled:
+        raise DataError("format text holds no labels (one text per line); a labeled file needs csv, tsv, jsonl, "
+                        "label_text or conll", path)
+    if task is None:
+        task = "ner" if fmt == "conll" else "classify"
+    if fmt == "conll" and task != "ner":
+        raise DataError("reads as CoNLL token/tag lines, which is NER data, but the task is classify: set "
+                        "data.task=ner (lowdata augment --task ner), or data.format for a classification file", path)
     if fmt == "conll":
         return _read_conll(path, text, tag_column, labeled)
     if fmt == "jsonl":
-        return _read_jsonl(path, text, task, text_column, label_column, labeled)
-    if fmt == "label_text":
-        return _read_label_text(path, text, labeled)
-    return _read_delimited(path, text, "," if fmt == "csv" else "\t", task, text_column, label_column, header,
-                           labeled)
+        data = _read_jsonl(path, text, task, text_column, label_column, labeled)
+    elif fmt == "label_text":
+        if task == "ner":
+            raise DataError("task ner needs token/tag data (CoNLL lines, or JSONL with tokens and tags); this file "
+                            "reads as 'label text' lines: set data.format=conll if it is CoNLL", path)
+        data = _read_label_text(path, text, labeled, guessed=format is None)
+    elif fmt == "text":
+        data = _read_plain(path, text, task)
+    else:
+        data = _read_delimited(path, text, "," if fmt == "csv" else "\t", task, text_column, label_column, header,
+                               labeled)
+    return data
+
+
+def _note(path: str, message: str) -> None:
+    """One line on stderr, once per file and message: a guess the user may want to override."""
+    if (path, message) not in _NOTED:
+        _NOTED.add((path, message))
+        print(f"lowdata: note: {path}: {message}", file=sys.stderr, flush=True)
 
 
 def _decode(path: str, encoding: str) -> str:
@@ -74,7 +108,7 @@ def _lines(text: str) -> list[str]:
     return lines[:-1] if lines and lines[-1] == "" else lines
 
 
-def _sniff(path: str, text: str) -> str:
+def _sniff(path: str, text: str, labeled: bool = True) -> str:
     ext = os.path.splitext(path)[1].lower()
     if ext in (".csv",):
         return "csv"
@@ -91,22 +125,50 @@ def _sniff(path: str, text: str) -> str:
     tagged = sum(1 for ln in nonblank if len(ln.split()) >= 2 and _TAG.match(ln.split()[-1]))
     if nonblank and tagged >= 0.9 * len(nonblank):
         return "conll"
+    if not labeled:  # a pool or texts to predict: one text per line, every word of it kept
+        if ext not in ("", ".txt", ".text"):
+            _note(path, "no format given; read as one text per line (set data.format / --format to change)")
+        return "text"
     if nonblank and "\t" in nonblank[0]:
+        _note(path, "no format given; read as tsv (set data.format / --format to change)")
         return "tsv"
     return "label_text"
 
 
-def _read_label_text(path: str, text: str, labeled: bool) -> TextData:
+def _read_plain(path: str, text: str, task: str):
+    """One text per line (blank lines skipped); NER: one whitespace-tokenised sentence per line."""
+    texts, lines = [], []
+    for no, ln in enumerate(_lines(text), 1):
+        if ln.strip():
+            texts.append(ln.strip())
+            lines.append(no)
+    if task == "ner":
+        return TokenData([t.split() for t in texts], None, source=path, lines=lines)
+    return TextData(texts, None, source=path, lines=lines)
+
+
+def _read_label_text(path: str, text: str, labeled: bool, guessed: bool = False) -> TextData:
     texts, labels, lines = [], [], []
     for no, ln in enumerate(_lines(text), 1):
         if not ln.strip():
             continue
         parts = ln.strip().split(None, 1)
         if len(parts) < 2:
-            raise DataError(f"expected 'label text', found only {parts[0][:40]!r}", path, no)
+            hint = " (this looks like one text per line: for unlabeled texts use data.unlabeled or format " \
+                   "text)" if guessed else ""
+            raise DataError(f"expected 'label text', found only {parts[0][:40]!r}{hint}", path, no)
         labels.append(parts[0])
         texts.append(parts[1])
         lines.append(no)
+    if guessed and labeled:
+        distinct = len(set(labels))
+        if len(labels) >= 20 and distinct > len(labels) // 2:
+            raise DataError(f"no format given, and the file does not look like 'label text' lines: {distinct} "
+                            f"different first words in {len(labels)} lines (expected a few labels). Unlabeled "
+                            f"texts belong in data.unlabeled; otherwise set data.format (csv, tsv, jsonl, "
+                            f"label_text, conll)", path)
+        _note(path, f"no format given; read as label_text (the first word of each line is its label: "
+                    f"{distinct} labels); set data.format to change")
     return TextData(texts, labels if labeled else None, source=path, lines=lines)
 
 
@@ -141,6 +203,8 @@ def _read_delimited(path, text, delim, task, text_column, label_column, header, 
     if not rows:
         raise DataError("file has no rows", path)
     first = [c.strip() for c in rows[0][1]]
+    while len(first) > 1 and not first[-1]:  # a trailing delimiter on the first row
+        first = first[:-1]
     if header is None:
         known = set(TEXT_NAMES + LABEL_NAMES + TOKEN_NAMES + TAG_NAMES)
         known |= {c for c in (text_column, label_column) if isinstance(c, str)}
@@ -166,10 +230,15 @@ def _read_delimited(path, text, delim, task, text_column, label_column, header, 
     if labeled and (label_column is not None or header):
         li = _pick(names, label_column, lnames, "label", path)
     texts, labels, lines = [], [], []
-    need = max(ti, li if li is not None else 0) + 1
+    width = len(first)  # every row has the header's (or the first row's) number of fields
+    what = f"as in the header: {','.join(first)}" if header else "as in the first row"
+    fix = "quote a field that holds a comma" if delim == "," else "a tab inside a text must be removed or the " \
+          "file written as CSV with quoting"
     for no, r in rows:
-        if len(r) < need:
-            raise DataError(f"expected at least {need} columns, found {len(r)}", path, no)
+        while len(r) > width and not r[-1].strip():  # trailing empty fields (a trailing delimiter) are harmless
+            r = r[:-1]
+        if len(r) != width:
+            raise DataError(f"expected {width} fields ({what}), found {len(r)}; {fix}", path, no)
         texts.append(r[ti])
         if li is not None:
             labels.append(r[li].strip())
@@ -219,11 +288,22 @@ def _read_jsonl(path, text, task, text_column, label_column, labeled):
                                 path, no)
             targets.append(rec[lk])
     tg = targets if labeled else None
+    if tg is not None and task == "classify":
+        for y, no in zip(tg, lines):
+            if isinstance(y, bool) or not isinstance(y, (str, int)):
+                kind = "a list (multi-label data is not supported yet)" if isinstance(y, list) else \
+                    f"{type(y).__name__} {y!r}"
+                raise DataError(f"expected the label to be a string or an integer, found {kind}", path, no)
+        tg = [str(y) for y in tg]
+    if tg is not None and task == "ner":
+        for y, no in zip(tg, lines):
+            if not isinstance(y, list) or not all(isinstance(t, str) for t in y):
+                raise DataError("expected the tags to be a list of strings (one per token)", path, no)
     if task == "ner":
         for x, no in zip(inputs, lines):
             if not isinstance(x, list):
                 raise DataError("expected a list of tokens", path, no)
-        tg = [normalize_tags([str(t) for t in s]) for s in tg] if tg is not None else None
+        tg = [normalize_tags(s, path, no) for s, no in zip(tg, lines)] if tg is not None else None
         return TokenData([[str(t) for t in x] for x in inputs], tg, source=path, lines=lines)
     for x, no in zip(inputs, lines):
         if not isinstance(x, str):

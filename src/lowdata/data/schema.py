@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..errors import LowdataError
 
-class DataError(ValueError):
+
+class DataError(LowdataError, ValueError):
     """Bad input. Names the file, the line (1-based, when known) and what was expected."""
 
     def __init__(self, message: str, path: str | None = None, line: int | None = None):

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 
 def classification_report(y_true: list[str], y_pred: list[str], labels: list[str]) -> dict:
-    from sklearn.metrics import classification_report as skreport
-    from sklearn.metrics import confusion_matrix
+    """Accuracy, per-class and averaged precision/recall/F1, confusion matrix. Label names are data: any string
+    works, "accuracy" and "macro avg" included (nothing is keyed by a label name inside scikit-learn's output)."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-    rep = skreport(y_true, y_pred, labels=labels, output_dict=True, zero_division=0)
-    per = {lab: {k: float(v) for k, v in rep[lab].items()} for lab in labels}
-    avgs = {k: {m: float(v) for m, v in rep[k].items()} for k in ("micro avg", "macro avg", "weighted avg")
-            if k in rep}
-    acc = sum(t == p for t, p in zip(y_true, y_pred)) / max(1, len(y_true))
-    if "micro avg" not in avgs:  # sklearn omits it when labels cover every prediction: it equals accuracy
-        avgs["micro avg"] = {"precision": acc, "recall": acc, "f1-score": acc, "support": float(len(y_true))}
+    p, r, f, sup = precision_recall_fscore_support(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    per = {lab: {"precision": float(p[i]), "recall": float(r[i]), "f1-score": float(f[i]), "support": float(sup[i])}
+           for i, lab in enumerate(labels)}
+    avgs = {}
+    for name, avg in (("micro avg", "micro"), ("macro avg", "macro"), ("weighted avg", "weighted")):
+        ap, ar, af, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, average=avg, zero_division=0)
+        avgs[name] = {"precision": float(ap), "recall": float(ar), "f1-score": float(af), "support": float(sup.sum())}
+    acc = sum(t == p_ for t, p_ in zip(y_true, y_pred)) / max(1, len(y_true))
     cm = confusion_matrix(y_true, y_pred, labels=labels).tolist()
     return {"task": "classify", "accuracy": acc, "macro_f1": avgs["macro avg"]["f1-score"], "per_class": per,
             "averages": avgs, "labels": labels, "confusion": cm, "n": len(y_true)}
@@ -41,13 +43,19 @@ def ner_report(y_true: list[list[str]], y_pred: list[list[str]]) -> dict:
             "token_accuracy": tok_acc / max(1, ntok), "n": len(y_true)}
 
 
-def _table(rows: dict, order: list[str]) -> str:
+def _shown(label: str) -> str:
+    """A label as printed in tables and plots: control characters escaped, table pipes kept apart."""
+    out = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(label))
+    return out.replace("|", "\\|") or "''"
+
+
+def _table(rows: dict, order: list[str], averages: dict | None = None) -> str:
     lines = ["| | precision | recall | f1 | support |", "|---|---:|---:|---:|---:|"]
-    for k in order:
-        if k in rows:
-            r = rows[k]
-            lines.append(f"| {k} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1-score']:.4f} | "
-                         f"{int(r['support'])} |")
+    body = [(_shown(k), rows[k]) for k in order if k in rows]
+    body += [(f"*{k}*", v) for k, v in (averages or {}).items()]  # italic: never mistaken for a label row
+    for k, r in body:
+        lines.append(f"| {k} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1-score']:.4f} | "
+                     f"{int(r['support'])} |")
     return "\n".join(lines)
 
 
@@ -55,9 +63,8 @@ def render_markdown(rep: dict, title: str = "Report") -> str:
     out = [f"## {title}", ""]
     if rep["task"] == "classify":
         out += [f"accuracy **{rep['accuracy']:.4f}**, macro F1 {rep['macro_f1']:.4f}, n={rep['n']}", ""]
-        rows = {**{k: v for k, v in rep["per_class"].items()}, **rep["averages"]}
-        out.append(_table(rows, rep["labels"] + ["micro avg", "macro avg", "weighted avg"]))
-        labs = rep["labels"]
+        out.append(_table(rep["per_class"], rep["labels"], rep["averages"]))
+        labs = [_shown(lab) for lab in rep["labels"]]
         if len(labs) <= 30:
             out += ["", "Confusion matrix (rows: true, columns: predicted)", "",
                     "| true \\ pred | " + " | ".join(labs) + " |", "|---|" + "---:|" * len(labs)]
@@ -67,7 +74,8 @@ def render_markdown(rep: dict, title: str = "Report") -> str:
         for mode, rows in (("default", rep["per_type"]), ("strict (IOB2)", rep["strict"]["per_type"])):
             f1 = rows["micro avg"]["f1-score"]
             out += [f"### seqeval, {mode} mode: entity micro F1 **{f1:.4f}**", ""]
-            out += [_table(rows, types + ["micro avg", "macro avg", "weighted avg"]), ""]
+            avg = {k: rows[k] for k in ("micro avg", "macro avg", "weighted avg") if k in rows}
+            out += [_table(rows, types, avg), ""]
         out.append(f"token accuracy {rep['token_accuracy']:.4f}, sentences n={rep['n']}")
     return "\n".join(out) + "\n"
 
@@ -81,7 +89,7 @@ def save_confusion_png(rep: dict, path: str) -> None:
 
     cm = np.array(rep["confusion"], dtype=float)
     norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-    labs = rep["labels"]
+    labs = [_shown(lab) for lab in rep["labels"]]
     size = max(4, 0.4 * len(labs) + 2)
     fig, ax = plt.subplots(figsize=(size, size))
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)

@@ -1,10 +1,10 @@
 """Write a finished run's outputs: metrics.json, report.md, predictions.jsonl, confusion.png."""
 from __future__ import annotations
 
-import json
 import os
 
-from ..batching import encode, predict_logits
+from ..batching import encode, encode_windows, predict_logits, stitch
+from ..runs import write_json, write_lines, write_text
 from .metrics import classification_report, ner_report, render_markdown, save_confusion_png
 
 
@@ -12,10 +12,10 @@ def evaluate_split(model, tok, data, labels, max_length, batch_size=64, device=N
     """-> (report dict, prediction records) for one labeled (or unlabeled) split."""
     import torch
 
-    enc = encode(data, tok, None, max_length)
-    logits = predict_logits(model, enc, tok.pad_token_id, batch_size, device, autocast)
     recs = []
     if data.task == "classify":
+        enc = encode(data, tok, None, max_length)
+        logits = predict_logits(model, enc, tok.pad_token_id, batch_size, device, autocast)
         probs = torch.softmax(logits, -1)
         conf, pred = probs.max(-1)
         names = [labels.names[i] for i in pred.tolist()]
@@ -26,6 +26,8 @@ def evaluate_split(model, tok, data, labels, max_length, batch_size=64, device=N
             recs.append(r)
         rep = classification_report(data.labels, names, labels.names) if data.labels is not None else None
         return rep, recs
+    windows, spans = encode_windows(data, tok, None, max_length)  # sentences past max_length: whole-word windows
+    logits = stitch(predict_logits(model, windows, tok.pad_token_id, batch_size, device, autocast), spans)
     pred = [[labels.names[i] for i in row.argmax(-1).tolist()] for row in logits]
     for i, (toks, p) in enumerate(zip(data.tokens, pred)):
         r = {"tokens": toks, "pred": p}
@@ -57,13 +59,7 @@ def write_outputs(model, tok, splits, labels, cfg, state, device=None, autocast=
             save_confusion_png(rep, os.path.join(out, f"confusion_{name}.png"))
         pred_split = (name, recs)
     if pred_split:
-        with open(os.path.join(out, "predictions.jsonl"), "w", encoding="utf-8") as f:
-            for r in pred_split[1]:
-                f.write(json.dumps({"split": pred_split[0], **r}, ensure_ascii=False) + "\n")
-    with open(os.path.join(out, "report.md"), "w", encoding="utf-8") as f:
-        f.write("\n".join(md))
-    path = os.path.join(out, "metrics.json")  # written last and atomically: it marks the run finished
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(metrics, f, indent=2)
-    os.replace(path + ".tmp", path)
+        write_lines(os.path.join(out, "predictions.jsonl"), ({"split": pred_split[0], **r} for r in pred_split[1]))
+    write_text(os.path.join(out, "report.md"), "\n".join(md))
+    write_json(os.path.join(out, "metrics.json"), metrics)  # written last: it marks the run finished
     return metrics

@@ -18,7 +18,7 @@ def enabled(cfg) -> bool:
     return bool(cfg.pretrain.epochs or cfg.pretrain.max_steps)
 
 
-def adapt(cfg, splits: dict, overwrite: bool = False):
+def adapt(cfg, splits: dict, overwrite: bool = False, allow_changes: bool = False):
     """-> a copy of cfg whose model.name is the adapted encoder (cfg itself when the section is off)."""
     from ..config import CorpusConfig, ObjectiveConfig, PretrainConfig, PretrainModelConfig
     from .run import pretrain
@@ -44,5 +44,5 @@ def adapt(cfg, splits: dict, overwrite: bool = False):
                             model=PretrainModelConfig(name=cfg.model.name, max_length=fc.max_length),
                             objective=ObjectiveConfig(whole_word=fc.whole_word), train=tc, output_dir=out)
         resume = os.path.isdir(os.path.join(out, "checkpoint")) and not overwrite
-        pretrain(pc, resume=resume, overwrite=overwrite or (done and not resume))
+        pretrain(pc, resume=resume, overwrite=overwrite or (done and not resume), allow_changes=allow_changes)
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name=os.path.join(out, "model")))

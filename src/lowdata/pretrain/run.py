@@ -12,7 +12,6 @@ embeddings (tie_word_embeddings), transform layer newly initialised.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -31,15 +30,15 @@ def load_model(pc, tok):
     from transformers import AutoConfig, AutoModelForMaskedLM, BertConfig, BertForMaskedLM, BertForPreTraining
     from transformers.utils import logging as hf_logging
 
-    from ..backbone import resolve
+    from ..backbone import check_model
 
     hf_logging.set_verbosity_error()  # the load report would list the new head; `note` says it in one line
     hf_logging.disable_progress_bar()
 
     pair = pc.objective.sentence is not None
     if pc.model.name:
-        path = resolve(pc.model.name)
-        mcfg = AutoConfig.from_pretrained(path)
+        path = check_model(pc.model.name)
+        mcfg = AutoConfig.from_pretrained(path, trust_remote_code=False)
         if pair and mcfg.model_type != "bert":
             raise ConfigError(f"objective.sentence={pc.objective.sentence} needs a BERT model (has a pooler and a "
                               f"sentence head); {pc.model.name} is {mcfg.model_type}")
@@ -61,9 +60,11 @@ def load_model(pc, tok):
 
 
 def load_tokenizer(pc, out: str):
+    """-> (tokenizer, save): save=True when it is new (trained or read from a vocab) and belongs in out/tokenizer.
+    Writes nothing itself, so it can run before the output directory is started."""
     from transformers import AutoTokenizer
 
-    from ..backbone import resolve
+    from ..backbone import check_model
     from .corpus import iter_documents
     from .tokenizer import from_vocab, train_wordpiece
 
@@ -71,40 +72,60 @@ def load_tokenizer(pc, out: str):
         if pc.model.tokenizer:
             raise ConfigError("model.tokenizer is for pretraining from scratch (model.name: null); continued "
                               "pretraining keeps the model's own tokenizer")
-        return AutoTokenizer.from_pretrained(resolve(pc.model.name))
+        return AutoTokenizer.from_pretrained(check_model(pc.model.name)), False
     if not pc.model.tokenizer:
         raise ConfigError("from scratch (model.name: null) needs model.tokenizer: a vocab.txt or 'train'")
     saved = os.path.join(out, "tokenizer")
     if os.path.isdir(saved):  # a resumed run reuses the tokenizer it trained
-        return AutoTokenizer.from_pretrained(saved)
+        return AutoTokenizer.from_pretrained(saved), False
     if pc.model.tokenizer == "train":
         texts = (" ".join(d) for _, d in iter_documents(pc.corpus))
         tok = train_wordpiece(texts, vocab_size=pc.model.vocab_size, lowercase=pc.model.lowercase)
     else:
+        if not os.path.isfile(pc.model.tokenizer):
+            raise ConfigError(f"model.tokenizer: {pc.model.tokenizer}: no such vocab file (expected a vocab.txt, "
+                              f"one WordPiece per line, or 'train')")
         tok = from_vocab(pc.model.tokenizer, lowercase=pc.model.lowercase)
-    tok.save_pretrained(saved)
-    return tok
+    return tok, True
 
 
-def pretrain(pc, resume: bool = False, overwrite: bool = False) -> dict:
+def pretrain(pc, resume: bool = False, overwrite: bool = False, allow_changes: bool = False) -> dict:
+    """Pretrain per `pc`; the tokenizer and model load before anything is written to pc.output_dir."""
+    from .. import runs
+    from ..config import validate
+    from ..train import prepare_output
+
+    tc, out = pc.train, pc.output_dir
+    validate(pc)
+    runs.check(out, pc, resume=resume, overwrite=overwrite, allow_changes=allow_changes)
+    for p in pc.corpus.paths:
+        if not str(p).startswith("hf:") and not os.path.exists(p):
+            from ..data import DataError
+
+            raise DataError("corpus file not found", str(p))
+    if not pc.corpus.paths:
+        raise ConfigError("corpus.paths: expected at least one text file, .jsonl file or hf:<dataset>")
+    torch.manual_seed(tc.seed)
+    tok, new_tok = load_tokenizer(pc, out)
+    model, note = load_model(pc, tok)
+    with prepare_output(pc, out, resume, overwrite, allow_changes) as run_dir:
+        if new_tok:
+            tok.save_pretrained(os.path.join(out, "tokenizer"))
+        return _pretrain(pc, run_dir.checkpoint, tok, model, note, resume)
+
+
+def _pretrain(pc, ckdir, tok, model, note, resume) -> dict:
     from accelerate import Accelerator
 
-    from ..train import fit, prepare_output
+    from ..runs import write_json
+    from ..train import fit
     from .corpus import Packed, build
     from .mlm import collate_packed, heldout_loss, mask_tokens, mlm_loss
 
     tc, out = pc.train, pc.output_dir
     ob = pc.objective
-    if ob.sentence not in (None, "nsp", "sop"):
-        raise ConfigError(f"objective.sentence: expected null, nsp or sop, got {ob.sentence!r}")
-    if not 0 < ob.mlm_probability < 1:
-        raise ConfigError(f"objective.mlm_probability must be in (0, 1), got {ob.mlm_probability}")
-    ckdir = prepare_output(pc, out, resume, overwrite)
-    torch.manual_seed(tc.seed)
-    tok = load_tokenizer(pc, out)
     meta = build(pc, tok, os.path.join(out, "data"), progress=tc.progress)
     train, held = Packed(os.path.join(out, "data", "train")), Packed(os.path.join(out, "data", "heldout"))
-    model, note = load_model(pc, tok)
     if pc.model.freeze_encoder:  # the tied decoder weight is the word embeddings: frozen too; transform + bias train
         for prm in getattr(model, model.base_model_prefix).parameters():
             prm.requires_grad = False
@@ -154,8 +175,6 @@ def pretrain(pc, resume: bool = False, overwrite: bool = False) -> dict:
                "seconds": round(seconds, 1), "tokens_per_second": round(seen["tokens"] / max(seconds, 1e-9), 1),
                "heldout_before": before, "heldout_after": after, "history": state["history"],
                "best_step": state["best_step"]}
-    with open(os.path.join(out, "metrics.json.tmp"), "w") as f:
-        json.dump(metrics, f, indent=1)
-    os.replace(os.path.join(out, "metrics.json.tmp"), os.path.join(out, "metrics.json"))
+    write_json(os.path.join(out, "metrics.json"), metrics, indent=1)  # last: it marks the run finished
     shutil.rmtree(ckdir, ignore_errors=True)
     return metrics

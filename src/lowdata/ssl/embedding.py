@@ -14,7 +14,6 @@ beyond a linear or graph classifier).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 
@@ -60,13 +59,14 @@ def cached_embed(texts: list[str], model: str, max_length: int = 128) -> np.ndar
 
 
 def run_embedding(cfg, splits: dict | None = None, overwrite: bool = False) -> dict:
+    from .. import runs
+    from ..backbone import check_model
     from ..data import LabelMap
     from ..data.splits import load_splits
-    from ..train import prepare_output
-    from .graph import gcn, propagate
+    from ..train import data_inputs, prepare_output
 
     method, out = cfg.ssl.method, cfg.output_dir
-    prepare_output(cfg, out, resume=False, overwrite=overwrite)
+    runs.check(out, cfg, overwrite=overwrite, inputs=data_inputs(cfg))
     splits = splits or load_splits(cfg.data, seed=cfg.train.seed)
     train = splits["train"]
     if train.task != "classify":
@@ -74,11 +74,20 @@ def run_embedding(cfg, splits: dict | None = None, overwrite: bool = False) -> d
 
         raise ConfigError(f"ssl.method={method} is for classification")
     labels = LabelMap.from_data(train)
-    emb = lambda d: cached_embed(d.texts, cfg.model.name, cfg.model.max_length)  # noqa: E731
-    E_l, y = emb(train), np.array([labels.encode(v) for v in train.labels])
     evals = [(n, splits[n]) for n in ("dev", "test") if splits.get(n) is not None]
     for n, d in evals:
         labels.check(d, n)
+    check_model(cfg.model.name)
+    with prepare_output(cfg, out, resume=False, overwrite=overwrite, inputs=data_inputs(cfg)):
+        return _run_embedding(cfg, splits, method, out, labels, evals)
+
+
+def _run_embedding(cfg, splits, method, out, labels, evals) -> dict:
+    from .graph import gcn, propagate
+
+    train = splits["train"]
+    emb = lambda d: cached_embed(d.texts, cfg.model.name, cfg.model.max_length)  # noqa: E731
+    E_l, y = emb(train), np.array([labels.encode(v) for v in train.labels])
     if method == "frozen_lr":
         from sklearn.linear_model import LogisticRegression
 
@@ -107,6 +116,7 @@ def run_embedding(cfg, splits: dict | None = None, overwrite: bool = False) -> d
 def write_prob_outputs(out: str, header: str, evals: list, probs: dict, labels, metrics: dict) -> dict:
     """A run's outputs from class probabilities per split: the reports go into `metrics` (returned), metrics.json,
     report.md, predictions.jsonl (the last split's, like a fine-tuning run) and a confusion PNG per split."""
+    from .. import runs
     from ..evaluate.metrics import classification_report, render_markdown, save_confusion_png
 
     md = [f"# lowdata run: {out}", "", header, ""]
@@ -119,10 +129,7 @@ def write_prob_outputs(out: str, header: str, evals: list, probs: dict, labels, 
         save_confusion_png(rep, os.path.join(out, f"confusion_{n}.png"))
         recs = [{"split": n, "text": t, "pred": p, "confidence": round(float(c), 6), "label": g}
                 for t, p, c, g in zip(d.texts, pred, probs[n].max(1), d.labels)]
-    with open(os.path.join(out, "predictions.jsonl"), "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in recs)
-    with open(os.path.join(out, "report.md"), "w", encoding="utf-8") as f:
-        f.write("\n".join(md))
-    with open(os.path.join(out, "metrics.json"), "w", encoding="utf-8") as f:
-        json.dump(metrics, f, indent=2)
+    runs.write_lines(os.path.join(out, "predictions.jsonl"), recs)
+    runs.write_text(os.path.join(out, "report.md"), "\n".join(md))
+    runs.write_json(os.path.join(out, "metrics.json"), metrics)  # last, atomically: it marks the run finished
     return metrics

@@ -221,8 +221,9 @@ def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balan
         metrics = _graph_predict(cfg, splits, os.path.join(base_out, history[best]["run"], "model"), graph_method,
                                  emb, metrics)
         history[best]["graph_predict"] = {n: metrics[n]["accuracy"] for n in ("dev", "test") if metrics.get(n)}
-    with open(os.path.join(base_out, "self_training.json"), "w") as f:
-        json.dump(history, f, indent=2)
+    from ..runs import write_json
+
+    write_json(os.path.join(base_out, "self_training.json"), history)
     metrics["self_training"], metrics["selected_round"] = history, best
     return metrics
 

@@ -1,0 +1,357 @@
+"""Bad input, as a new user and a hostile one would give it (issue 19): one table case per class of failure.
+
+Each case runs the CLI in-process (`lowdata.cli.main`) and asserts the exit code, that the one-line message names the
+file/line or key and what was valid, and that no file in the case's folder changed (inputs and outputs alike).
+Classes: 1 code from a run directory, 2 output over input, 3 silently wrong data, 4 resume with a changed config,
+5 invalid numbers, 6 label names that broke reports, 7 a failed start blocking its rerun, 8 tracebacks instead of
+one line, 9 silent truncation (tests at the end), 10 two runs on one output_dir.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from lowdata.cli import main
+from lowdata.config import to_dict
+
+from .conftest import tiny_cfg
+
+
+def snapshot(root) -> dict:
+    """path -> sha1 of every file under root (the lock file left out: it holds a pid)."""
+    out = {}
+    for d, _, files in os.walk(root):
+        for f in files:
+            if f == ".lowdata.lock":
+                continue
+            p = os.path.join(d, f)
+            with open(p, "rb") as fh:
+                out[os.path.relpath(p, root)] = hashlib.sha1(fh.read()).hexdigest()
+    return out
+
+
+class Env:
+    """A case's folder: the toy data, a config file, and (when a case needs one) a trained model."""
+
+    def __init__(self, root, tiny_model, files):
+        self.root, self.tiny, self.files = root, tiny_model, files
+        cfg = to_dict(tiny_cfg(tiny_model, files, root / "run", epochs=1, save_every=2))
+        self.cfg = root / "c.yaml"
+        self.cfg.write_text(yaml.safe_dump(cfg))
+
+    def write(self, name, text):
+        p = self.root / name
+        p.write_text(text, encoding="utf-8")
+        return str(p)
+
+    def train(self, *overrides):
+        return ["train", "-c", str(self.cfg), *overrides]
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_model, tmp_path_factory):
+    """One small classifier for the cases that need a model (predict, eval, attack)."""
+    import random
+
+    root = tmp_path_factory.mktemp("model")
+    rng = random.Random(0)
+    rows = [f"{lab}\t{rng.choice(['good', 'great'] if lab == 'pos' else ['bad', 'awful'])} movie"
+            for lab in rng.choices(["pos", "neg"], k=40)]
+    (root / "train.tsv").write_text("\n".join(rows) + "\n")
+    cfg = tiny_cfg(tiny_model, root, root / "run", epochs=2)
+    cfg.data.dev = cfg.data.test = None
+    (root / "c.yaml").write_text(yaml.safe_dump(to_dict(cfg)))
+    assert main(["train", "-c", str(root / "c.yaml")]) == 0
+    return str(root / "run" / "model")
+
+
+class Crafted:
+    """Unpickling this runs a command: what a hostile checkpoint would hold."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _unfinished_run(env, which: str | None = None):
+    """A real unfinished run (killed at step 5, after checkpoints at steps 2 and 4), then, with `which`, one of its
+    .pt files replaced by a crafted one."""
+    import torch
+
+    cfg = yaml.safe_load(env.cfg.read_text())
+    cfg["train"].update(epochs=5, eval_every=2)  # the config every later command of the case uses
+    env.cfg.write_text(yaml.safe_dump(cfg))
+    r = subprocess.run([sys.executable, "-m", "lowdata.cli", *env.train()],
+                       env={**os.environ, "LOWDATA_TEST_KILL_AT_STEP": "5"}, capture_output=True, text=True)
+    assert r.returncode == -9, r.stderr
+    ck = env.root / "run" / "checkpoint"
+    assert (ck / "state.pt").exists() and (ck / "best.pt").exists()
+    if which:
+        torch.save({"model": Crafted(str(env.root / "PWNED"))}, ck / which)
+
+
+def _not_marker(env):
+    return not os.path.exists(env.root / "PWNED")
+
+
+def _train_on(name: str, text: str):
+    """A case's setup: train on a file holding `text` (no dev or test)."""
+    return lambda e: e.train(f"data.train={e.write(name, text)}", "data.dev=null", "data.test=null")
+
+
+def _config_file(env, text):
+    env.write("bad.yaml", text)
+    return ["train", "-c", str(env.root / "bad.yaml")]
+
+
+# (case id, issue class, setup(env) -> argv, exit code, substrings of stderr, extra check(env) or None)
+CASES = [
+    # 1. code execution from a run directory
+    ("crafted_state_pt", 1, lambda e: (_unfinished_run(e, "state.pt"), e.train("--resume"))[1], 2,
+     ["state.pt", "not a checkpoint lowdata can load safely", "never unpickles"], _not_marker),
+    ("crafted_best_pt", 1, lambda e: (_unfinished_run(e, "best.pt"), e.train("--resume"))[1], 2,
+     ["best.pt", "not a checkpoint lowdata can load safely"], _not_marker),
+    # 2. output over input
+    ("predict_over_its_input", 2, lambda e: ["predict", "--model", e.model, "-i", str(e.files / "test.tsv"), "-o",
+                                            str(e.files / "test.tsv"), "--overwrite"], 2,
+     ["test.tsv", "the output is the input file", "never writes over its input"], None),
+    ("predict_over_existing_output", 2, lambda e: ["predict", "--model", e.model, "-i", str(e.files / "test.tsv"),
+                                                  "-o", e.write("old.jsonl", "{}\n")], 2,
+     ["old.jsonl", "exists", "--overwrite"], None),
+    ("augment_over_its_input", 2, lambda e: ["augment", "-i", str(e.files / "train.tsv"), "-o",
+                                            str(e.files / "train.tsv"), "--aug", "swap", "--overwrite"], 2,
+     ["train.tsv", "never overwrites its input"], None),
+    ("eval_over_existing_report", 2, lambda e: (os.makedirs(e.root / "ev"), e.write("ev/metrics.json", "{}"),
+                                               ["eval", "--model", e.model, "--data", str(e.files / "test.tsv"),
+                                                "--out", str(e.root / "ev")])[2], 2,
+     ["metrics.json", "exists", "--overwrite"], None),
+    ("train_input_where_run_writes", 2, lambda e: (os.makedirs(e.root / "run"),
+                                                  e.write("run/predictions.jsonl", '{"text": "a", "label": "x"}\n'),
+                                                  e.train(f"data.train={e.root / 'run' / 'predictions.jsonl'}"))[2],
+     2, ["predictions.jsonl", "lies where the run writes"], None),
+    # 3. silently wrong data
+    ("csv_row_with_extra_field", 3, _train_on("t.csv", "text,label\nI liked it, a lot,1\nbad,0\n"), 2,
+     ["t.csv, line 2", "expected 2 fields", "header: text,label", "quote"], None),
+    ("jsonl_float_label", 3, _train_on("t.jsonl", '{"text": "a", "label": 1.5}\n'), 2,
+     ["t.jsonl, line 1", "label to be a string or an integer", "float 1.5"], None),
+    ("jsonl_list_label", 3, _train_on("t.jsonl", '{"text": "a", "label": ["x", "y"]}\n'), 2,
+     ["t.jsonl, line 1", "a list"], None),
+    ("conll_with_classify_task", 3, _train_on("t.conll", "EU\tB-ORG\nrejects\tO\n"), 2,
+     ["t.conll", "NER data", "data.task=ner"], None),
+    ("plain_text_as_labeled_train", 3, _train_on("pool.txt", "".join(f"word{i} is sentence {i}\n" for i in range(40))),
+     2, ["pool.txt", "does not look like 'label text'", "data.unlabeled"], None),
+    # 4. resume with a changed config
+    ("resume_with_changed_lr", 4, lambda e: (_unfinished_run(e), e.train("--resume", "train.lr=0.01"))[1], 2,
+     ["--resume with a config that differs", "train.lr: 0.005 -> 0.01", "--allow-config-change"], None),
+    # 5. invalid numbers, refused at load time with the valid range
+    ("negative_batch_size", 5, lambda e: e.train("train.batch_size=-8"), 2,
+     ["c.yaml", "train.batch_size", "expected an integer >= 1", "-8"], None),
+    ("negative_max_steps", 5, lambda e: e.train("train.max_steps=-5"), 2, ["train.max_steps", ">= 0", "-5"], None),
+    ("negative_k_per_class", 5, lambda e: e.train("data.k_per_class=-3"), 2, ["data.k_per_class", ">= 1"], None),
+    ("dev_fraction_above_one", 5, lambda e: e.train("data.dev_fraction=1.5"), 2, ["data.dev_fraction", "< 1", "1.5"],
+     None),
+    ("zero_epochs", 5, lambda e: e.train("train.epochs=0"), 2, ["train.epochs", "would train nothing"], None),
+    ("zero_max_length", 5, lambda e: e.train("model.max_length=0"), 2, ["model.max_length", ">= 8"], None),
+    ("eda_alpha_above_one", 5, lambda e: e.train("augment.specs=[eda:alpha=2]"), 2,
+     ["augment.specs[0]", "alpha expected a number in [0, 1]", "2"], None),
+    ("negative_workers", 5, lambda e: ["augment", "-i", str(e.files / "train.tsv"), "-o", str(e.root / "a.tsv"),
+                                       "--aug", "swap", "--workers", "-2"], 2, ["--workers", "expected an integer >= 1"],
+     None),
+    ("nan_lr", 5, lambda e: e.train("train.lr=.nan"), 2, ["train.lr", ">= 0", "nan"], None),
+    ("unknown_report_to", 5, lambda e: e.train("train.report_to=[tensorbord]"), 2,
+     ["report_to", "tensorbord", "valid: tensorboard"], None),
+    # 7. a failed start leaves nothing behind (the rerun check is test_failed_start_does_not_block_its_rerun)
+    ("missing_train_file_leaves_no_dir", 7, lambda e: e.train(f"data.train={e.root / 'nope.tsv'}"), 2,
+     ["nope.tsv", "file not found"], lambda e: not os.path.exists(e.root / "run")),
+    # 8. one line and exit 2, not a traceback
+    ("missing_local_model", 8, lambda e: e.train("model.name=/nope/model"), 2,
+     ["model.name='/nope/model'", "no such folder", "minilm"], lambda e: not os.path.exists(e.root / "run")),
+    ("offline_hub_name", 8, lambda e: e.train("model.name=someone/not-a-model"), 2,
+     ["model.name='someone/not-a-model'", "cannot load it", "offline"], lambda e: not os.path.exists(e.root / "run")),
+    ("zero_batch_size", 8, lambda e: e.train("train.batch_size=0"), 2, ["train.batch_size", ">= 1"], None),
+    ("pooling_max", 8, lambda e: e.train("model.pooling=max"), 2, ["model.pooling", "one of mean, cls", "'max'"], None),
+    ("negative_lr", 8, lambda e: e.train("train.lr=-1"), 2, ["train.lr", ">= 0", "-1"], None),
+    ("yaml_top_level_list", 8, lambda e: _config_file(e, "- a\n- b\n"), 2,
+     ["bad.yaml", "mapping of sections", "list"], None),
+    ("invalid_yaml", 8, lambda e: _config_file(e, "train: {lr: [\n"), 2, ["bad.yaml, line", "invalid YAML"], None),
+    ("output_dir_is_a_file", 8, lambda e: e.train(f"output_dir={e.write('afile', 'x')}"), 2,
+     ["afile", "output_dir is a file"], None),
+    ("output_dir_not_writable", 8, lambda e: e.train("output_dir=/proc/lowdata-run"), 2,
+     ["/proc/lowdata-run", "not writable"], None),
+    ("eda_alpha_not_a_number", 8, lambda e: ["augment", "-i", str(e.files / "train.tsv"), "-o", str(e.root / "a.tsv"),
+                                             "--aug", "eda:alpha=abc"], 2, ["eda:alpha=abc", "alpha expected a number"],
+     lambda e: not os.path.exists(e.root / "a.tsv")),
+    ("unknown_config_key", 8, lambda e: e.train("train.lrate=1"), 2, ["unknown key 'lrate'", "valid:", "lr"], None),
+    ("not_a_model_dir", 8, lambda e: ["predict", "--model", str(e.files), "-i", str(e.files / "test.tsv")], 2,
+     ["not a lowdata model directory"], None),
+    ("unknown_ssl_method", 8, lambda e: e.train("ssl.method=fixmatc"), 2, ["ssl.method", "fixmatch"], None),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input(case, tiny_model, toy_files, tmp_path, trained, capsys):
+    name, cls, setup, code, needles, extra = case
+    env = Env(tmp_path, tiny_model, toy_files)
+    env.model = trained
+    argv = setup(env)
+    before = snapshot(tmp_path)
+    try:
+        rc = main(argv)
+    except SystemExit as ex:  # argparse's own refusals (a flag's type): exit 2 with one line
+        rc = ex.code
+    err = capsys.readouterr().err
+    assert rc == code, f"{name}: exit {rc}, stderr: {err}"
+    lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("lowdata: note:")]
+    assert lines and "Traceback" not in err, err
+    msg = lines[-1]
+    for n in needles:
+        assert n in msg, f"{name}: {n!r} not in {msg!r}"
+    assert snapshot(tmp_path) == before, f"{name}: files changed"
+    if extra is not None:
+        assert extra(env), f"{name}: extra check failed"
+
+
+def test_every_class_is_covered():
+    covered = {c[1] for c in CASES} | {6, 7, 9, 10}  # 6, 7, 9, 10 also below (they need more than one call)
+    assert covered == set(range(1, 11)) and len(CASES) >= 35
+
+
+# ---- 3. unlabeled text keeps every word
+def test_plain_text_keeps_its_first_word(trained, tmp_path, capsys):
+    p = tmp_path / "texts.txt"
+    p.write_text("just a text\nOkmetic has used the furnaces\nfine\n")
+    assert main(["predict", "--model", trained, "-i", str(p)]) == 0
+    out = [json.loads(x)["text"] for x in capsys.readouterr().out.splitlines()]
+    assert out == ["just a text", "Okmetic has used the furnaces", "fine"]
+
+    from lowdata.data import read
+
+    pool = read(str(p), labeled=False)  # data.unlabeled=pool.txt reads it this way
+    assert pool.texts == out
+
+
+# ---- 4. --allow-config-change continues, and records what changed
+def test_resume_with_changed_config_when_asked(tiny_model, toy_files, tmp_path, capsys):
+    env = Env(tmp_path, tiny_model, toy_files)
+    _unfinished_run(env)
+    assert main(env.train("--resume", "train.lr=0.01", "--allow-config-change")) == 0, capsys.readouterr().err
+    changes = json.loads((tmp_path / "run" / "config_changes.json").read_text())
+    assert changes == [{"key": "train.lr", "before": 0.005, "after": 0.01}]
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["train"]["lr"] == 0.01
+
+
+# ---- 6. label names are data
+@pytest.mark.parametrize("names", [("accuracy", "macro avg"), ("pos\x00", "neg|x")])
+def test_any_label_name_survives_reporting(names, tiny_model, tmp_path, capsys):
+    import random
+
+    rng = random.Random(0)
+    a, b = names
+    rows = [{"text": f"{rng.choice(['good', 'great'] if y == a else ['bad', 'awful'])} movie", "label": y}
+            for y in rng.choices([a, b], k=30)]
+    for split in ("train", "dev", "test"):
+        (tmp_path / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = tiny_cfg(tiny_model, tmp_path, tmp_path / "run", ext="jsonl", epochs=1)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(to_dict(cfg)))
+    assert main(["train", "-c", str(tmp_path / "c.yaml")]) == 0, capsys.readouterr().err
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert sorted(m["test"]["per_class"]) == sorted(names)
+    assert m["test"]["per_class"][a]["support"] == sum(r["label"] == a for r in rows)
+    assert (tmp_path / "run" / "confusion_test.png").exists()
+
+
+# ---- 7. a failed start does not block the corrected command
+@pytest.mark.parametrize("bad", ["model.name=/nope/model", "train.batch_size=0", "data.train=/nope.tsv",
+                                 "model.pooling=max"])
+def test_failed_start_does_not_block_its_rerun(bad, tiny_model, toy_files, tmp_path, capsys):
+    env = Env(tmp_path, tiny_model, toy_files)
+    assert main(env.train(bad)) == 2
+    assert not os.path.exists(tmp_path / "run")
+    assert main(env.train()) == 0, capsys.readouterr().err
+
+
+# ---- 10. one process per output_dir
+def test_two_runs_on_one_output_dir(tiny_model, toy_files, tmp_path, capsys):
+    env = Env(tmp_path, tiny_model, toy_files)
+    out = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", f"from lowdata import runs; import time; runs.lock({str(out)!r}); "
+                               f"print('locked', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert main(env.train()) == 2
+        assert "another lowdata process is using this output_dir" in capsys.readouterr().err
+        assert not (out / "config.yaml").exists()
+    finally:
+        holder.kill()  # as kill -9 would: the kernel releases the lock
+        holder.wait()
+    time.sleep(0.1)
+    assert main(env.train()) == 0, capsys.readouterr().err
+
+
+def test_lock_is_exclusive_within_one_process(tmp_path):
+    from lowdata import runs
+    from lowdata.errors import RunError
+
+    with runs.start(str(tmp_path / "o")):
+        with pytest.raises(RunError, match="another lowdata process"):
+            runs.start(str(tmp_path / "o"))
+    runs.start(str(tmp_path / "o")).close()  # released at the end of the block
+
+
+# ---- 9. truncation is said, and NER words past max_length are predicted
+def test_truncation_warns_with_the_count(tiny_model):
+    from transformers import AutoTokenizer
+
+    from lowdata.batching import encode
+    from lowdata.data import TextData, TokenData
+    from lowdata.errors import LowdataWarning
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    with pytest.warns(LowdataWarning, match=r"2 of 3 texts of x.tsv are longer than max_length=16"):
+        encode(TextData(["good movie " * 20, "bad", "fine film " * 30], source="x.tsv"), tok, None, 16)
+    with pytest.warns(LowdataWarning, match=r"1 of 2 sentences .* whole-word windows"):
+        encode(TokenData([["john", "lives"] * 20, ["a"]]), tok, None, 16)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        encode(TextData(["good movie", "bad"]), tok, None, 16)  # nothing cut: no warning
+
+
+def test_ner_windows_predict_every_word(tiny_model):
+    import torch
+    from transformers import AutoTokenizer
+
+    from lowdata.backbone import TaskModel, load_encoder
+    from lowdata.batching import encode, encode_windows, predict_logits, stitch
+    from lowdata.data import LabelMap, TokenData
+    from lowdata.evaluate.report import evaluate_split
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    words = [w for _ in range(15) for w in ("john", "lives", "in", "paris")]  # 60 words, far past 16 tokens
+    data = TokenData([words, ["mary"]], [["B-PER", "O", "O", "B-LOC"] * 15, ["B-PER"]])
+    windows, spans = encode_windows(data, tok, None, 16)
+    assert [b for sp in spans for _, _, b in sp][-2] == 60 and all(-1 not in w["word_ids"] for w in windows)
+    assert all(len(w["input_ids"]) <= 16 for w in windows) and len(spans[0]) > 1
+    torch.manual_seed(0)
+    enc, _ = load_encoder(tiny_model)
+    model = TaskModel(enc, 3, "ner").eval()
+    rows = stitch(predict_logits(model, windows, tok.pad_token_id), spans)
+    assert [r.shape[0] for r in rows] == [60, 1]
+    plain = predict_logits(model, encode(data, tok, None, 16, warn=False), tok.pad_token_id)
+    cut = (plain[0].abs().sum(-1) == 0).sum().item()
+    assert cut > 40 and (rows[0].abs().sum(-1) == 0).sum().item() == 0  # every word scored, none zero-filled
+    labels = LabelMap(["O", "B-LOC", "B-PER"])
+    rep, recs = evaluate_split(model, tok, data, labels, 16)
+    assert len(recs[0]["pred"]) == 60 and rep["n"] == 2
+    first = stitch(predict_logits(model, windows[:len(spans[0])], tok.pad_token_id), [spans[0]])[0]
+    assert recs[0]["pred"] == [labels.names[i] for i in first.argmax(-1).tolist()]
