@@ -181,8 +181,9 @@ def analyse(st: Study, store) -> dict:
             entry["equivalence"] = [label_equivalence(bf, n, sum(e) / len(e), bci["fits"])
                                     for n, e in sorted(by_budget.items())]
     os.makedirs(st.output_dir, exist_ok=True)
-    with open(os.path.join(st.output_dir, "curve.json"), "w") as f:
-        json.dump(out, f, indent=2, default=float)
+    from ..runs import write_text
+
+    write_text(os.path.join(st.output_dir, "curve.json"), json.dumps(out, indent=2, default=float))
     return out
 
 
@@ -315,8 +316,8 @@ def write_report(st: Study, res: dict) -> tuple[str, str]:
             f"{body}<script>window.addEventListener('load', () => document.body.setAttribute('data-plots', "
             f"[...document.images].filter(i => i.complete && i.naturalWidth > 0).map(i => i.id).join(',')))"
             f"</script></body></html>")
-    with open(os.path.join(st.output_dir, "report.md"), "w") as f:
-        f.write(md)
-    with open(os.path.join(st.output_dir, "report.html"), "w") as f:
-        f.write(page)
+    from ..runs import write_text
+
+    write_text(os.path.join(st.output_dir, "report.md"), md)
+    write_text(os.path.join(st.output_dir, "report.html"), page)
     return md, page

@@ -117,7 +117,7 @@ def pretrain(pc, resume: bool = False, overwrite: bool = False, allow_changes: b
 def _pretrain(pc, ckdir, tok, model, note, resume) -> dict:
     from accelerate import Accelerator
 
-    from ..runs import write_json
+    from ..runs import replace_dir, write_json
     from ..train import fit
     from .corpus import Packed, build
     from .mlm import collate_packed, heldout_loss, mask_tokens, mlm_loss
@@ -168,8 +168,7 @@ def _pretrain(pc, ckdir, tok, model, note, resume) -> dict:
                      log_config=to_dict(pc))
     seconds = time.time() - t0
     after = heldout_loss(raw, held, pad, margs, tc.eval_batch_size, acc.device, limit=limit) if len(held) else None
-    raw.save_pretrained(os.path.join(out, "model"))
-    tok.save_pretrained(os.path.join(out, "model"))
+    replace_dir(os.path.join(out, "model"), lambda d: (raw.save_pretrained(d), tok.save_pretrained(d)))  # atomic
     metrics = {"model": note, "corpus": {k: v for k, v in meta.items() if k != "key"}, "steps": state["step"],
                "epochs_over_corpus": round(state["step"] / per_epoch, 2),
                "seconds": round(seconds, 1), "tokens_per_second": round(seen["tokens"] / max(seconds, 1e-9), 1),
