@@ -46,7 +46,7 @@ def main():
     a = ap.parse_args()
 
     from lowdata.config import AugmentConfig, Config, ContrastiveConfig, ModelConfig, TrainConfig
-    from lowdata.train import run
+    from lowdata.methods.finetune import run
 
     setting = f"{a.dataset}-" + ("full" if a.full else f"k{a.k}" if a.k else f"frac{a.fraction}") + a.tag
     path = RESULTS / f"fewshot-{setting}.json"

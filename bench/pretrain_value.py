@@ -131,7 +131,7 @@ def random_init_like(model_dir: Path, out: Path) -> str:
 
 def finetune(model: str, data: dict, seed: int, a, task: str) -> float:
     from lowdata.config import Config, DataConfig, ModelConfig, TrainConfig
-    from lowdata.train import run
+    from lowdata.methods.finetune import run
 
     with tempfile.TemporaryDirectory() as out:
         cfg = Config(data=DataConfig(task=task, **data), model=ModelConfig(name=model, max_length=a.max_length),

@@ -38,7 +38,7 @@ def main():
     from lowdata.config import AdversarialConfig, Config, ModelConfig, TrainConfig
     from lowdata.data import read
     from lowdata.robust.attack import Victim, attack
-    from lowdata.train import run
+    from lowdata.methods.finetune import run
 
     setting = f"sst2-{'full' if not a.per_class else f'k{a.per_class}'}-seed{a.seed}"
     path = RESULTS / f"robustness-{setting}.json"

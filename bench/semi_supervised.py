@@ -88,8 +88,8 @@ def tapt_encoder(splits, a) -> str:
 
 def finetune_method(method, splits, a, seed):
     from lowdata.config import Config, ModelConfig, SSLConfig, TrainConfig
-    from lowdata.ssl.pseudo_label import self_train
-    from lowdata.train import run
+    from lowdata.methods.self_training import self_train
+    from lowdata.methods.finetune import run
 
     with tempfile.TemporaryDirectory() as tmp:
         # --run-dir: self-training keeps its rounds in <run-dir>/<seed> and resumes there (finished rounds are read
@@ -155,7 +155,7 @@ def oracle_round(cfg, splits, a, seed):
     (all-label model - oracle). The stored pseudo_acc is the share of the GCN's labels for these texts that were
     right (what round 0 trains on); the oracle itself trains on labels that are all right."""
     from lowdata.data import TextData
-    from lowdata.train import run
+    from lowdata.methods.finetune import run
 
     tr, truth = splits["train"], splits["unlabeled_truth"]
     data, keep = gcn_pseudo_labels(splits, seed, a.threshold or 0.9, cfg.model.name, cfg.model.max_length)
@@ -173,7 +173,7 @@ def reselect(res, path):
     is stored, and each round is trained the same whichever is picked, so this is what a rerun would give. The old
     score stays under accuracy_last_round. Runs with graph_predict are left alone (their score depends on which
     student is averaged with the graph: rerun those), as are runs without dev."""
-    from lowdata.ssl.pseudo_label import _selected_round
+    from lowdata.methods.self_training import _selected_round
 
     for key, r in res["runs"].items():
         rounds = r.get("rounds")

@@ -2,7 +2,7 @@
 
     python bench/ssl_step_time.py            # SST-2, 16 labeled per class + the unlabeled rest, MiniLM, 40 - 10 steps
 
-Timed: the loop only (`lowdata.train.fit`), no dev or test evaluation, at --steps and at --steps-low steps (each best
+Timed: the loop only (`lowdata.loop.fit`, as called by lowdata.methods.finetune), no dev or test evaluation, at --steps and at --steps-low steps (each best
 of `--repeats`); seconds per step = the difference / the extra steps, so fixed costs of the loop cancel out.
 A FixMatch step runs the labeled batch plus, for mu x batch unlabeled texts, a weak-view forward pass (no
 gradient) and a strong-view forward and backward pass, and re-tokenizes both augmented views.
@@ -28,7 +28,7 @@ def step_time(method, splits, a):
 
 
 def loop_time(method, splits, a, steps):
-    import lowdata.train as T
+    import lowdata.methods.finetune as T  # the module whose `fit` a fine-tuning run calls
     from lowdata.config import Config, ModelConfig, SSLConfig, TrainConfig
 
     spent = {}

@@ -23,7 +23,7 @@ from common import DATA, RESULTS, machine, save_results  # noqa: E402
 
 def lowdata_side(data, a, out):
     from lowdata.config import Config, ModelConfig, TrainConfig
-    from lowdata.train import run
+    from lowdata.methods.finetune import run
 
     cfg = Config(model=ModelConfig(name=a.model, max_length=a.max_length),
                  train=TrainConfig(max_steps=a.steps, batch_size=a.batch_size, lr=5e-5, warmup_ratio=0.1,

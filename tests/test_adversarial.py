@@ -5,7 +5,8 @@ import torch
 from lowdata.config import AdversarialConfig, ConfigError
 from lowdata.registry import RegistryError
 from lowdata.robust.adversarial import FGM, PGD, FreeLB, build_adversarial
-from lowdata.train import loss_fn, run
+from lowdata.loop import loss_fn
+from lowdata.methods.finetune import run
 
 from .conftest import tiny_cfg
 

@@ -7,7 +7,7 @@ from lowdata.augment.noise import _NEIGH
 from lowdata.augment.rng import Stream
 from lowdata.cli import main
 from lowdata.robust.attack import Transformation, Victim, attack
-from lowdata.train import run
+from lowdata.methods.finetune import run
 
 from .conftest import data_path, tiny_cfg
 

@@ -96,16 +96,18 @@ def test_summary_says_where_graph_predict_scores_are(capsys):
     from lowdata.cli import _summary
 
     acc = lambda a: {"task": "classify", "accuracy": a}  # noqa: E731
-    m = {"test": acc(0.8726), "dev": None, "student": {"dev": None, "test": acc(0.8674)},
-         "self_training": [{"round": 0}, {"round": 1}, {"round": 2}]}
+    m = {"test": acc(0.8726), "dev": None, "student": {"dev": None, "test": acc(0.8674)}, "selected_round": 2,
+         "self_training": [{"round": 0}, {"round": 1}, {"round": 2}], "final_run": "round_2",
+         "scores_from": "graph_predict"}
     _summary(m, "runs/x")
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "test: accuracy 0.8726"
     assert out[1] == "test, the final student alone: accuracy 0.8674"
-    assert "the final one in runs/x/round_2" in out[2]
+    assert out[2].endswith("; the final model: runs/x/round_2/model")
     assert out[3].startswith("student + graph scores written to runs/x/graph_predict")
-    _summary({"test": acc(0.6), "selected_round": 0, "self_training": [{"round": 0}, {"round": 1}]}, "runs/z")
-    assert "the final one in runs/z/round_0 (best dev accuracy)" in capsys.readouterr().out  # chosen on dev
+    _summary({"test": acc(0.6), "selected_round": 0, "self_training": [{"round": 0}, {"round": 1}],
+              "final_run": "round_0"}, "runs/z")
+    assert "the final model: runs/z/round_0/model (best dev accuracy)" in capsys.readouterr().out  # chosen on dev
     _summary({"test": acc(0.5)}, "runs/y")  # a plain run: no student line, no graph_predict line
     assert capsys.readouterr().out.splitlines() == ["test: accuracy 0.5000", "run written to runs/y (report.md, "
                                                     "metrics.json, predictions.jsonl, model/)"]

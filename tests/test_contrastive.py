@@ -70,7 +70,7 @@ def test_setfit_from_config(tiny_model, toy_files, tmp_path, epochs):
     features (epochs 0: SetFit as published), and the run learns the toy task."""
     from safetensors.torch import load_file
 
-    from lowdata.train import run
+    from lowdata.methods.finetune import run
 
     cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "s", epochs=epochs, lr=1e-3)
     cfg.contrastive.pairs, cfg.contrastive.lr, cfg.contrastive.epochs = 8, 1e-3, 2

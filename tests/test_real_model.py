@@ -24,7 +24,7 @@ def test_demo_intent_job_with_minilm(tmp_path):
     """The demo's classification job, shortened: 10 intents x 16 labels, 3 epochs. Real model, real data."""
     from lowdata.config import Config, DataConfig, ModelConfig, TrainConfig
     from lowdata.demo import demo_file
-    from lowdata.train import run
+    from lowdata.methods.finetune import run
 
     cfg = Config(data=DataConfig(train=demo_file("banking10_train.csv"), test=demo_file("banking10_test.csv")),
                  model=ModelConfig(name="minilm", max_length=32),

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lowdata.ssl.masks import align, confidence_mask, sharpen, tsa_threshold
-from lowdata.train import run
+from lowdata.methods.finetune import run
 
 from .conftest import tiny_cfg
 
@@ -123,7 +123,8 @@ def test_embed_real_text(tiny_model):
 
 
 def test_self_training_rounds(tiny_model, toy_files, tmp_path):
-    from lowdata.ssl.pseudo_label import select, self_train
+    from lowdata.methods.self_training import self_train
+    from lowdata.ssl.pseudo_label import select
 
     keep, cls = select(np.array([[0.99, 0.01], [0.95, 0.05], [0.2, 0.8], [0.03, 0.97]]), 0.9)
     assert keep.tolist() == [0, 3] and cls.tolist() == [0, 1]  # balanced: one per class
@@ -148,7 +149,7 @@ def test_self_training_rounds(tiny_model, toy_files, tmp_path):
 
 def test_self_training_final_round_is_chosen_on_dev_only():
     from lowdata.config import ConfigError
-    from lowdata.ssl.pseudo_label import _selected_round, self_train
+    from lowdata.methods.self_training import _selected_round, self_train
 
     hist = [{"dev": 0.60, "test": 0.61}, {"dev": 0.70, "test": 0.58}, {"dev": 0.70, "test": 0.65}]
     assert _selected_round(hist, "dev") == 1  # best dev, first of equals; test is never looked at
@@ -173,7 +174,7 @@ def test_class_balanced_selection_keeps_each_class_top_portion():
 
 def test_self_training_with_portion(tiny_model, toy_files, tmp_path):
     from lowdata.config import ConfigError
-    from lowdata.ssl.pseudo_label import self_train
+    from lowdata.methods.self_training import self_train
 
     cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "cbst", epochs=1)
     splits = _splits(cfg, k=4)
@@ -204,16 +205,22 @@ def test_ssl_from_config_via_cli(method, tiny_model, toy_files, tmp_path):
                           else ["ssl.threshold=0.5"])],
                        capture_output=True, text=True)
     if method == "bogus":
-        assert r.returncode == 2 and "ssl.method: expected null or one of" in r.stderr and "'bogus'" in r.stderr and "fixmatch" in r.stderr
+        assert r.returncode == 2 and "ssl.method: expected null or one of" in r.stderr and "'bogus'" in r.stderr \
+            and "fixmatch" in r.stderr
         return
     assert r.returncode == 0, r.stderr
-    out = tmp_path / "run" / ("round_1" if method == "self_training" else "")
-    assert (out / "metrics.json").exists()
-    assert f"{out if method == 'self_training' else tmp_path / 'run'} (report.md" in r.stdout  # where the run is
+    run = tmp_path / "run"
+    for name in ("config.yaml", "metrics.json", "report.md", "predictions.jsonl"):  # every method's layout
+        assert (run / name).exists(), name
+    assert f"{run} (report.md" in r.stdout  # where the run is
     if method == "self_training":
         import json
 
-        assert json.loads((tmp_path / "run" / "self_training.json").read_text())[1]["pseudo_labeled"] > 0
+        assert (run / "round_1" / "metrics.json").exists()
+        assert f"the final model: {run / 'round_1' / 'model'}" in r.stdout
+        assert json.loads((run / "self_training.json").read_text())[1]["pseudo_labeled"] > 0
+        top, final = (json.loads((d / "metrics.json").read_text()) for d in (run, run / "round_1"))
+        assert top["test"] == final["test"] and top["final_run"] == "round_1"
 
 
 def test_graph_seeded_pseudo_labels_are_balanced_and_confident():
@@ -240,7 +247,7 @@ def test_frozen_encoder_methods_as_a_train_path(tiny_model, toy_files, tmp_path,
     import json
 
     import lowdata.ssl.graph as graph
-    from lowdata.train import run
+    from lowdata.methods import train as run
 
     from .conftest import tiny_cfg
 
@@ -278,7 +285,7 @@ def test_graph_seeded_self_training_trains_round_0_on_graph_labels(tiny_model, t
     """ssl.seed_graph=gcn: the first student already learns from the GCN's pseudo-labels (all of the pool with
     threshold 0, balanced), their accuracy against the hidden labels is logged, and a bad name is refused."""
     from lowdata.config import ConfigError
-    from lowdata.ssl.pseudo_label import self_train
+    from lowdata.methods.self_training import self_train
 
     monkeypatch.setenv("LOWDATA_CACHE", str(tmp_path / "cache"))
     cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "gs", epochs=2)
@@ -302,7 +309,7 @@ def test_auto_first_teacher_is_chosen_on_dev(tiny_model, toy_files, tmp_path, mo
     labeled dev split, or with an option that needs a named graph, it is refused before any training."""
     import os
 
-    import lowdata.ssl.pseudo_label as pl
+    import lowdata.methods.self_training as pl
     from lowdata.backbone import TaskModel
     from lowdata.config import ConfigError
 
@@ -343,13 +350,14 @@ def test_auto_first_teacher_is_chosen_on_dev(tiny_model, toy_files, tmp_path, mo
 def test_graph_ensemble_teacher_averages_model_and_graph(tiny_model, toy_files, tmp_path, monkeypatch):
     """ssl.graph_ensemble: round 1 trains on exactly the pseudo-labels selected from the mean of the round-0 model's
     softmax over the pool and the seed graph's probabilities; without seed_graph it is refused before training."""
-    import lowdata.train
+    import lowdata.methods.finetune
     from lowdata.backbone import TaskModel
     from lowdata.config import ConfigError
     from lowdata.data import LabelMap
     from lowdata.ssl.embedding import cached_embed
     from lowdata.ssl.graph import graph_probs
-    from lowdata.ssl.pseudo_label import pool_probs, select, self_train
+    from lowdata.methods.self_training import self_train
+    from lowdata.ssl.pseudo_label import pool_probs, select
 
     monkeypatch.setenv("LOWDATA_CACHE", str(tmp_path / "cache"))
     cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "ge", epochs=2)
@@ -357,8 +365,8 @@ def test_graph_ensemble_teacher_averages_model_and_graph(tiny_model, toy_files, 
     with pytest.raises(ConfigError, match="graph_ensemble needs ssl.seed_graph"):
         self_train(cfg, splits, rounds=2, graph_ensemble=True)
     assert not (tmp_path / "ge").exists()
-    seen, real_run = [], lowdata.train.run
-    monkeypatch.setattr(lowdata.train, "run", lambda c, sp, **kw: seen.append(sp["train"]) or real_run(c, sp, **kw))
+    seen, real_run = [], lowdata.methods.finetune.run
+    monkeypatch.setattr(lowdata.methods.finetune, "run", lambda c, sp, **kw: seen.append(sp["train"]) or real_run(c, sp, **kw))
     m = self_train(cfg, splits, rounds=2, threshold=0.5, seed_graph="gcn", graph_ensemble=True)
     assert [h["teacher"] for h in m["self_training"]] == ["gcn", "model+gcn"]
 
@@ -379,21 +387,22 @@ def test_graph_ensemble_teacher_averages_model_and_graph(tiny_model, toy_files, 
 def test_graph_refresh_teacher_is_a_graph_over_the_students_embeddings(tiny_model, toy_files, tmp_path, monkeypatch):
     """ssl.graph_refresh (Iscen et al. 2019): round 1 trains on exactly the pseudo-labels a GCN gives when rebuilt
     over the round-0 student's own embeddings (not the frozen encoder's); refused without seed_graph."""
-    import lowdata.train
+    import lowdata.methods.finetune
     from lowdata.backbone import TaskModel
     from lowdata.config import ConfigError
     from lowdata.data import LabelMap
     from lowdata.ssl.embedding import cached_embed
     from lowdata.ssl.graph import embed, graph_probs
-    from lowdata.ssl.pseudo_label import select, self_train
+    from lowdata.methods.self_training import self_train
+    from lowdata.ssl.pseudo_label import select
 
     monkeypatch.setenv("LOWDATA_CACHE", str(tmp_path / "cache"))
     cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "gr", epochs=2)
     splits = _splits(cfg, k=4)
     with pytest.raises(ConfigError, match="graph_refresh needs ssl.seed_graph"):
         self_train(cfg, splits, rounds=2, graph_refresh=True)
-    seen, real_run = [], lowdata.train.run
-    monkeypatch.setattr(lowdata.train, "run", lambda c, sp, **kw: seen.append(sp["train"]) or real_run(c, sp, **kw))
+    seen, real_run = [], lowdata.methods.finetune.run
+    monkeypatch.setattr(lowdata.methods.finetune, "run", lambda c, sp, **kw: seen.append(sp["train"]) or real_run(c, sp, **kw))
     m = self_train(cfg, splits, rounds=2, threshold=0.3, seed_graph="gcn", graph_refresh=True)
     assert [h["teacher"] for h in m["self_training"]] == ["gcn", "student gcn"]
 
@@ -419,7 +428,8 @@ def test_graph_predict_is_the_mean_of_student_and_transductive_graph(tiny_model,
     from lowdata.config import ConfigError
     from lowdata.ssl.embedding import cached_embed
     from lowdata.ssl.graph import gcn
-    from lowdata.ssl.pseudo_label import pool_probs, self_train
+    from lowdata.methods.self_training import self_train
+    from lowdata.ssl.pseudo_label import pool_probs
 
     monkeypatch.setenv("LOWDATA_CACHE", str(tmp_path / "cache"))
     cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "gp", epochs=2)

@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from lowdata.train import RunExistsError, run
+from lowdata.errors import RunExistsError
+from lowdata.methods.finetune import run
 
 from .conftest import tiny_cfg
 
@@ -154,7 +155,7 @@ def test_linear_probe_init_sets_a_working_head(tiny_model, toy_files, tmp_path):
     from lowdata.backbone import TaskModel, load_encoder
     from lowdata.batching import collate, encode
     from lowdata.data import LabelMap, read
-    from lowdata.train import linear_probe_init
+    from lowdata.probe import linear_probe_init
 
     data = read(str(toy_files / "train.tsv"))
     labels = LabelMap.from_data(data)
@@ -176,7 +177,7 @@ def test_generalized_cross_entropy_loss():
     import torch.nn.functional as F
 
     from lowdata.batching import IGNORE
-    from lowdata.train import gce_loss
+    from lowdata.loop import gce_loss
 
     torch.manual_seed(0)
     logits, y = torch.randn(6, 4), torch.tensor([0, 1, 2, 3, 1, IGNORE])

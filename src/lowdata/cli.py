@@ -150,7 +150,7 @@ def main(argv=None) -> int:
 
 def _train(args) -> int:
     from .config import load_config
-    from .pipeline import train_config
+    from .methods import train as train_config
 
     cfg = load_config(args.config, args.overrides)
     m = train_config(cfg, resume=args.resume, overwrite=args.overwrite, allow_changes=args.allow_config_change)
@@ -181,18 +181,15 @@ def _summary(m: dict, out: str) -> None:
     student = {k: v for k, v in (m.get("student") or {}).items() if v}  # ssl.graph_predict: scores above = both
     for split, r in student.items():
         print(f"{split}, the final student alone: accuracy {r['accuracy']:.4f}")
-    rounds = m.get("self_training")  # self-training writes one run per round; the selected round's is the final model
-    if rounds:
-        best = m.get("selected_round", len(rounds) - 1)
-        why = " (best dev accuracy)" if best != len(rounds) - 1 else ""
-        final = os.path.join(out, rounds[best].get("run", f"round_{best}"))  # run: the round's dir under out
-        where = f"{out}: self_training.json and one run per round, the final one in {final}{why}"
-    else:
-        where = out
-    print(f"run written to {where} (report.md, metrics.json, predictions.jsonl, model/)")
-    if student:
-        gp = os.path.join(out, "graph_predict")
-        print(f"student + graph scores written to {gp} (report.md, metrics.json, predictions.jsonl)")
+    final = m.get("final_run")  # a method that trains several runs (self-training) names the final model's one
+    where = f"{out} (report.md, metrics.json, predictions.jsonl" + (")" if final else ", model/)")
+    if final:
+        chosen = " (best dev accuracy)" if m.get("selected_round", -1) != len(m.get("self_training", [])) - 1 else ""
+        where += f"; the final model: {os.path.join(out, final, 'model')}{chosen}"
+    print(f"run written to {where}")
+    if m.get("scores_from"):
+        print(f"student + graph scores written to {os.path.join(out, m['scores_from'])} (report.md, metrics.json, "
+              f"predictions.jsonl)")
 
 
 def _load_model(path):
@@ -331,8 +328,10 @@ def _ls(args) -> int:
     print("backbones (aliases; any Hugging Face encoder name or local path also works):")
     for k, v in ALIASES.items():
         print(f"  {k:40s} -> package {v}" + ("   [default]" if k == DEFAULT else ""))
+    from .methods import METHODS
     from .registry import ADVERSARIAL, AUGMENTERS, NER_AUGMENTERS, SSL_METHODS
 
+    print("methods (chosen by ssl.method): " + ", ".join(METHODS.names()))
     print("augmenters: " + ", ".join(AUGMENTERS.names()))
     print("NER augmenters: " + ", ".join(NER_AUGMENTERS.names()))
     print("ssl methods: " + ", ".join(SSL_METHODS.names()))

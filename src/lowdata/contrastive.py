@@ -59,7 +59,7 @@ def pair_loss(model, batch):
 def contrastive_stage(model, enc: list[dict], pad: int, cc, tc, acc, out: str) -> dict:
     """Tune `model`'s encoder on pairs of the labeled examples `enc` (cc: the config's contrastive section, tc:
     train section for the shared loop settings). Logs under out/contrastive. -> the loop state."""
-    from .train import fit
+    from .loop import fit
 
     pairs = make_pairs([e["label"] for e in enc], cc.pairs, tc.seed)
     if not len(pairs):

@@ -17,7 +17,7 @@ def demo_file(name: str) -> str:
 def run_demo(out: str = "runs/demo", model: str = "minilm", epochs: int = 10, overwrite: bool = False,
              progress: bool = True) -> dict:
     from .config import Config, DataConfig, ModelConfig, TrainConfig
-    from .train import run
+    from .methods.finetune import run
 
     jobs = {
         "intent": DataConfig(train=demo_file("banking10_train.csv"), dev=demo_file("banking10_dev.csv"),

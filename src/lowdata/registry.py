@@ -68,10 +68,10 @@ SSL_METHODS = Registry("ssl method", {
     "flexmatch": "lowdata.ssl.fixmatch:FixMatch",
     "uda": "lowdata.ssl.uda:UDA",
     "gan_bert": "lowdata.ssl.gan_bert:GanBert",
-    "self_training": "lowdata.ssl.pseudo_label:self_train",
-    "frozen_lr": "lowdata.ssl.embedding:run_embedding",        # frozen encoder methods (no fine-tuning)
-    "label_spreading": "lowdata.ssl.embedding:run_embedding",
-    "gcn": "lowdata.ssl.embedding:run_embedding",
+    "self_training": "lowdata.methods.self_training:run",     # a method around the loop
+    "frozen_lr": "lowdata.methods.frozen:run",                # frozen encoder methods (no fine-tuning)
+    "label_spreading": "lowdata.methods.frozen:run",
+    "gcn": "lowdata.methods.frozen:run",
 })
 ADVERSARIAL = Registry("adversarial method", {
     "fgm": "lowdata.robust.adversarial:FGM",

@@ -38,6 +38,12 @@ def _unfinished(out: str) -> bool:
     return os.path.isdir(ck) and any(n.endswith(".pt") or n == "rounds" for n in os.listdir(ck))
 
 
+def data_inputs(cfg) -> list:
+    """The files a train config reads (a run never writes over them)."""
+    d = cfg.data
+    return [p for p in (d.train, d.dev, d.test, d.unlabeled) if isinstance(p, str)]
+
+
 def check_dir(out: str) -> None:
     """`out` is a folder or can become one, and is writable."""
     if not out:

@@ -1,7 +1,7 @@
 """Second views of an example for multi-view training.
 
     Reverse()(["the film was great"]) -> [["great was film the"]]    # reversed token order
-Any other augmenter is also a view. The consistency loss over two views lives in lowdata.augment.multiview.
+Any other augmenter is also a view. The consistency loss over two views lives in lowdata.ssl.multiview.
 """
 from __future__ import annotations
 

@@ -93,7 +93,7 @@ def cell_config(st: Study, method: str, budget: str, seed: int):
 
 
 def _work(st: Study, worker: str, quiet: bool = False) -> int:
-    from ..pipeline import train_config
+    from ..methods import train as train_config
     from .store import Heartbeat, open_store
 
     store = open_store(st.store, st.output_dir, st.name)

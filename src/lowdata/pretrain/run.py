@@ -93,7 +93,6 @@ def pretrain(pc, resume: bool = False, overwrite: bool = False, allow_changes: b
     """Pretrain per `pc`; the tokenizer and model load before anything is written to pc.output_dir."""
     from .. import runs
     from ..config import validate
-    from ..train import prepare_output
 
     tc, out = pc.train, pc.output_dir
     validate(pc)
@@ -108,7 +107,7 @@ def pretrain(pc, resume: bool = False, overwrite: bool = False, allow_changes: b
     torch.manual_seed(tc.seed)
     tok, new_tok = load_tokenizer(pc, out)
     model, note = load_model(pc, tok)
-    with prepare_output(pc, out, resume, overwrite, allow_changes) as run_dir:
+    with runs.start(out, pc, resume=resume, overwrite=overwrite, allow_changes=allow_changes) as run_dir:
         if new_tok:
             tok.save_pretrained(os.path.join(out, "tokenizer"))
         return _pretrain(pc, run_dir.checkpoint, tok, model, note, resume)
@@ -118,7 +117,7 @@ def _pretrain(pc, ckdir, tok, model, note, resume) -> dict:
     from accelerate import Accelerator
 
     from ..runs import replace_dir, write_json
-    from ..train import fit
+    from ..loop import fit
     from .corpus import Packed, build
     from .mlm import collate_packed, heldout_loss, mask_tokens, mlm_loss
 

@@ -1,5 +1,7 @@
-"""Semi-supervised learning: methods that plug into the loop's `ssl=` argument (FixMatch, UDA, GAN-BERT), drivers
-around it (self-training), and graph-based propagation over embeddings."""
+"""Semi-supervised learning: in-loop losses and pure math only. The losses plug into the loop's `ssl=` argument
+(FixMatch, UDA, GAN-BERT, multi-view consistency); graph propagation, pseudo-label selection and cached sentence
+vectors are the math the methods use (the methods themselves, self-training and the frozen-encoder classifiers, are
+lowdata.methods)."""
 
 
 def build_ssl(sc, tokenizer, cfg):
@@ -14,13 +16,13 @@ def build_ssl(sc, tokenizer, cfg):
     if m in ("fixmatch", "flexmatch"):
         from .fixmatch import FixMatch
 
-        return FixMatch(tokenizer, view(sc.weak), view(sc.strong), sc.threshold or 0.95, sc.weight, sc.mu,
+        return FixMatch(tokenizer, view(sc.weak), view(sc.strong), 0.95 if sc.threshold is None else sc.threshold, sc.weight, sc.mu,
                         flex=m == "flexmatch", max_length=ml, seed=seed, warmup=sc.warmup, align=sc.align)
     if m == "uda":
         from .uda import UDA
 
         steps = cfg.train.max_steps or 0
-        return UDA(tokenizer, view(sc.strong), sc.T, sc.threshold or 0.8, sc.weight, sc.tsa, steps or 1000, sc.mu,
+        return UDA(tokenizer, view(sc.strong), sc.T, 0.8 if sc.threshold is None else sc.threshold, sc.weight, sc.tsa, steps or 1000, sc.mu,
                    ml, seed)
     if m == "gan_bert":
         from .gan_bert import GanBert

@@ -1,15 +1,9 @@
-"""Frozen-encoder methods as a train path: `ssl.method: frozen_lr | label_spreading | gcn` in any train config.
+"""Sentence vectors of a frozen encoder, cached on disk per text (the frozen-encoder methods, graph seeding).
 
-    lowdata train -c configs/agnews-10shot-gcn.yaml            # no fine-tuning: minutes on a CPU, not hours
+    vecs = cached_embed(texts, "minilm", max_length=128)     # (N, H), mean-pooled, L2-normalised
 
-The encoder is not trained. Sentence vectors (mean-pooled, L2-normalised) are cached per text on disk
-(`LOWDATA_CACHE`, default ~/.cache/lowdata/embeddings), so a learning-curve study embeds each text once.
-frozen_lr: logistic regression on the labeled vectors (the "frozen embeddings + LR" baseline).
-label_spreading (Zhou et al. 2003, alpha 0.99) and gcn (Kipf & Welling 2017, 2 layers): transductive, over a kNN
-graph of the labeled, unlabeled, dev and test points; dev/test labels are never used, their points only join the
-graph as unlabeled nodes, as in the papers' transductive setting. Output dir: metrics.json, report.md,
-predictions.jsonl, confusion PNGs, like a fine-tuning run (no model/ directory: there are no trained weights
-beyond a linear or graph classifier).
+The cache lives under `LOWDATA_CACHE` (default ~/.cache/lowdata/embeddings), one folder per model and max_length, so a
+learning-curve study embeds each text once.
 """
 from __future__ import annotations
 
@@ -18,9 +12,6 @@ import os
 import shutil
 
 import numpy as np
-
-METHODS = ("frozen_lr", "label_spreading", "gcn")
-
 
 def _cache_dir(model: str, max_length: int) -> str:
     from ..backbone import resolve
@@ -56,80 +47,3 @@ def cached_embed(texts: list[str], model: str, max_length: int = 128) -> np.ndar
         row.update({k: len(old_k) + i for i, k in enumerate(new_k.tolist())})
         old_v = all_v
     return old_v[[row[k] for k in keys.tolist()]]
-
-
-def run_embedding(cfg, splits: dict | None = None, overwrite: bool = False) -> dict:
-    from .. import runs
-    from ..backbone import check_model
-    from ..data import LabelMap
-    from ..data.splits import load_splits
-    from ..train import data_inputs, prepare_output
-
-    method, out = cfg.ssl.method, cfg.output_dir
-    runs.check(out, cfg, overwrite=overwrite, inputs=data_inputs(cfg))
-    splits = splits or load_splits(cfg.data, seed=cfg.train.seed)
-    train = splits["train"]
-    if train.task != "classify":
-        from ..config import ConfigError
-
-        raise ConfigError(f"ssl.method={method} is for classification")
-    labels = LabelMap.from_data(train)
-    evals = [(n, splits[n]) for n in ("dev", "test") if splits.get(n) is not None]
-    for n, d in evals:
-        labels.check(d, n)
-    check_model(cfg.model.name)
-    with prepare_output(cfg, out, resume=False, overwrite=overwrite, inputs=data_inputs(cfg)):
-        return _run_embedding(cfg, splits, method, out, labels, evals)
-
-
-def _run_embedding(cfg, splits, method, out, labels, evals) -> dict:
-    from .graph import gcn, propagate
-
-    train = splits["train"]
-    emb = lambda d: cached_embed(d.texts, cfg.model.name, cfg.model.max_length)  # noqa: E731
-    E_l, y = emb(train), np.array([labels.encode(v) for v in train.labels])
-    if method == "frozen_lr":
-        from sklearn.linear_model import LogisticRegression
-
-        clf = LogisticRegression(max_iter=2000, C=1.0, random_state=cfg.train.seed).fit(E_l, y)
-        probs = {n: clf.predict_proba(emb(d)) for n, d in evals}
-    else:
-        parts = ([emb(splits["unlabeled"])] if splits.get("unlabeled") is not None else []) + [emb(d) for _, d in
-                                                                                              evals]
-        if not parts:
-            probs = {}
-        else:
-            U = np.vstack(parts)
-            P = gcn(E_l, y, U, seed=cfg.train.seed) if method == "gcn" else propagate(E_l, y, U)
-            probs, end = {}, len(U)
-            for n, d in reversed(evals):
-                probs[n], end = P[end - len(d): end], end - len(d)
-    metrics = {"task": "classify", "n_train": len(train), "labels": labels.names, "steps": 0, "best_step": 0,
-               "history": [], "method": method}
-    header = f"model `{cfg.model.name}` (frozen), method {method}, {len(train)} labeled examples" + \
-        (f", {len(splits['unlabeled'])} unlabeled" if splits.get("unlabeled") is not None else "")
-    write_prob_outputs(out, header, evals, probs, labels, metrics)
-    shutil.rmtree(os.path.join(out, "checkpoint"), ignore_errors=True)
-    return metrics
-
-
-def write_prob_outputs(out: str, header: str, evals: list, probs: dict, labels, metrics: dict) -> dict:
-    """A run's outputs from class probabilities per split: the reports go into `metrics` (returned), metrics.json,
-    report.md, predictions.jsonl (the last split's, like a fine-tuning run) and a confusion PNG per split."""
-    from .. import runs
-    from ..evaluate.metrics import classification_report, render_markdown, save_confusion_png
-
-    md = [f"# lowdata run: {out}", "", header, ""]
-    recs = []
-    for n, d in evals:
-        pred = [labels.names[i] for i in probs[n].argmax(1)]
-        rep = classification_report(d.labels, pred, labels.names)
-        metrics[n] = rep
-        md.append(render_markdown(rep, f"{n} ({d.source})"))
-        save_confusion_png(rep, os.path.join(out, f"confusion_{n}.png"))
-        recs = [{"split": n, "text": t, "pred": p, "confidence": round(float(c), 6), "label": g}
-                for t, p, c, g in zip(d.texts, pred, probs[n].max(1), d.labels)]
-    runs.write_lines(os.path.join(out, "predictions.jsonl"), recs)
-    runs.write_text(os.path.join(out, "report.md"), "\n".join(md))
-    runs.write_json(os.path.join(out, "metrics.json"), metrics)  # last, atomically: it marks the run finished
-    return metrics

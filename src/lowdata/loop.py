@@ -1,41 +1,39 @@
-"""THE training loop: one explicit loop for sequence classification and NER.
+"""THE training loop (`fit`): one explicit loop that knows no method.
 
-    from lowdata.config import load_config
-    from lowdata.train import run
-    metrics = run(load_config("configs/sst2-16shot.yaml"))          # writes runs/... (see below)
+    from lowdata.loop import fit
+    raw, state = fit(tc, out, model, enc, acc, pad=pad, loss=loss_fn, evaluate=score, ssl=ssl_obj)
 
 Length-bucketed batches with dynamic padding, AdamW (fused where available), linear warmup and decay,
 gradient clipping, early stopping on dev, best-checkpoint restore, bf16 autocast on GPU, `accelerate` for
 device placement. Resumable: a checkpoint (model, optimizer, scheduler, RNG, position in the epoch) is written
-atomically every `save_every` steps and at each epoch end; `resume=True` continues from it, and on CPU ends with
-the same metrics as an uninterrupted run.
+atomically every `save_every` steps and at each epoch end; `resume=True` continues from it (loaded with
+torch's weights_only unpickler: a crafted checkpoint cannot run code), and on CPU ends with the same metrics as an
+uninterrupted run.
 
 Extension points are arguments, not hooks:
-  augment(texts) -> list[list[str]]        extra labeled copies of each training text (label kept)
+  make_batch(indices, step) -> batch       default: collate(enc, indices, pad)
+  loss(model, batch) -> scalar             default: cross-entropy on batch["labels"] (loss_fn; loss_for(tc) picks L_q)
+  evaluate(model) -> dev score             higher is better: early stopping and best-checkpoint restore
   ssl.loss(model, batch, unlabeled_batch, step) -> (loss, logs)   added to the supervised loss; `ssl.mu` sets the
                                            unlabeled batch size multiple (default 1); `ssl.includes_supervised`
                                            means its loss already holds the supervised term
   adversarial.step(model, batch, loss_fn, backward) -> logs      after the main backward, before clipping
-                                           (FGM/PGD/FreeLB: lowdata.robust.adversarial, `adversarial:` config)
-
-Output dir: config.yaml, metrics.json, report.md, predictions.jsonl, confusion.png (classification),
-model/ (Hugging Face encoder + head), checkpoint/ (resume state), tb/ (TensorBoard).
+                                           (FGM/PGD/FreeLB: lowdata.robust.adversarial)
+It imports only batching, logging and run-directory helpers; the methods that call it live in lowdata.methods.
 """
 from __future__ import annotations
 
 import math
 import os
-import shutil
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .batching import IGNORE, bucket_batches, collate, encode, encode_windows, lengths, predict_logits, stitch
-from .config import Config, ConfigError, to_dict, validate
-from .errors import RunExistsError  # noqa: F401  (re-exported)
+from .batching import IGNORE, bucket_batches, collate, lengths
+from .errors import ConfigError
 from .loggers import Loggers
-from .probe import linear_probe_init  # noqa: F401  (part of the loop's API)
+from .runs import load_checkpoint
 
 
 def loss_fn(model, batch):
@@ -58,7 +56,7 @@ def gce_loss(logits: torch.Tensor, labels: torch.Tensor, q: float = 0.7) -> torc
     return ((1 - torch.exp(q * logp)) / q).mean() if keep.any() else logits.sum() * 0
 
 
-def _loss_for(tc):
+def loss_for(tc):
     """The supervised loss the config asks for: cross-entropy, or L_q with train.gce_q."""
     if tc.gce_q is None:
         return loss_fn
@@ -86,130 +84,10 @@ def _save_atomic(obj, path: str) -> None:
     os.replace(tmp, path)
 
 
-def prepare_output(cfg, out: str, resume: bool, overwrite: bool, allow_changes: bool = False, inputs=()):
-    """Start a run in `out` (lowdata.runs: policy, lock, config.yaml) -> the RunDir (its .checkpoint folder).
-    Call it once the inputs are read and the model loads: nothing is written to `out` before."""
-    from . import runs
-
-    return runs.start(out, cfg, resume=resume, overwrite=overwrite, allow_changes=allow_changes, inputs=inputs)
-
-
-def data_inputs(cfg) -> list:
-    """The files a train config reads (never written over by the run)."""
-    d = cfg.data
-    return [p for p in (d.train, d.dev, d.test, d.unlabeled) if isinstance(p, str)]
-
-
-def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adversarial=None,
-        resume: bool = False, overwrite: bool = False, allow_changes: bool = False) -> dict:
-    """Train per `cfg` on `splits` (default: load them from cfg.data), evaluate, write the run directory.
-    Everything is read, checked and loaded before the output directory is touched (lowdata.runs)."""
-    from accelerate import Accelerator
-
-    from .backbone import TaskModel, load_encoder
-    from .data import LabelMap, TextData
-    from .data.splits import load_splits
-    from . import runs
-
-    validate(cfg)
-    if cfg.ssl.method in ("frozen_lr", "label_spreading", "gcn"):  # frozen encoder: no loop (ssl/embedding.py)
-        from .ssl.embedding import run_embedding
-
-        return run_embedding(cfg, splits, overwrite=overwrite)
-    tc, out = cfg.train, cfg.output_dir
-    sup_loss = _loss_for(tc)
-    runs.check(out, cfg, resume=resume, overwrite=overwrite, allow_changes=allow_changes, inputs=data_inputs(cfg))
-
-    torch.manual_seed(tc.seed)
-    splits = splits or load_splits(cfg.data, seed=tc.seed)
-    train, dev = splits["train"], splits.get("dev")
-    labels = LabelMap.from_data(train)
-    for name in ("dev", "test"):
-        if splits.get(name) is not None:
-            labels.check(splits[name], name)
-    acc = Accelerator(cpu=tc.cpu or not torch.cuda.is_available(),
-                      mixed_precision="bf16" if tc.bf16 and torch.cuda.is_available() else "no")
-    encoder, tok = load_encoder(cfg.model.name)
-    model = TaskModel(encoder, len(labels), train.task, cfg.model.pooling, cfg.model.dropout)
-    pad = tok.pad_token_id
-    augment, ssl = _from_config(cfg, tok, augment, ssl)
-    if tc.gce_q is not None and getattr(ssl, "includes_supervised", False):
-        raise ConfigError(f"train.gce_q: ssl.method={cfg.ssl.method} computes its own supervised term (UDA's TSA, "
-                          f"GAN-BERT's discriminator), which the loss setting would not reach; unset one of them")
-    if adversarial is None and cfg.adversarial.method:
-        from .robust.adversarial import build_adversarial
-        from .registry import RegistryError
-
-        try:
-            adversarial = build_adversarial(cfg.adversarial)
-        except RegistryError as e:
-            raise ConfigError(f"adversarial.method: {e}") from None
-    enc = encode(train, tok, labels, cfg.model.max_length)
-    if augment is not None:  # each augmented copy keeps its source's label
-        if train.task != "classify":
-            raise ConfigError("augment takes texts; for NER run a tag-aware augmenter (lowdata augment --task ner) "
-                              "on the data beforehand")
-        for ex, views in zip(list(enc), augment(train.texts)):
-            views = [v for v in views if v.strip()]
-            if views:
-                enc += [{**e, "label": ex["label"]} for e in encode(TextData(views), tok, None, cfg.model.max_length,
-                                                                        warn=False)]
-    enc_dev = None  # NER dev sentences past max_length are scored over whole-word windows, as at test time
-    if dev is not None:
-        enc_dev = encode(dev, tok, labels, cfg.model.max_length) if dev.task == "classify" else \
-            encode_windows(dev, tok, labels, cfg.model.max_length)
-    uses_u = ssl is not None and getattr(ssl, "uses_unlabeled", True)
-    if uses_u and not splits.get("unlabeled"):
-        raise ConfigError("this ssl method needs unlabeled data: set data.unlabeled (a file) or data.k_per_class "
-                          "(the rest of train is then unlabeled)")
-    enc_u = None
-    if uses_u:  # hidden labels (benchmarks) ride along only so ssl methods can log pseudo-label accuracy
-        u, truth = splits["unlabeled"], splits.get("unlabeled_truth")
-        known = truth is not None and train.task == "classify" and all(t in labels.index for t in truth)
-        enc_u = encode(TextData(u.texts, truth) if known else u, tok, labels if known else None, cfg.model.max_length)
-        for e in enc_u:  # under another key than "labels": an ssl method cannot train on them by accident
-            if "label" in e:
-                e["hidden_label"] = e.pop("label")
-    if (tc.lp_init or cfg.contrastive.pairs) and train.task != "classify":
-        raise ConfigError("train.lp_init and contrastive.pairs are for classification")
-    run_dir = prepare_output(cfg, out, resume, overwrite, allow_changes, data_inputs(cfg))
-    try:
-        return _train(cfg, run_dir, splits, labels, model, tok, enc, enc_dev, enc_u, acc, sup_loss, ssl,
-                      adversarial, resume)
-    finally:
-        run_dir.close()
-
-
-def _train(cfg, run_dir, splits, labels, model, tok, enc, enc_dev, enc_u, acc, sup_loss, ssl, adversarial,
-           resume) -> dict:
-    """The part of `run` after the output directory is started: the contrastive / LP stages, the loop, outputs."""
-    from .evaluate.report import write_outputs
-
-    tc, out, ckdir = cfg.train, cfg.output_dir, run_dir.checkpoint
-    train, dev, pad = splits["train"], splits.get("dev"), tok.pad_token_id
-    fresh = not (resume and os.path.exists(os.path.join(ckdir, "state.pt")))
-    if cfg.contrastive.pairs and fresh:  # SetFit: tune the encoder on pairs, then the head by logistic regression
-        from .contrastive import contrastive_stage
-
-        contrastive_stage(model, enc, pad, cfg.contrastive, tc, acc, out)
-    if (tc.lp_init or cfg.contrastive.pairs) and fresh:
-        linear_probe_init(model, enc, pad, tc.eval_batch_size)
-    autocast = acc.autocast if acc.mixed_precision == "bf16" else None
-    metric = "accuracy" if train.task == "classify" else "f1"
-    score = None if enc_dev is None else \
-        (lambda m: dev_score(m, enc_dev, dev, labels, pad, tc.eval_batch_size, acc.device, autocast))
-    raw, state = fit(tc, out, model, enc, acc, pad=pad, loss=sup_loss, evaluate=score, metric=metric, ssl=ssl,
-                     enc_u=enc_u, adversarial=adversarial, resume=resume, log_config=to_dict(cfg))
-    raw.save(os.path.join(out, "model"), tok, labels.names, cfg.model.max_length)  # atomically (runs.replace_dir)
-    result = write_outputs(raw, tok, splits, labels, cfg, state, acc.device, autocast)
-    shutil.rmtree(ckdir, ignore_errors=True)
-    return result
-
-
 def fit(tc, out: str, model, enc, acc, *, pad: int = 0, lens=None, make_batch=None, loss=None, evaluate=None,
         metric: str = "score", ssl=None, enc_u=None, adversarial=None, resume: bool = False,
         log_config: dict | None = None):
-    """The loop itself, shared by `run` (classification, NER) and `lowdata.pretrain` (MLM/NSP).
+    """The loop itself, shared by every method that trains (lowdata.methods) and `lowdata.pretrain` (MLM/NSP).
 
     make_batch(indices, step) -> dict of CPU tensors (default: `collate(enc, indices, pad)`); loss(model, batch) ->
     scalar (default: cross-entropy on `labels`); evaluate(model) -> dev score, higher is better (early stopping and
@@ -232,8 +110,6 @@ def fit(tc, out: str, model, enc, acc, *, pad: int = 0, lens=None, make_batch=No
     best_state = None
     ck = os.path.join(ckdir, "state.pt")
     if resume and os.path.exists(ck):
-        from .runs import load_checkpoint
-
         saved = load_checkpoint(ck)  # weights_only: a crafted state.pt cannot run code
         raw.load_state_dict(saved["model"])
         opt.load_state_dict(saved["opt"])
@@ -329,29 +205,6 @@ def fit(tc, out: str, model, enc, acc, *, pad: int = 0, lens=None, make_batch=No
     return raw, state
 
 
-def _from_config(cfg, tok, augment, ssl):
-    """The config's augment and ssl sections -> (augment function, ssl/multi-view object), unless given."""
-    from .augment import build
-
-    ac = cfg.augment
-    seed = cfg.train.seed if ac.seed is None else ac.seed
-    if augment is None and ac.specs:
-        augs = [build(s, seed=seed) for s in ac.specs]
-
-        def augment(texts):
-            outs = [a(texts) for a in augs]
-            return [[v for o in outs for v in o[i]] for i in range(len(texts))]
-    if ssl is None and cfg.ssl.method:
-        from .ssl import build_ssl
-
-        ssl = build_ssl(cfg.ssl, tok, cfg)
-    if ssl is None and ac.multiview:
-        from .augment.multiview import MultiView
-
-        ssl = MultiView(tok, build(ac.multiview, seed=seed), ac.multiview_weight, max_length=cfg.model.max_length)
-    return augment, ssl
-
-
 def _autocast(acc, loss_of, model, batch):
     with acc.autocast():
         return loss_of(model, batch)
@@ -363,16 +216,3 @@ def _unlabeled_batch(enc_u, size: int, seed: int, step: int, pad: int, device) -
     perm = np.random.default_rng([seed, 7919, step // per]).permutation(n)
     idx = perm[(step % per) * size: (step % per) * size + size]
     return {k: v.to(device) for k, v in collate(enc_u, idx, pad).items()}
-
-
-def dev_score(model, enc_dev, dev, labels, pad, batch_size, device, autocast) -> float:
-    from .evaluate import classification_report, ner_report
-
-    if dev.task == "classify":
-        logits = predict_logits(model, enc_dev, pad, batch_size, device, autocast)
-        pred = logits.argmax(-1).tolist()
-        return classification_report(dev.labels, [labels.names[p] for p in pred], labels.names)["accuracy"]
-    windows, spans = enc_dev  # encode_windows
-    logits = stitch(predict_logits(model, windows, pad, batch_size, device, autocast), spans)
-    pred = [[labels.names[i] for i in row.argmax(-1).tolist()] for row in logits]
-    return ner_report(dev.tags, pred)["f1"]

@@ -1,0 +1,271 @@
+"""Pseudo-labeling / self-training (Lee 2013; Yarowsky 1995; as a teacher-student loop like Xie et al. 2020's
+Noisy Student, where each round's student starts again from the backbone).
+
+    metrics = self_train(cfg, splits, rounds=3, threshold=0.9, balance=True)
+
+Round r trains on the labeled data plus the pseudo-labeled examples chosen after round r-1, then predicts the
+unlabeled pool and keeps the examples whose confidence >= threshold; with balance=True it keeps the same number
+per class (the smallest class count among the confident ones, at most `max_per_class`), most confident first.
+Each round writes `output_dir/round_<r>`; dev (never test) picks each round's checkpoint, and with
+select_round="dev" (the default) also the final model: the round with the best dev accuracy (the first of equals), so
+a round whose pseudo-labels made the model worse on dev is not the one returned. Without a dev split, and with
+select_round="last", the last round is the final model. The returned metrics are that round's, with its index under
+"selected_round" (marked `"selected": true` in self_training.json). Pseudo-label accuracy is logged when the true
+labels of the pool are known (benchmarks: `splits["unlabeled_truth"]`).
+
+Graph-seeded (`seed_graph="gcn"` or `"label_spreading"`): round 0 already trains on pseudo-labels, read off a graph
+over the frozen encoder's embeddings of the labeled and unlabeled texts (ssl/graph.py: a GCN, Kipf & Welling 2017,
+or label spreading, Zhou et al. 2003), so the first teacher is the graph, not a model fitted to a handful of labels;
+later rounds relabel the pool with the fine-tuned model as usual. With threshold 0 and no max_per_class, the whole
+pool is pseudo-labeled each round (balanced: as many per class as the rarest predicted class has).
+
+First teacher chosen on dev (`seed_graph="auto"`, needs a dev split): round 0 trains two students, one on the labels
+plus a GCN's pseudo-labels (as `seed_graph="gcn"`) and one on the labels alone (plain self-training's round 0), and
+keeps the one with the better dev accuracy (the graph-seeded one on a tie); later rounds are taught by it as usual.
+Whether a graph over the frozen encoder is a good first teacher depends on the task: on AG News topics it beats a
+few-shot model by far, on SST-2 sentiment it is near chance on some draws and far ahead on others (bench/README.md),
+and only labeled data held out from training can tell which holds. Costs one more round-0 training.
+
+Class-balanced self-training (`portion=0.2`, Zou et al. 2018, "Unsupervised Domain Adaptation for Semantic
+Segmentation via Class-Balanced Self-Training"): instead of one global threshold, the model's rounds keep the top
+`portion` of each predicted class (portion + r * portion_step after round r), so a class the few-shot model is never
+sure of still gets pseudo-labels (with one threshold and balance=True such a class empties the whole selection).
+A graph-seeded round 0 still uses `threshold`. Deviation: the paper's per-class thresholds are read off pixel
+predictions of a segmentation network; here off one prediction per text.
+
+Graph + model teacher (`graph_ensemble=True`, needs `seed_graph`): after round 0 the teacher is the average of the
+fine-tuned model's class probabilities and the graph's (computed once, over the frozen encoder), so each round's
+pseudo-labels come from two views of the text, as in co-training (Blum & Mitchell, COLT 1998), where classifiers on
+different views label data for each other. Deviation: the two views' predictions are averaged into one teacher
+instead of each view labeling for the other, and the graph view is not retrained. The teacher's class
+probabilities are the model's full softmax (not only the top class).
+
+Refreshed graph (`graph_refresh=True`, needs `seed_graph`): after each round the graph is rebuilt over the *student's*
+embeddings of the labeled and unlabeled texts (mean-pooled, as its classifier sees them) and the next round's
+pseudo-labels are read off it, as in Iscen et al., CVPR 2019, "Label Propagation for Deep Semi-supervised Learning",
+whose network's features are re-extracted and a kNN graph rebuilt and propagated before every epoch. With
+`graph_ensemble` the teacher is the mean of the model's and the refreshed graph's probabilities. Deviations: the
+rebuild is per round (a student trained from the backbone), not per epoch of one network; the graph method is
+`seed_graph`'s (the paper diffuses labels with k=50); and pseudo-labels are chosen by `threshold`/balance instead
+of being all kept with entropy-based certainty and class weights.
+
+Graph + student prediction (`graph_predict=True`, needs `seed_graph`): after the last round, the dev and test
+predictions are the mean of the final student's class probabilities (the selected round's) and the seed graph's,
+the graph refitted over the frozen encoder with the dev and test texts joining the pool as unlabeled nodes
+(transductive, like the frozen `gcn` method; their labels are never read). The two views' errors differ (a
+fine-tuned network and a graph over a frozen sentence encoder), so their average is right more often than either,
+the classic reason to combine co-trained classifiers (Blum & Mitchell 1998 multiply the two views' probabilities;
+averaging here, as in `graph_ensemble`).
+The ensemble's outputs (metrics.json, report.md, predictions.jsonl, confusion PNGs) go to output_dir/graph_predict;
+the returned metrics are the ensemble's, with the final student's own under "student". The saved model/ is the
+student alone: new texts outside the graph get the student's predictions, so this is for scoring a fixed set.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+
+import numpy as np
+
+from ..ssl.pseudo_label import pool_probs, select
+
+
+def run(cfg, splits: dict | None = None, *, resume: bool = False, overwrite: bool = False,
+        allow_changes: bool = False) -> dict:
+    """Self-training as a method: the ssl section's settings -> self_train. Writes output_dir/round_<r>/ (one
+    fine-tuning run per round), self_training.json, and, at the end, the final round's metrics.json, report.md and
+    predictions.jsonl at the top, so every method's run directory has the same layout."""
+    from .. import runs
+    from ..data.splits import load_splits
+
+    splits = splits or load_splits(cfg.data, cfg.train.seed)
+    sc, out = cfg.ssl, cfg.output_dir
+    runs.check(out, None, resume=resume, overwrite=overwrite)
+    with runs.RunDir(out, runs.lock(out)):  # one process per self-training run
+        if overwrite and os.path.exists(os.path.join(out, "metrics.json")):
+            os.unlink(os.path.join(out, "metrics.json"))  # not finished any more
+        from ..config import dump_config
+
+        dump_config(cfg, os.path.join(out, "config.yaml"))
+        m = self_train(cfg, splits, rounds=sc.rounds, threshold=0.9 if sc.threshold is None else sc.threshold,
+                       balance=sc.balance, max_per_class=sc.max_per_class, seed_graph=sc.seed_graph,
+                       portion=sc.portion, portion_step=sc.portion_step, graph_ensemble=sc.graph_ensemble,
+                       graph_refresh=sc.graph_refresh, graph_predict=sc.graph_predict,
+                       select_round=sc.select_round, resume=resume, overwrite=overwrite, allow_changes=allow_changes)
+        m["final_run"] = m["self_training"][m["selected_round"]]["run"]  # the final model's run (round_<r>/)
+        scored = os.path.join(out, "graph_predict" if sc.graph_predict else m["final_run"])  # the scores above
+        if sc.graph_predict:
+            m["scores_from"] = "graph_predict"
+        for name in ("report.md", "predictions.jsonl"):
+            with open(os.path.join(scored, name), encoding="utf-8") as f:
+                runs.write_text(os.path.join(out, name), f.read())
+        runs.write_json(os.path.join(out, "metrics.json"), m)  # last: it marks the whole run finished
+        return m
+
+
+def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balance: bool = True,
+               max_per_class: int | None = None, true_unlabeled_labels: list | None = None,
+               seed_graph: str | None = None, portion: float | None = None, portion_step: float = 0.05,
+               graph_ensemble: bool = False, graph_refresh: bool = False, graph_predict: bool = False,
+               select_round: str = "dev", resume: bool = False, **run_kw) -> dict:
+    """Rounds of self-training (see the module docstring). resume=True continues an interrupted run in
+    cfg.output_dir: finished rounds (round_<r>/metrics.json) are read back, not retrained, an unfinished round resumes
+    from its checkpoint, and the pseudo-labels in between are recomputed from the saved models (deterministic)."""
+    from ..backbone import TaskModel
+    from ..config import ConfigError
+    from ..data import LabelMap, TextData
+
+    if splits.get("unlabeled") is None:
+        raise ValueError("self-training needs splits['unlabeled']")
+    if portion is not None and not 0 < portion <= 1:
+        raise ConfigError(f"ssl.portion must be in (0, 1], got {portion}")
+    if select_round not in ("dev", "last"):
+        raise ConfigError(f"ssl.select_round must be dev or last, got {select_round!r}")
+    for flag, on in (("graph_ensemble", graph_ensemble), ("graph_refresh", graph_refresh),
+                     ("graph_predict", graph_predict)):
+        if on and seed_graph in (None, "auto"):
+            raise ConfigError(f"ssl.{flag} needs ssl.seed_graph (gcn | label_spreading): the graph method it uses")
+    auto = seed_graph == "auto"
+    if auto and (splits.get("dev") is None or splits["dev"].labels is None):
+        raise ConfigError("ssl.seed_graph=auto picks the first teacher (graph or labels alone) by dev accuracy: it "
+                          "needs a labeled dev split (data.dev); with none, choose gcn or leave seed_graph unset")
+    labeled, pool = splits["train"], splits["unlabeled"]
+    if true_unlabeled_labels is None:
+        true_unlabeled_labels = splits.get("unlabeled_truth")
+    base_out = cfg.output_dir
+    chosen_t, chosen_y, history = [], [], []
+    round_metrics, chosen_i = [], []
+    if seed_graph:
+        if seed_graph not in ("gcn", "label_spreading", "auto"):
+            raise ConfigError(f"ssl.seed_graph must be gcn, label_spreading or auto, got {seed_graph!r}")
+        from ..ssl.embedding import cached_embed
+        from ..ssl.graph import graph_probs, seed_pseudo_labels
+
+        emb = tuple(cached_embed(d.texts, cfg.model.name, cfg.model.max_length) for d in (labeled, pool))
+        graph_method = "spreading" if seed_graph == "label_spreading" else "gcn"  # auto: a GCN too
+        P_graph = graph_probs(labeled, pool, method=graph_method, seed=cfg.train.seed, embeddings=emb)
+        graph_names = LabelMap.from_data(labeled).names
+        data, chosen_i, _ = seed_pseudo_labels(labeled, pool, threshold=threshold, per_class=max_per_class,
+                                               probs=P_graph)
+        chosen_t, chosen_y = data.texts, data.labels
+    # who labels the pool for rounds after the first: the model, the graph (rebuilt over the student), or their mean
+    graph_name = ("student " if graph_refresh else "") + str(seed_graph)
+    later_teacher = "model+" + graph_name if graph_ensemble else graph_name if graph_refresh else "model"
+    for r in range(rounds):
+        c = copy.deepcopy(cfg)
+        c.output_dir = os.path.join(base_out, f"round_{r}")
+        train = TextData(labeled.texts + chosen_t, labeled.labels + chosen_y, source=labeled.source)
+        first = seed_graph
+        if r == 0 and auto:  # two round-0 students, the graph-seeded one and the labels-only one; dev keeps one
+            c.output_dir = os.path.join(base_out, "round_0_gcn")
+            m_g = _round(c, splits, train, resume, run_kw)
+            c_l = copy.deepcopy(c)
+            c_l.output_dir = os.path.join(base_out, "round_0_labels")
+            m_l = _round(c_l, splits, labeled, resume, run_kw)
+            candidates = {k: {"dev": m["dev"]["accuracy"], "test": (m.get("test") or {}).get("accuracy")}
+                          for k, m in (("gcn", m_g), ("labels", m_l))}
+            if m_l["dev"]["accuracy"] > m_g["dev"]["accuracy"]:
+                c, metrics, first, chosen_t, chosen_y, chosen_i = c_l, m_l, None, [], [], []
+            else:
+                metrics, first = m_g, "gcn"
+        else:
+            metrics = _round(c, splits, train, resume, run_kw)
+        round_metrics.append(metrics)
+        # each round's entry describes what it trained on: how many pseudo-labels, from whom, how many right
+        info = {"round": r, "teacher": later_teacher if r else first, "run": os.path.basename(c.output_dir),
+                "pseudo_labeled": len(chosen_t), "per_class": {n: chosen_y.count(n) for n in sorted(set(chosen_y))},
+                "dev": (metrics.get("dev") or {}).get("accuracy"), "test": (metrics.get("test") or {}).get("accuracy")}
+        if r == 0 and auto:
+            info["candidates"] = candidates
+        if true_unlabeled_labels is not None and len(chosen_i):
+            info["pseudo_acc"] = float(np.mean([true_unlabeled_labels[i] == y for i, y in zip(chosen_i, chosen_y)]))
+        history.append(info)
+        print(f"self-training round {r}: {info}", flush=True)
+        if r == rounds - 1:  # the last student's predictions on the pool would not be used
+            break
+        model_dir = os.path.join(c.output_dir, "model")
+        model, tok, meta = TaskModel.load(model_dir)
+        labels = LabelMap(meta["labels"])
+        if graph_refresh:  # the graph over this student's own embeddings (Iscen et al. 2019)
+            from ..ssl.graph import embed
+
+            emb_s = tuple(embed(d.texts, model_dir, c.train.eval_batch_size, meta["max_length"])
+                          for d in (labeled, pool))
+            P_graph = graph_probs(labeled, pool, method=graph_method, seed=cfg.train.seed, embeddings=emb_s)
+        if graph_ensemble or graph_refresh:
+            P_g = P_graph[:, [graph_names.index(n) for n in labels.names]]  # in the model's label order
+        if graph_refresh and not graph_ensemble:
+            probs = P_g
+        else:
+            probs = pool_probs(model, tok, pool, meta["max_length"], c.train.eval_batch_size)
+        if graph_ensemble:
+            probs = (probs + P_g) / 2
+        # CBST (Zou et al. 2018) grows the kept portion each round: 20% + 5% per round in the paper (capped at 1 here)
+        por = None if portion is None else min(1.0, portion + r * portion_step)
+        chosen_i, cls = select(probs, threshold, balance, max_per_class, portion=por)
+        chosen_t = [pool.texts[i] for i in chosen_i]
+        chosen_y = [labels.names[k] for k in cls]
+    best = _selected_round(history, select_round)
+    history[best]["selected"] = True
+    metrics = round_metrics[best]
+    if graph_predict:
+        metrics = _graph_predict(cfg, splits, os.path.join(base_out, history[best]["run"], "model"), graph_method,
+                                 emb, metrics)
+        history[best]["graph_predict"] = {n: metrics[n]["accuracy"] for n in ("dev", "test") if metrics.get(n)}
+    from ..runs import write_json
+
+    write_json(os.path.join(base_out, "self_training.json"), history)
+    metrics["self_training"], metrics["selected_round"] = history, best
+    return metrics
+
+
+def _round(c, splits, train, resume: bool, run_kw) -> dict:
+    """One round's training run in c.output_dir (read back when resuming a finished one)."""
+    from .finetune import run
+
+    finished = os.path.join(c.output_dir, "metrics.json")
+    if resume and os.path.exists(finished):
+        name = os.path.basename(c.output_dir).replace("_", " ")  # round 0 (auto: round 0 gcn / labels)
+        print(f"self-training {name}: finished before, read back from {c.output_dir}", flush=True)
+        with open(finished, encoding="utf-8") as f:
+            return json.load(f)
+    return run(c, {**splits, "train": train}, resume=resume, **run_kw)
+
+
+def _selected_round(history: list[dict], select_round: str) -> int:
+    """The final round: the first with the best dev accuracy, or the last (select_round="last", or no dev)."""
+    devs = [h.get("dev") for h in history]
+    if select_round == "last" or any(d is None for d in devs):
+        return len(history) - 1
+    return int(np.argmax(devs))
+
+
+def _graph_predict(cfg, splits, model_dir, graph_method, emb, student_metrics) -> dict:
+    """Dev/test predictions of the mean of the student's and the (transductive) seed graph's probabilities."""
+    from ..backbone import TaskModel
+    from ..data import LabelMap
+    from ..ssl.embedding import cached_embed
+    from ..ssl.graph import gcn, propagate
+    from .frozen import write_prob_outputs
+
+    labeled = splits["train"]
+    evals = [(n, splits[n]) for n in ("dev", "test") if splits.get(n) is not None and splits[n].labels is not None]
+    model, tok, meta = TaskModel.load(model_dir)
+    labels = LabelMap(meta["labels"])
+    E_l, E_u = emb
+    E_ev = [cached_embed(d.texts, cfg.model.name, cfg.model.max_length) for _, d in evals]
+    y = np.array([labels.encode(v) for v in labeled.labels])  # the graph's columns in the student's label order
+    U = np.vstack([E_u, *E_ev])
+    P = gcn(E_l, y, U, seed=cfg.train.seed) if graph_method == "gcn" else propagate(E_l, y, U, method=graph_method)
+    probs, start = {}, len(E_u)
+    for n, d in evals:
+        P_s = pool_probs(model, tok, d, meta["max_length"], cfg.train.eval_batch_size)
+        probs[n], start = (P_s + P[start: start + len(d)]) / 2, start + len(d)
+    out = os.path.join(cfg.output_dir, "graph_predict")
+    os.makedirs(out, exist_ok=True)
+    metrics = {"task": "classify", "n_train": student_metrics.get("n_train"), "labels": labels.names,
+               "method": f"self-training student + {graph_method} (mean of probabilities)",
+               "student": {n: student_metrics.get(n) for n, _ in evals}}
+    header = f"last student `{model_dir}` + {graph_method} over `{cfg.model.name}`, mean of class probabilities"
+    return write_prob_outputs(out, header, evals, probs, labels, metrics)

@@ -1,0 +1,67 @@
+"""Contract over every registered method (lowdata.methods.METHODS): the same seed gives the same metrics on CPU, a bad
+section is refused with the valid choices before anything is written, and every method writes the same run layout."""
+import json
+import os
+
+import pytest
+
+from lowdata.config import ConfigError
+from lowdata.methods import METHODS, method_of, train
+
+from .conftest import tiny_cfg
+
+SSL_METHOD = {"finetune": None, "frozen": "frozen_lr", "self_training": "self_training"}
+# a value each method's own settings refuse, and what the message must list
+BAD = {"finetune": ("train", "batch_size", 0, "expected an integer >= 1"),
+       "frozen": ("model", "pooling", "max", "one of mean, cls"),
+       "self_training": ("ssl", "select_round", "best", "one of dev, last")}
+LAYOUT = ("config.yaml", "metrics.json", "report.md", "predictions.jsonl")
+
+
+def _cfg(name, tiny_model, toy_files, out):
+    cfg = tiny_cfg(tiny_model, toy_files, out, epochs=2)
+    cfg.data.k_per_class = 8  # the rest of train is the unlabeled pool
+    cfg.ssl.method = SSL_METHOD[name]
+    cfg.ssl.rounds, cfg.ssl.threshold = 2, 0.5
+    return cfg
+
+
+def _stable(m: dict) -> dict:
+    return {k: v for k, v in m.items() if k in ("dev", "test", "n_train", "labels", "steps", "history",
+                                                 "self_training", "selected_round", "final_run")}
+
+
+def test_every_method_is_registered_and_named_by_config():
+    assert METHODS.names() == ["finetune", "frozen", "self_training"]
+    for name, ssl in SSL_METHOD.items():
+        from lowdata.config import Config
+
+        c = Config()
+        c.ssl.method = ssl
+        assert method_of(c) == name
+    for ssl in ("fixmatch", "uda", "gan_bert"):  # in-loop losses are fine-tuning with an ssl= argument
+        c.ssl.method = ssl
+        assert method_of(c) == "finetune"
+
+
+@pytest.mark.parametrize("name", sorted(SSL_METHOD))
+def test_method_contract(name, tiny_model, toy_files, tmp_path, monkeypatch):
+    monkeypatch.setenv("LOWDATA_CACHE", str(tmp_path / "cache"))
+    runs = []
+    for i in range(2):
+        out = tmp_path / f"run{i}"
+        m = train(_cfg(name, tiny_model, toy_files, out))
+        for f in LAYOUT:
+            assert (out / f).exists(), f"{name}: {f} missing"
+        assert not [f for f in os.listdir(out) if f.endswith(".tmp")]
+        assert json.loads((out / "metrics.json").read_text())["test"] == m["test"]
+        runs.append(_stable(m))
+    assert runs[0] == runs[1], f"{name}: same seed, different metrics"
+    assert runs[0]["test"]["n"] == 40
+
+    section, key, value, valid = BAD[name]
+    cfg = _cfg(name, tiny_model, toy_files, tmp_path / "bad")
+    setattr(getattr(cfg, section), key, value)
+    with pytest.raises(ConfigError, match=f"{section}.{key}: .*{valid}"):
+        train(cfg)
+    assert not (tmp_path / "bad").exists()  # refused before anything was written
