@@ -42,7 +42,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, ROOT, data_config, gcn_pseudo_labels, load_results, machine, save_results  # noqa: E402
 
-EMBEDDING_METHODS = ("frozen_lr", "label_spreading", "gcn")
+from lowdata.methods import FROZEN as EMBEDDING_METHODS  # noqa: E402  (the frozen-encoder methods' names)
 # no ssl loss inside the loop
 LOOP_ONLY = ("supervised", "self_training", "self_training_cbst", "gcn_seeded", "gcn_self_training",
              "gcn_ensemble_self_training", "gcn_refresh_self_training", "gcn_self_training_fixmatch",
@@ -51,25 +51,17 @@ LOOP_ONLY = ("supervised", "self_training", "self_training_cbst", "gcn_seeded", 
 
 
 def embedding_method(method, splits, labels, a, seed):
-    from sklearn.linear_model import LogisticRegression
+    """The package's frozen-encoder method (lowdata.methods.frozen) on these splits; dev is left out, so the graph
+    holds the labeled, unlabeled and test points (transductive: test labels are never read) as the bench always had."""
+    from lowdata.config import Config, FrozenConfig, ModelConfig, SSLConfig, TrainConfig
+    from lowdata.methods.frozen import run
 
-    from lowdata.ssl.embedding import cached_embed
-    from lowdata.ssl.graph import gcn, propagate
-
-    tr, un, te = splits["train"], splits["unlabeled"], splits["test"]
-    E_tr, E_te = (cached_embed(d.texts, a.model, a.max_length) for d in (tr, te))
-    y = np.array([labels.encode(v) for v in tr.labels])
-    if method == "frozen_lr":
-        clf = LogisticRegression(max_iter=2000, C=a.lr_c).fit(E_tr, y)
-        pred = clf.predict(E_te)
-    else:
-        E_un = cached_embed(un.texts, a.model, a.max_length)
-        # transductive: the test points join the graph as unlabeled nodes (their labels are never used)
-        E_all = np.vstack([E_un, E_te])
-        P = propagate(E_tr, y, E_all, k=a.knn, alpha=a.alpha) if method == "label_spreading" else \
-            gcn(E_tr, y, E_all, k=a.knn, seed=seed)
-        pred = P[len(E_un):].argmax(1)
-    return float(np.mean([labels.names[p] == t for p, t in zip(pred, te.labels)]))
+    with tempfile.TemporaryDirectory() as out:
+        cfg = Config(model=ModelConfig(name=a.model, max_length=a.max_length), ssl=SSLConfig(method=method),
+                     train=TrainConfig(seed=seed, progress=False, report_to=[]),
+                     frozen=FrozenConfig(k=a.knn, alpha=a.alpha, C=a.lr_c), output_dir=os.path.join(out, "run"))
+        m = run(cfg, {**splits, "dev": None})
+    return m["test"]["accuracy"]
 
 
 def tapt_encoder(splits, a) -> str:

@@ -90,7 +90,7 @@ def test_bad_input_exits_2_with_file_and_line(tiny_model, toy_files, tmp_path):
     assert r.returncode == 2 and "not a lowdata model directory" in r.stderr
 
 
-def test_summary_says_where_graph_predict_scores_are(capsys):
+def test_summary_says_where_graph_predict_scores_are(capsys, tmp_path):
     """With ssl.graph_predict the printed dev/test scores are the student + graph ensemble's: the summary also prints
     the student's own and points at graph_predict/, not only at the last round."""
     from lowdata.cli import _summary
@@ -108,6 +108,7 @@ def test_summary_says_where_graph_predict_scores_are(capsys):
     _summary({"test": acc(0.6), "selected_round": 0, "self_training": [{"round": 0}, {"round": 1}],
               "final_run": "round_0"}, "runs/z")
     assert "the final model: runs/z/round_0/model (best dev accuracy)" in capsys.readouterr().out  # chosen on dev
-    _summary({"test": acc(0.5)}, "runs/y")  # a plain run: no student line, no graph_predict line
-    assert capsys.readouterr().out.splitlines() == ["test: accuracy 0.5000", "run written to runs/y (report.md, "
+    os.makedirs(tmp_path / "y" / "model")
+    _summary({"test": acc(0.5)}, str(tmp_path / "y"))  # a plain run: no student line, no graph_predict line
+    assert capsys.readouterr().out.splitlines() == ["test: accuracy 0.5000", f"run written to {tmp_path / 'y'} (report.md, "
                                                     "metrics.json, predictions.jsonl, model/)"]

@@ -90,7 +90,7 @@ def test_every_shipped_config_loads():
     from pathlib import Path
 
     from lowdata.config import Config, PretrainConfig, load_config
-    from lowdata.evaluate.study import cell_config, load_study
+    from lowdata.studies.study import cell_config, load_study
 
     paths = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
     assert len(paths) >= 10

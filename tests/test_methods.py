@@ -13,7 +13,7 @@ from .conftest import tiny_cfg
 SSL_METHOD = {"finetune": None, "frozen": "frozen_lr", "self_training": "self_training"}
 # a value each method's own settings refuse, and what the message must list
 BAD = {"finetune": ("train", "batch_size", 0, "expected an integer >= 1"),
-       "frozen": ("model", "pooling", "max", "one of mean, cls"),
+       "frozen": ("frozen", "k", 0, "expected an integer >= 1"),
        "self_training": ("ssl", "select_round", "best", "one of dev, last")}
 LAYOUT = ("config.yaml", "metrics.json", "report.md", "predictions.jsonl")
 

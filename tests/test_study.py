@@ -6,8 +6,8 @@ import numpy as np
 import yaml
 
 from lowdata.config import to_dict
-from lowdata.evaluate.store import Store
-from lowdata.evaluate.study import load_study, run_study, write_report
+from lowdata.studies.store import Store
+from lowdata.studies.study import load_study, run_study, write_report
 
 from .conftest import tiny_cfg
 
@@ -65,7 +65,7 @@ def test_postgres_store_created_by_many_machines_at_once(postgres_url):
 
     import psycopg
 
-    from lowdata.evaluate.store import PgStore
+    from lowdata.studies.store import PgStore
 
     for k in range(4):
         with psycopg.connect(postgres_url, autocommit=True) as c:
@@ -95,7 +95,7 @@ def test_postgres_store_shared_by_workers_of_two_studies_runs(tiny_model, toy_fi
     import multiprocessing as mp
     import time
 
-    from lowdata.evaluate.store import PgStore
+    from lowdata.studies.store import PgStore
 
     st = _study(tmp_path, tiny_model, toy_files, budgets=[2, 4, 8], seeds=[0, 1], methods={"baseline": {}},
                 store=postgres_url, name="toy")
@@ -126,7 +126,7 @@ def test_postgres_store_shared_by_workers_of_two_studies_runs(tiny_model, toy_fi
 
 def _fake_study(tmp_path):
     """A study store filled with synthetic finished cells (no training): two methods on known curves."""
-    from lowdata.evaluate.study import Study, analyse
+    from lowdata.studies.study import Study, analyse
 
     st = Study(budgets=[4, 8, 16, 32, 64], seeds=[0, 1, 2], methods={"baseline": {}, "ssl": {}},
                output_dir=str(tmp_path / "study"), target=0.9)
@@ -172,7 +172,7 @@ def test_report_html_renders_plots_in_headless_chromium(tmp_path):
 def test_by_budget_overrides_only_their_cells_and_test_sample_is_one_fixed_draw(tiny_model, toy_files, tmp_path):
     from lowdata.config import ConfigError
     from lowdata.data.splits import load_splits
-    from lowdata.evaluate.study import cell_config
+    from lowdata.studies.study import cell_config
 
     st = _study(tmp_path, tiny_model, toy_files, budgets=[2, "full"],
                 by_budget={"full": {"train.epochs": 1, "train.batch_size": 4}},

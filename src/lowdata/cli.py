@@ -1,4 +1,4 @@
-"""lowdata command line. Verbs: train, pretrain, eval, predict, augment, attack, curve, ls, demo.
+"""lowdata command line. Verbs: train, pretrain, eval, predict, augment, synth, attack, curve, ls, demo.
 
     lowdata train -c configs/sst2-16shot.yaml train.lr=3e-5 output_dir=runs/x [--resume]
     lowdata pretrain -c configs/pretrain-sst2-mr.yaml output_dir=runs/pt [--resume]
@@ -99,6 +99,25 @@ def _parser() -> argparse.ArgumentParser:
     ag.add_argument("--no-original", action="store_true", help="write only the augmented rows")
     ag.add_argument("--overwrite", action="store_true")
 
+    sy = sub.add_parser("synth", help="synthesize labeled examples (LM generation or an augmenter), then filter them")
+    sy.add_argument("-i", "--input", required=True, help="labeled file: the labels, and the examples in the prompt")
+    sy.add_argument("-o", "--output", required=True, help=".tsv, .csv or .jsonl: the synthetic rows only")
+    src = sy.add_mutually_exclusive_group(required=True)
+    src.add_argument("--generate", metavar="MODEL", help="a causal LM (local folder or hub name): label-conditioned "
+                                                         "generation")
+    src.add_argument("--aug", metavar="SPEC", help="an augmenter spec, e.g. mlm_refill:p=0.3 (see `lowdata ls`)")
+    sy.add_argument("--n-per-label", type=_count, default=20, help="--generate: new examples per label")
+    sy.add_argument("--shots", type=_natural, default=8, help="--generate: input examples per label in the prompt")
+    sy.add_argument("--max-new-tokens", type=_count, default=48)
+    sy.add_argument("--n", type=_count, help="--aug: variants per input text (default: the augmenter's)")
+    sy.add_argument("--against", nargs="*", default=[], help="dev/test files: drop synthetic texts that leak into them")
+    sy.add_argument("--judge", help="a trained classifier (…/model): drop examples it does not give their label")
+    sy.add_argument("--threshold", type=float, default=0.5, help="--judge: least probability of the example's label")
+    sy.add_argument("--near", type=float, default=0.9, help="near-duplicate cosine (char 3-gram TF-IDF)")
+    sy.add_argument("--seed", type=_natural, default=0)
+    sy.add_argument("--format", help="input format (default: guessed)")
+    sy.add_argument("--overwrite", action="store_true")
+
     at = sub.add_parser("attack", help="adversarial examples against a trained classifier: robustness report")
     at.add_argument("--model", required=True, help="a classification model directory written by train (…/model)")
     at.add_argument("--data", required=True, help="labeled file to attack")
@@ -111,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     at.add_argument("--overwrite", action="store_true")
 
     cv = sub.add_parser("curve", help="learning-curve study: budgets x methods x seeds, fits, label equivalence")
-    cv.add_argument("-c", "--config", required=True, help="study YAML (see lowdata.evaluate.study)")
+    cv.add_argument("-c", "--config", required=True, help="study YAML (see lowdata.studies.study)")
     cv.add_argument("--workers", type=_count, default=1)
     cv.add_argument("--store", help="postgresql://... to share the study's cells between machines (default: the "
                                     "study's store, or SQLite in its output_dir)")
@@ -136,7 +155,7 @@ def main(argv=None) -> int:
 
     try:
         verbs = {"train": _train, "pretrain": _pretrain, "eval": _eval, "predict": _predict, "augment": _augment,
-                 "attack": _attack, "curve": _curve, "ls": _ls, "demo": _demo}
+                 "attack": _attack, "curve": _curve, "ls": _ls, "demo": _demo, "synth": _synth}
         return verbs[args.verb](args)
     except (LowdataError, FileExistsError, FileNotFoundError, PermissionError, IsADirectoryError,
             NotADirectoryError) as e:
@@ -182,7 +201,8 @@ def _summary(m: dict, out: str) -> None:
     for split, r in student.items():
         print(f"{split}, the final student alone: accuracy {r['accuracy']:.4f}")
     final = m.get("final_run")  # a method that trains several runs (self-training) names the final model's one
-    where = f"{out} (report.md, metrics.json, predictions.jsonl" + (")" if final else ", model/)")
+    has_model = os.path.isdir(os.path.join(out, "model"))  # frozen-encoder runs have no trained weights
+    where = f"{out} (report.md, metrics.json, predictions.jsonl" + (", model/)" if has_model else ")")
     if final:
         chosen = " (best dev accuracy)" if m.get("selected_round", -1) != len(m.get("self_training", [])) - 1 else ""
         where += f"; the final model: {os.path.join(out, final, 'model')}{chosen}"
@@ -267,6 +287,19 @@ def _augment(args) -> int:
     return 0
 
 
+def _synth(args) -> int:
+    from .synth.run import synth_file
+
+    r = synth_file(args.input, args.output, generate=args.generate, aug=args.aug, n_per_label=args.n_per_label,
+                   shots=args.shots, n=args.n, against=args.against, judge=args.judge, threshold=args.threshold,
+                   near=args.near, seed=args.seed, fmt=args.format, overwrite=args.overwrite,
+                   max_new_tokens=args.max_new_tokens)
+    why = ", ".join(f"{k} {v}" for k, v in r["dropped"].items()) or "none"
+    print(f"{args.output}: kept {r['kept']} of {r['generated']} synthetic examples ({r['source']}); dropped: {why}; "
+          f"per label: {r['per_label']}; report: {args.output}.report.json")
+    return 0
+
+
 def _attack(args) -> int:
     import json
     import os
@@ -309,7 +342,7 @@ def _attack(args) -> int:
 
 
 def _curve(args) -> int:
-    from .evaluate.study import load_study, run_study, write_report
+    from .studies.study import load_study, run_study, write_report
 
     st = load_study(args.config)
     if args.store:

@@ -137,6 +137,14 @@ class ContrastiveConfig:
 
 
 @dataclass
+class FrozenConfig:
+    """The frozen-encoder method's own settings (lowdata.methods.frozen; ssl.method frozen_lr | label_spreading | gcn)."""
+    k: int = 10                              # neighbours of each point in the kNN graph (label_spreading, gcn)
+    alpha: float = 0.99                      # label spreading's clamping (Zhou et al. 2003: 0.99)
+    C: float = 1.0                           # frozen_lr: inverse L2 strength of the logistic regression
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -146,6 +154,7 @@ class Config:
     pretrain: FusionConfig = field(default_factory=FusionConfig)
     adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
     contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
+    frozen: FrozenConfig = field(default_factory=FrozenConfig)
     output_dir: str = "runs/default"
 
 
@@ -392,6 +401,7 @@ RULES = {
                    "max_length": _num(8, 8192, integer=True)},
     ContrastiveConfig: {"pairs": _int(0), "epochs": _int(0), "max_steps": _int(0), "batch_size": _int(2),
                         "lr": _positive()},
+    FrozenConfig: {"k": _int(1), "alpha": _num(0, 1, lo_open=True, hi_open=True), "C": _positive()},
     CorpusConfig: {"format": _one_of(None, "text", "jsonl", "hf"), "documents": _one_of("auto", "blank_line", "line"),
                    "language": _one_of("auto", "en", "zh"), "heldout": _unit(hi_open=True), "max_heldout": _int(0),
                    "max_documents": _int(0)},

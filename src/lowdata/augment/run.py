@@ -85,7 +85,7 @@ def augment_file(inp: str, out: str, spec: str, n: int | None = None, seed: int 
     rows = [(t, y, "original") for t, y in zip(data.texts, data.labels)] if keep_original else []
     rows += [(v, y, spec) for vs, y in zip(variants, data.labels) for v in vs if v.strip()]
     dropped = sum(1 for vs in variants for v in vs if not v.strip())
-    _write_atomic(out, lambda f: _write_rows(f, out, rows))
+    _write_atomic(out, lambda f: write_rows(f, out, rows))
     return {"input": len(data), "output": len(rows), "dropped_empty": dropped}
 
 
@@ -102,7 +102,7 @@ def _write_atomic(path: str, write) -> None:
         raise
 
 
-def _write_rows(f, path, rows):
+def write_rows(f, path, rows):
     ext = os.path.splitext(path)[1].lower()
     if ext in (".jsonl", ".json"):
         for t, y, src in rows:

@@ -57,7 +57,7 @@ def _run_embedding(cfg, splits, method, out, labels, evals) -> dict:
     if method == "frozen_lr":
         from sklearn.linear_model import LogisticRegression
 
-        clf = LogisticRegression(max_iter=2000, C=1.0, random_state=cfg.train.seed).fit(E_l, y)
+        clf = LogisticRegression(max_iter=2000, C=cfg.frozen.C, random_state=cfg.train.seed).fit(E_l, y)
         probs = {n: clf.predict_proba(emb(d)) for n, d in evals}
     else:
         parts = ([emb(splits["unlabeled"])] if splits.get("unlabeled") is not None else []) + [emb(d) for _, d in
@@ -66,7 +66,9 @@ def _run_embedding(cfg, splits, method, out, labels, evals) -> dict:
             probs = {}
         else:
             U = np.vstack(parts)
-            P = gcn(E_l, y, U, seed=cfg.train.seed) if method == "gcn" else propagate(E_l, y, U)
+            fc = cfg.frozen
+            P = gcn(E_l, y, U, k=fc.k, seed=cfg.train.seed) if method == "gcn" else \
+                propagate(E_l, y, U, k=fc.k, alpha=fc.alpha)
             probs, end = {}, len(U)
             for n, d in reversed(evals):
                 probs[n], end = P[end - len(d): end], end - len(d)

@@ -63,11 +63,14 @@ def dedup(texts: list[str], near: float | None = 0.9, chunk: int = 2000):
     return keep, rep
 
 
-def leakage(texts: list[str], against: list[str], near: float | None = 0.9, chunk: int = 2000):
+def leakage(texts: list[str], against: list[str], near: float | None = 0.9, chunk: int = 2000,
+            where: str = "dev/test"):
+    """Indices of texts that are neither an exact nor a near match of any text in `against` (named `where` in the
+    report's reasons)."""
     rep = FilterReport(total=len(texts))
     ref = {_norm(t) for t in against}
     keep = [i for i, t in enumerate(texts) if _norm(t) not in ref]
-    rep.add("exact match in dev/test", len(texts) - len(keep))
+    rep.add(f"exact match in {where}", len(texts) - len(keep))
     if near is not None and keep and against:
         A, X = _vectors(against, [texts[i] for i in keep])
         bad = set()
@@ -75,7 +78,7 @@ def leakage(texts: list[str], against: list[str], near: float | None = 0.9, chun
             sim = X[s: s + chunk] @ A.T
             hit = (sim.max(axis=1).toarray().ravel() >= near).nonzero()[0]
             bad |= set((hit + s).tolist())
-        rep.add("near match in dev/test", len(bad))
+        rep.add(f"near match in {where}", len(bad))
         keep = [i for j, i in enumerate(keep) if j not in bad]
     rep.kept = len(keep)
     return keep, rep
@@ -96,20 +99,22 @@ def label_consistency(texts: list[str], labels: list[str], probs, label_names: l
 
 
 def filter_synthetic(data, against=(), near: float | None = 0.9, probs=None, label_names=None,
-                     threshold: float = 0.5):
-    """All filters in turn on TextData -> (filtered TextData, FilterReport)."""
+                     threshold: float = 0.5, source=None):
+    """All filters in turn on TextData -> (filtered TextData, FilterReport): duplicates, copies of `source` (the
+    data the examples were made from), leaks into `against` (dev/test), then label consistency."""
     rep = FilterReport(total=len(data))
     idx = list(range(len(data)))
     keep, r = dedup(data.texts, near)
     idx = [idx[k] for k in keep]
     for k, v in r.dropped.items():
         rep.add(k, v)
-    ref = [t for d in against for t in d.texts]
-    if ref:
-        keep, r = leakage([data.texts[i] for i in idx], ref, near)
-        idx = [idx[k] for k in keep]
-        for k, v in r.dropped.items():
-            rep.add(k, v)
+    for where, sets in (("the source data", [source] if source is not None else []), ("dev/test", against)):
+        ref = [t for d in sets for t in d.texts]
+        if ref and idx:
+            keep, r = leakage([data.texts[i] for i in idx], ref, near, where=where)
+            idx = [idx[k] for k in keep]
+            for k, v in r.dropped.items():
+                rep.add(k, v)
     if probs is not None:
         import numpy as np
 

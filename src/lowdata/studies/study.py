@@ -18,7 +18,7 @@ study.yaml:
 
     store: postgresql://user@host/db        # optional: several machines work on one study (default: SQLite)
 
-The store (evaluate/store.py) is SQLite at `output_dir/study.db`, or PostgreSQL for several machines: a worker
+The store (studies/store.py) is SQLite at `output_dir/study.db`, or PostgreSQL for several machines: a worker
 claims the next pending cell in a transaction, so `--workers N` processes (on any number of machines with a
 PostgreSQL store) never run a cell twice, and a killed study resumes without redoing finished cells (cells left
 "running" by a dead worker go back to pending: on the next start with SQLite, after a stale heartbeat with
@@ -145,7 +145,7 @@ def run_study(st: Study, workers: int = 1, worker_prefix: str | None = None) -> 
 
 def analyse(st: Study, store) -> dict:
     """Fit every method's curve (error vs total labels), label equivalence vs the baseline, labels for target."""
-    from .curves import bootstrap, fit_curve, label_equivalence
+    from ..evaluate.curves import bootstrap, fit_curve, label_equivalence
 
     rows = store.rows("done")
     out = {"methods": {}, "baseline": st.baseline, "target": st.target, "cells": len(rows),
@@ -225,7 +225,7 @@ def write_report(st: Study, res: dict) -> tuple[str, str]:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from .curves import CurveFit
+    from ..evaluate.curves import CurveFit
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for i, (m, e) in enumerate(res["methods"].items()):
