@@ -151,8 +151,18 @@ def main(argv=None) -> int:
     if args.verb is None:
         _parser().print_help()
         return 0
-    from .errors import LowdataError
+    import warnings
 
+    from .errors import LowdataError, LowdataWarning
+
+    plain = warnings.formatwarning
+
+    def one_line(message, category, filename, lineno, line=None):  # lowdata's own warnings: one line, no source
+        if issubclass(category, LowdataWarning):
+            return f"lowdata: warning: {message}\n"
+        return plain(message, category, filename, lineno, line)
+
+    warnings.formatwarning = one_line
     try:
         verbs = {"train": _train, "pretrain": _pretrain, "eval": _eval, "predict": _predict, "augment": _augment,
                  "attack": _attack, "curve": _curve, "ls": _ls, "demo": _demo, "synth": _synth}
