@@ -1,7 +1,8 @@
 """Pseudo-labeling / self-training (Lee 2013; Yarowsky 1995; as a teacher-student loop like Xie et al. 2020's
 Noisy Student, where each round's student starts again from the backbone).
 
-    metrics = self_train(cfg, splits, rounds=3, threshold=0.9, balance=True)
+    metrics = self_train(cfg, splits)                          # the settings of cfg.ssl (rounds, threshold, ...)
+    metrics = self_train(cfg, splits, rounds=2, seed_graph="gcn")  # or overridden
 
 Round r trains on the labeled data plus the pseudo-labeled examples chosen after round r-1, then predicts the
 unlabeled pool and keeps the examples whose confidence >= threshold; with balance=True it keeps the same number
@@ -65,6 +66,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -88,11 +90,7 @@ def run(cfg, splits: dict | None = None, *, resume: bool = False, overwrite: boo
         from ..config import dump_config
 
         dump_config(cfg, os.path.join(out, "config.yaml"))
-        m = self_train(cfg, splits, rounds=sc.rounds, threshold=0.9 if sc.threshold is None else sc.threshold,
-                       balance=sc.balance, max_per_class=sc.max_per_class, seed_graph=sc.seed_graph,
-                       portion=sc.portion, portion_step=sc.portion_step, graph_ensemble=sc.graph_ensemble,
-                       graph_refresh=sc.graph_refresh, graph_predict=sc.graph_predict,
-                       select_round=sc.select_round, resume=resume, overwrite=overwrite, allow_changes=allow_changes)
+        m = self_train(cfg, splits, resume=resume, overwrite=overwrite, allow_changes=allow_changes)
         m["final_run"] = m["self_training"][m["selected_round"]]["run"]  # the final model's run (round_<r>/)
         scored = os.path.join(out, "graph_predict" if sc.graph_predict else m["final_run"])  # the scores above
         if sc.graph_predict:
@@ -104,118 +102,181 @@ def run(cfg, splits: dict | None = None, *, resume: bool = False, overwrite: boo
         return m
 
 
-def self_train(cfg, splits: dict, rounds: int = 3, threshold: float = 0.9, balance: bool = True,
-               max_per_class: int | None = None, true_unlabeled_labels: list | None = None,
-               seed_graph: str | None = None, portion: float | None = None, portion_step: float = 0.05,
-               graph_ensemble: bool = False, graph_refresh: bool = False, graph_predict: bool = False,
-               select_round: str = "dev", resume: bool = False, **run_kw) -> dict:
-    """Rounds of self-training (see the module docstring). resume=True continues an interrupted run in
-    cfg.output_dir: finished rounds (round_<r>/metrics.json) are read back, not retrained, an unfinished round resumes
-    from its checkpoint, and the pseudo-labels in between are recomputed from the saved models (deterministic)."""
-    from ..backbone import TaskModel
-    from ..config import ConfigError
-    from ..data import LabelMap, TextData
+@dataclass
+class Settings:
+    """Self-training's settings: the ssl section's fields of the same names (see the module docstring)."""
+    rounds: int = 3
+    threshold: float = 0.9                   # ssl.threshold null -> 0.9
+    balance: bool = True
+    max_per_class: int | None = None
+    seed_graph: str | None = None            # gcn | label_spreading | auto
+    portion: float | None = None             # CBST
+    portion_step: float = 0.05
+    graph_ensemble: bool = False
+    graph_refresh: bool = False
+    graph_predict: bool = False
+    select_round: str = "dev"
 
+    @classmethod
+    def of(cls, sc, overrides: dict) -> "Settings":
+        """From an SSLConfig (None: the defaults), keyword overrides on top (unknown names raise TypeError)."""
+        base = {f.name: getattr(sc, f.name) for f in fields(cls)} if sc is not None else {}
+        if base.get("threshold") is None:
+            base.pop("threshold", None)
+        bad = sorted(set(overrides) - {f.name for f in fields(cls)})
+        if bad:
+            raise TypeError(f"self_train got unknown settings {bad} (valid: {', '.join(f.name for f in fields(cls))})")
+        return cls(**{**base, **overrides})
+
+    def check(self, splits: dict) -> None:
+        from ..config import ConfigError
+
+        if self.portion is not None and not 0 < self.portion <= 1:
+            raise ConfigError(f"ssl.portion must be in (0, 1], got {self.portion}")
+        if self.select_round not in ("dev", "last"):
+            raise ConfigError(f"ssl.select_round must be dev or last, got {self.select_round!r}")
+        if self.seed_graph not in (None, "gcn", "label_spreading", "auto"):
+            raise ConfigError(f"ssl.seed_graph must be gcn, label_spreading or auto, got {self.seed_graph!r}")
+        for flag in ("graph_ensemble", "graph_refresh", "graph_predict"):
+            if getattr(self, flag) and self.seed_graph in (None, "auto"):
+                raise ConfigError(f"ssl.{flag} needs ssl.seed_graph (gcn | label_spreading): the graph method it uses")
+        if self.seed_graph == "auto" and (splits.get("dev") is None or splits["dev"].labels is None):
+            raise ConfigError("ssl.seed_graph=auto picks the first teacher (graph or labels alone) by dev accuracy: "
+                              "it needs a labeled dev split (data.dev); with none, choose gcn or leave seed_graph unset")
+
+    def later_teacher(self) -> str:
+        """Who labels the pool for rounds after the first: the model, the graph (rebuilt over the student), or both."""
+        graph = ("student " if self.graph_refresh else "") + str(self.seed_graph)
+        return "model+" + graph if self.graph_ensemble else graph if self.graph_refresh else "model"
+
+
+@dataclass
+class Graph:
+    """The seed graph over the frozen encoder: its method, the labeled/pool embeddings, its pool probabilities."""
+    method: str
+    emb: tuple
+    probs: np.ndarray
+    names: list
+
+
+def self_train(cfg, splits: dict, *, resume: bool = False, true_unlabeled_labels: list | None = None,
+               overwrite: bool = False, allow_changes: bool = False, **settings) -> dict:
+    """Rounds of self-training (see the module docstring), with cfg.ssl's settings (keyword `settings` override
+    them: rounds=2, seed_graph="gcn", ...). resume=True continues an interrupted run in cfg.output_dir: finished
+    rounds (round_<r>/metrics.json) are read back, not retrained, an unfinished round resumes from its checkpoint,
+    and the pseudo-labels in between are recomputed from the saved models (deterministic)."""
+    from ..data import TextData
+
+    s = Settings.of(cfg.ssl if cfg is not None else None, settings)
     if splits.get("unlabeled") is None:
         raise ValueError("self-training needs splits['unlabeled']")
-    if portion is not None and not 0 < portion <= 1:
-        raise ConfigError(f"ssl.portion must be in (0, 1], got {portion}")
-    if select_round not in ("dev", "last"):
-        raise ConfigError(f"ssl.select_round must be dev or last, got {select_round!r}")
-    for flag, on in (("graph_ensemble", graph_ensemble), ("graph_refresh", graph_refresh),
-                     ("graph_predict", graph_predict)):
-        if on and seed_graph in (None, "auto"):
-            raise ConfigError(f"ssl.{flag} needs ssl.seed_graph (gcn | label_spreading): the graph method it uses")
-    auto = seed_graph == "auto"
-    if auto and (splits.get("dev") is None or splits["dev"].labels is None):
-        raise ConfigError("ssl.seed_graph=auto picks the first teacher (graph or labels alone) by dev accuracy: it "
-                          "needs a labeled dev split (data.dev); with none, choose gcn or leave seed_graph unset")
+    s.check(splits)
+    run_kw = {"overwrite": overwrite, "allow_changes": allow_changes}
     labeled, pool = splits["train"], splits["unlabeled"]
-    if true_unlabeled_labels is None:
-        true_unlabeled_labels = splits.get("unlabeled_truth")
-    base_out = cfg.output_dir
-    chosen_t, chosen_y, history = [], [], []
-    round_metrics, chosen_i = [], []
-    if seed_graph:
-        if seed_graph not in ("gcn", "label_spreading", "auto"):
-            raise ConfigError(f"ssl.seed_graph must be gcn, label_spreading or auto, got {seed_graph!r}")
-        from ..ssl.embedding import cached_embed
-        from ..ssl.graph import graph_probs, seed_pseudo_labels
+    truth = splits.get("unlabeled_truth") if true_unlabeled_labels is None else true_unlabeled_labels
+    graph = _seed_graph(cfg, labeled, pool, s) if s.seed_graph else None
+    chosen_i, chosen_t, chosen_y = [], [], []
+    if graph is not None:
+        from ..ssl.graph import seed_pseudo_labels
 
-        emb = tuple(cached_embed(d.texts, cfg.model.name, cfg.model.max_length) for d in (labeled, pool))
-        graph_method = "spreading" if seed_graph == "label_spreading" else "gcn"  # auto: a GCN too
-        P_graph = graph_probs(labeled, pool, method=graph_method, seed=cfg.train.seed, embeddings=emb)
-        graph_names = LabelMap.from_data(labeled).names
-        data, chosen_i, _ = seed_pseudo_labels(labeled, pool, threshold=threshold, per_class=max_per_class,
-                                               probs=P_graph)
+        data, chosen_i, _ = seed_pseudo_labels(labeled, pool, threshold=s.threshold, per_class=s.max_per_class,
+                                               probs=graph.probs)
         chosen_t, chosen_y = data.texts, data.labels
-    # who labels the pool for rounds after the first: the model, the graph (rebuilt over the student), or their mean
-    graph_name = ("student " if graph_refresh else "") + str(seed_graph)
-    later_teacher = "model+" + graph_name if graph_ensemble else graph_name if graph_refresh else "model"
-    for r in range(rounds):
+    history, round_metrics = [], []
+    for r in range(s.rounds):
         c = copy.deepcopy(cfg)
-        c.output_dir = os.path.join(base_out, f"round_{r}")
+        c.output_dir = os.path.join(cfg.output_dir, f"round_{r}")
         train = TextData(labeled.texts + chosen_t, labeled.labels + chosen_y, source=labeled.source)
-        first = seed_graph
-        if r == 0 and auto:  # two round-0 students, the graph-seeded one and the labels-only one; dev keeps one
-            c.output_dir = os.path.join(base_out, "round_0_gcn")
-            m_g = _round(c, splits, train, resume, run_kw)
-            c_l = copy.deepcopy(c)
-            c_l.output_dir = os.path.join(base_out, "round_0_labels")
-            m_l = _round(c_l, splits, labeled, resume, run_kw)
-            candidates = {k: {"dev": m["dev"]["accuracy"], "test": (m.get("test") or {}).get("accuracy")}
-                          for k, m in (("gcn", m_g), ("labels", m_l))}
-            if m_l["dev"]["accuracy"] > m_g["dev"]["accuracy"]:
-                c, metrics, first, chosen_t, chosen_y, chosen_i = c_l, m_l, None, [], [], []
-            else:
-                metrics, first = m_g, "gcn"
+        first, candidates = s.seed_graph, None
+        if r == 0 and s.seed_graph == "auto":  # two round-0 students, graph-seeded and labels-only; dev keeps one
+            c, metrics, candidates, graph_kept = _auto_round0(c, splits, train, labeled, resume, run_kw)
+            first = "gcn" if graph_kept else None
+            if not graph_kept:
+                chosen_i, chosen_t, chosen_y = [], [], []
         else:
             metrics = _round(c, splits, train, resume, run_kw)
         round_metrics.append(metrics)
         # each round's entry describes what it trained on: how many pseudo-labels, from whom, how many right
-        info = {"round": r, "teacher": later_teacher if r else first, "run": os.path.basename(c.output_dir),
+        info = {"round": r, "teacher": s.later_teacher() if r else first, "run": os.path.basename(c.output_dir),
                 "pseudo_labeled": len(chosen_t), "per_class": {n: chosen_y.count(n) for n in sorted(set(chosen_y))},
                 "dev": (metrics.get("dev") or {}).get("accuracy"), "test": (metrics.get("test") or {}).get("accuracy")}
-        if r == 0 and auto:
+        if candidates is not None:
             info["candidates"] = candidates
-        if true_unlabeled_labels is not None and len(chosen_i):
-            info["pseudo_acc"] = float(np.mean([true_unlabeled_labels[i] == y for i, y in zip(chosen_i, chosen_y)]))
+        if truth is not None and len(chosen_i):
+            info["pseudo_acc"] = float(np.mean([truth[i] == y for i, y in zip(chosen_i, chosen_y)]))
         history.append(info)
         print(f"self-training round {r}: {info}", flush=True)
-        if r == rounds - 1:  # the last student's predictions on the pool would not be used
-            break
-        model_dir = os.path.join(c.output_dir, "model")
-        model, tok, meta = TaskModel.load(model_dir)
-        labels = LabelMap(meta["labels"])
-        if graph_refresh:  # the graph over this student's own embeddings (Iscen et al. 2019)
-            from ..ssl.graph import embed
+        if r < s.rounds - 1:  # the last student's predictions on the pool would not be used
+            chosen_i, chosen_t, chosen_y = _next_pseudo_labels(c, cfg, s, graph, labeled, pool, r)
+    return _finish(cfg, splits, s, graph, history, round_metrics)
 
-            emb_s = tuple(embed(d.texts, model_dir, c.train.eval_batch_size, meta["max_length"])
-                          for d in (labeled, pool))
-            P_graph = graph_probs(labeled, pool, method=graph_method, seed=cfg.train.seed, embeddings=emb_s)
-        if graph_ensemble or graph_refresh:
-            P_g = P_graph[:, [graph_names.index(n) for n in labels.names]]  # in the model's label order
-        if graph_refresh and not graph_ensemble:
-            probs = P_g
-        else:
-            probs = pool_probs(model, tok, pool, meta["max_length"], c.train.eval_batch_size)
-        if graph_ensemble:
-            probs = (probs + P_g) / 2
-        # CBST (Zou et al. 2018) grows the kept portion each round: 20% + 5% per round in the paper (capped at 1 here)
-        por = None if portion is None else min(1.0, portion + r * portion_step)
-        chosen_i, cls = select(probs, threshold, balance, max_per_class, portion=por)
-        chosen_t = [pool.texts[i] for i in chosen_i]
-        chosen_y = [labels.names[k] for k in cls]
-    best = _selected_round(history, select_round)
-    history[best]["selected"] = True
-    metrics = round_metrics[best]
-    if graph_predict:
-        metrics = _graph_predict(cfg, splits, os.path.join(base_out, history[best]["run"], "model"), graph_method,
-                                 emb, metrics)
-        history[best]["graph_predict"] = {n: metrics[n]["accuracy"] for n in ("dev", "test") if metrics.get(n)}
+
+def _seed_graph(cfg, labeled, pool, s) -> Graph:
+    """The graph over the frozen encoder's embeddings of the labeled and pool texts, and its pool probabilities."""
+    from ..data import LabelMap
+    from ..ssl.embedding import cached_embed
+    from ..ssl.graph import graph_probs
+
+    emb = tuple(cached_embed(d.texts, cfg.model.name, cfg.model.max_length) for d in (labeled, pool))
+    method = "spreading" if s.seed_graph == "label_spreading" else "gcn"  # auto: a GCN too
+    return Graph(method, emb, graph_probs(labeled, pool, method=method, seed=cfg.train.seed, embeddings=emb),
+                 LabelMap.from_data(labeled).names)
+
+
+def _auto_round0(c, splits, train, labeled, resume, run_kw):
+    """seed_graph=auto: train round 0 on labels + the GCN's pseudo-labels and on the labels alone; keep the student
+    with the better dev accuracy (the graph-seeded one on a tie). -> (its config, metrics, both scores, graph kept)."""
+    c.output_dir = os.path.join(os.path.dirname(c.output_dir), "round_0_gcn")
+    m_g = _round(c, splits, train, resume, run_kw)
+    c_l = copy.deepcopy(c)
+    c_l.output_dir = os.path.join(os.path.dirname(c.output_dir), "round_0_labels")
+    m_l = _round(c_l, splits, labeled, resume, run_kw)
+    candidates = {k: {"dev": m["dev"]["accuracy"], "test": (m.get("test") or {}).get("accuracy")}
+                  for k, m in (("gcn", m_g), ("labels", m_l))}
+    if m_l["dev"]["accuracy"] > m_g["dev"]["accuracy"]:
+        return c_l, m_l, candidates, False
+    return c, m_g, candidates, True
+
+
+def _next_pseudo_labels(c, cfg, s, graph, labeled, pool, r):
+    """The pool relabeled after round r by the round's student (and/or the graph) -> (indices, texts, labels)."""
+    from ..backbone import TaskModel
+    from ..data import LabelMap
+
+    model_dir = os.path.join(c.output_dir, "model")
+    model, tok, meta = TaskModel.load(model_dir)
+    labels = LabelMap(meta["labels"])
+    if s.graph_refresh:  # the graph over this student's own embeddings (Iscen et al. 2019)
+        from ..ssl.graph import embed, graph_probs
+
+        emb_s = tuple(embed(d.texts, model_dir, c.train.eval_batch_size, meta["max_length"]) for d in (labeled, pool))
+        graph.probs = graph_probs(labeled, pool, method=graph.method, seed=cfg.train.seed, embeddings=emb_s)
+    if s.graph_ensemble or s.graph_refresh:
+        P_g = graph.probs[:, [graph.names.index(n) for n in labels.names]]  # in the model's label order
+    if s.graph_refresh and not s.graph_ensemble:
+        probs = P_g
+    else:
+        probs = pool_probs(model, tok, pool, meta["max_length"], c.train.eval_batch_size)
+    if s.graph_ensemble:
+        probs = (probs + P_g) / 2
+    # CBST (Zou et al. 2018) grows the kept portion each round: 20% + 5% per round in the paper (capped at 1 here)
+    por = None if s.portion is None else min(1.0, s.portion + r * s.portion_step)
+    idx, cls = select(probs, s.threshold, s.balance, s.max_per_class, portion=por)
+    return idx, [pool.texts[i] for i in idx], [labels.names[k] for k in cls]
+
+
+def _finish(cfg, splits, s, graph, history, round_metrics) -> dict:
+    """The final round (dev or last), graph_predict's scores if asked, self_training.json -> the returned metrics."""
     from ..runs import write_json
 
-    write_json(os.path.join(base_out, "self_training.json"), history)
+    best = _selected_round(history, s.select_round)
+    history[best]["selected"] = True
+    metrics = round_metrics[best]
+    if s.graph_predict:
+        metrics = _graph_predict(cfg, splits, os.path.join(cfg.output_dir, history[best]["run"], "model"),
+                                 graph.method, graph.emb, metrics)
+        history[best]["graph_predict"] = {n: metrics[n]["accuracy"] for n in ("dev", "test") if metrics.get(n)}
+    write_json(os.path.join(cfg.output_dir, "self_training.json"), history)
     metrics["self_training"], metrics["selected_round"] = history, best
     return metrics
 
