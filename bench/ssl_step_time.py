@@ -2,7 +2,8 @@
 
     python bench/ssl_step_time.py            # SST-2, 16 labeled per class + the unlabeled rest, MiniLM, 40 - 10 steps
 
-Timed: the loop only (`lowdata.loop.fit`, as called by lowdata.methods.finetune), no dev or test evaluation, at --steps and at --steps-low steps (each best
+Timed: the loop only (`lowdata.loop.fit`, as called by lowdata.methods.finetune), no dev or test evaluation, at
+--steps and at --steps-low steps (each best
 of `--repeats`); seconds per step = the difference / the extra steps, so fixed costs of the loop cancel out.
 A FixMatch step runs the labeled batch plus, for mu x batch unlabeled texts, a weak-view forward pass (no
 gradient) and a strong-view forward and backward pass, and re-tokenizes both augmented views.

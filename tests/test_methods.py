@@ -10,11 +10,14 @@ from lowdata.methods import METHODS, method_of, train
 
 from .conftest import tiny_cfg
 
-SSL_METHOD = {"finetune": None, "frozen": "frozen_lr", "self_training": "self_training"}
+SSL_METHOD = {"finetune": None, "frozen": "frozen_lr", "self_training": "self_training", "setfit": None,
+              "fusion": None}
 # a value each method's own settings refuse, and what the message must list
 BAD = {"finetune": ("train", "batch_size", 0, "expected an integer >= 1"),
        "frozen": ("frozen", "k", 0, "expected an integer >= 1"),
-       "self_training": ("ssl", "select_round", "best", "one of dev, last")}
+       "self_training": ("self_training", "select_round", "best", "one of dev, last"),
+       "setfit": ("contrastive", "batch_size", 1, "expected an integer >= 2"),
+       "fusion": ("pretrain", "lr", -1.0, "expected a number > 0")}
 LAYOUT = ("config.yaml", "metrics.json", "report.md", "predictions.jsonl")
 
 
@@ -22,7 +25,11 @@ def _cfg(name, tiny_model, toy_files, out):
     cfg = tiny_cfg(tiny_model, toy_files, out, epochs=2)
     cfg.data.k_per_class = 8  # the rest of train is the unlabeled pool
     cfg.ssl.method = SSL_METHOD[name]
-    cfg.ssl.rounds, cfg.ssl.threshold = 2, 0.5
+    cfg.self_training.rounds, cfg.self_training.threshold = 2, 0.5
+    if name == "setfit":  # SetFit as published: pairs, then a logistic-regression head, no fine-tuning epochs
+        cfg.contrastive.pairs, cfg.contrastive.max_steps, cfg.train.epochs = 2, 4, 0
+    if name == "fusion":  # a few steps of MLM on the run's own text, then fine-tuning
+        cfg.pretrain.max_steps, cfg.pretrain.batch_size = 3, 8
     return cfg
 
 
@@ -32,14 +39,20 @@ def _stable(m: dict) -> dict:
 
 
 def test_every_method_is_registered_and_named_by_config():
-    assert METHODS.names() == ["finetune", "frozen", "self_training"]
-    for name, ssl in SSL_METHOD.items():
-        from lowdata.config import Config
+    assert METHODS.names() == ["finetune", "frozen", "fusion", "self_training", "setfit"]
+    from lowdata.config import Config
 
+    for name, ssl in SSL_METHOD.items():
         c = Config()
         c.ssl.method = ssl
+        if name == "setfit":
+            c.contrastive.pairs, c.train.epochs = 20, 0
+        if name == "fusion":
+            c.pretrain.epochs = 1
         assert method_of(c) == name
+    assert method_of(c, after_pretrain=True) == "finetune"
     for ssl in ("fixmatch", "uda", "gan_bert"):  # in-loop losses are fine-tuning with an ssl= argument
+        c = Config()
         c.ssl.method = ssl
         assert method_of(c) == "finetune"
 

@@ -341,7 +341,7 @@ def test_train_config_pretrain_section_adapts_then_fine_tunes(tmp_path, tiny_mlm
 
 
 def test_pretrain_section_then_graph_seeded_self_training(tmp_path, tiny_mlm, toy_files, monkeypatch):
-    """`pretrain:` + `ssl: {method: self_training, seed_graph: gcn}` in one config (the fusion path the AG News bench
+    """`pretrain:` + `ssl: {method: self_training}` + `self_training: {seed_graph: gcn}` in one config (the fusion path the AG News bench
     measures): the MLM runs once, before the rounds, and every round, graph included, starts from the adapted
     encoder; a rerun reuses the adapted encoder instead of pretraining again."""
     from lowdata.config import FusionConfig
@@ -353,7 +353,8 @@ def test_pretrain_section_then_graph_seeded_self_training(tmp_path, tiny_mlm, to
     cfg = tiny_cfg(tiny_mlm, toy_files, tmp_path / "run", epochs=1)
     cfg.data.k_per_class = 8
     cfg.pretrain = FusionConfig(max_steps=4, batch_size=8, max_length=32)
-    cfg.ssl.method, cfg.ssl.rounds, cfg.ssl.threshold, cfg.ssl.seed_graph = "self_training", 2, 0.0, "gcn"
+    cfg.ssl.method = "self_training"
+    cfg.self_training.rounds, cfg.self_training.threshold, cfg.self_training.seed_graph = 2, 0.0, "gcn"
     m = train_config(cfg)
     adapted = str(tmp_path / "run" / "pretrain" / "model")
     assert [h["teacher"] for h in m["self_training"]] == ["gcn", "model"]

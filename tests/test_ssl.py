@@ -155,7 +155,7 @@ def test_self_training_final_round_is_chosen_on_dev_only():
     assert _selected_round(hist, "dev") == 1  # best dev, first of equals; test is never looked at
     assert _selected_round(hist, "last") == 2
     assert _selected_round([{"dev": None}, {"dev": None}], "dev") == 1  # no dev split: the last round
-    with pytest.raises(ConfigError, match="ssl.select_round"):
+    with pytest.raises(ConfigError, match="self_training.select_round"):
         self_train(None, {"unlabeled": [], "train": []}, select_round="best")
 
 
@@ -183,7 +183,7 @@ def test_self_training_with_portion(tiny_model, toy_files, tmp_path):
     # every predicted class gives its top half, so about half the pool is pseudo-labeled despite threshold 0.99
     assert n_pool / 2 <= hist[1]["pseudo_labeled"] <= n_pool / 2 + 2
     assert sum(hist[1]["per_class"].values()) == hist[1]["pseudo_labeled"] and hist[0]["per_class"] == {}
-    with pytest.raises(ConfigError, match="ssl.portion"):
+    with pytest.raises(ConfigError, match="self_training.portion"):
         self_train(cfg, splits, portion=1.5)
 
 
@@ -318,7 +318,7 @@ def test_auto_first_teacher_is_chosen_on_dev(tiny_model, toy_files, tmp_path, mo
     splits = _splits(cfg, k=4)
     with pytest.raises(ConfigError, match="needs a labeled dev split"):
         pl.self_train(cfg, {**splits, "dev": None}, seed_graph="auto")
-    with pytest.raises(ConfigError, match="graph_predict needs ssl.seed_graph"):
+    with pytest.raises(ConfigError, match="graph_predict needs self_training.seed_graph"):
         pl.self_train(cfg, splits, seed_graph="auto", graph_predict=True)
     assert not (tmp_path / "auto").exists()
 
@@ -362,7 +362,7 @@ def test_graph_ensemble_teacher_averages_model_and_graph(tiny_model, toy_files, 
     monkeypatch.setenv("LOWDATA_CACHE", str(tmp_path / "cache"))
     cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "ge", epochs=2)
     splits = _splits(cfg, k=4)
-    with pytest.raises(ConfigError, match="graph_ensemble needs ssl.seed_graph"):
+    with pytest.raises(ConfigError, match="graph_ensemble needs self_training.seed_graph"):
         self_train(cfg, splits, rounds=2, graph_ensemble=True)
     assert not (tmp_path / "ge").exists()
     seen, real_run = [], lowdata.methods.finetune.run
@@ -399,7 +399,7 @@ def test_graph_refresh_teacher_is_a_graph_over_the_students_embeddings(tiny_mode
     monkeypatch.setenv("LOWDATA_CACHE", str(tmp_path / "cache"))
     cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "gr", epochs=2)
     splits = _splits(cfg, k=4)
-    with pytest.raises(ConfigError, match="graph_refresh needs ssl.seed_graph"):
+    with pytest.raises(ConfigError, match="graph_refresh needs self_training.seed_graph"):
         self_train(cfg, splits, rounds=2, graph_refresh=True)
     seen, real_run = [], lowdata.methods.finetune.run
     monkeypatch.setattr(lowdata.methods.finetune, "run", lambda c, sp, **kw: seen.append(sp["train"]) or real_run(c, sp, **kw))
@@ -434,7 +434,7 @@ def test_graph_predict_is_the_mean_of_student_and_transductive_graph(tiny_model,
     monkeypatch.setenv("LOWDATA_CACHE", str(tmp_path / "cache"))
     cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "gp", epochs=2)
     splits = _splits(cfg, k=4)
-    with pytest.raises(ConfigError, match="graph_predict needs ssl.seed_graph"):
+    with pytest.raises(ConfigError, match="graph_predict needs self_training.seed_graph"):
         self_train(cfg, splits, rounds=1, graph_predict=True)
     assert not (tmp_path / "gp").exists()
     m = self_train(cfg, splits, rounds=2, threshold=0.3, seed_graph="gcn", graph_predict=True)

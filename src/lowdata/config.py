@@ -74,10 +74,11 @@ class AugmentConfig:
     multiview_weight: float = 1.0
 
 
-@dataclass
+@dataclass(slots=True)  # slots: setting a key that moved (cfg.ssl.rounds) fails instead of being ignored
 class SSLConfig:
-    method: Optional[str] = None             # fixmatch | flexmatch | uda | gan_bert | self_training (see `lowdata ls`)
-    threshold: Optional[float] = None        # confidence threshold (default: the method's paper value)
+    method: Optional[str] = None             # fixmatch | flexmatch | uda | gan_bert (in-loop losses), self_training,
+                                             # frozen_lr | label_spreading | gcn (see `lowdata ls`)
+    threshold: Optional[float] = None        # FixMatch / UDA confidence threshold (default: the paper's value)
     weight: float = 1.0                      # lambda_u
     mu: int = 2                              # unlabeled / labeled batch size
     weak: Optional[str] = None               # FixMatch weak view (augmenter spec)
@@ -86,23 +87,30 @@ class SSLConfig:
     tsa: Optional[str] = "linear"            # UDA training-signal annealing: linear | log | exp | null
     warmup: int = 0                          # FixMatch: supervised-only steps before the unlabeled loss starts
     align: bool = False                      # FixMatch: distribution alignment toward a uniform class prior
-    rounds: int = 3                          # self-training rounds
-    balance: bool = True                     # self-training: same number of pseudo-labels per class
-    max_per_class: Optional[int] = None      # self-training: at most this many pseudo-labels per class and round
-    seed_graph: Optional[str] = None         # self-training: first pseudo-labels from gcn | label_spreading over
-                                             # the frozen encoder's kNN graph instead of a few-shot model; auto:
-                                             # round 0 with and without the GCN's, dev keeps the better (needs dev)
-    graph_ensemble: bool = False             # self-training: later rounds' teacher = mean of the model's and the
-                                             # seed graph's class probabilities (needs seed_graph)
-    graph_refresh: bool = False              # self-training: after each round, rebuild the graph over the student's
-                                             # embeddings and take pseudo-labels from it (Iscen et al. 2019)
-    graph_predict: bool = False              # self-training: final dev/test predictions = mean of the final student's
-                                             # and the seed graph's probabilities (transductive; needs seed_graph)
-    portion: Optional[float] = None          # self-training: class-balanced (CBST, Zou et al. 2018): keep the top
-                                             # portion of each predicted class instead of a global threshold (0.2)
+
+
+@dataclass
+class SelfTrainingConfig:
+    """Self-training's own settings (lowdata.methods.self_training; ssl.method: self_training). The old spellings
+    ssl.<key> (and ssl.threshold with ssl.method: self_training) are still read, with a note."""
+    rounds: int = 3                          # teacher-student rounds
+    threshold: float = 0.9                   # keep pool predictions at least this confident
+    balance: bool = True                     # the same number of pseudo-labels per class
+    max_per_class: Optional[int] = None      # at most this many pseudo-labels per class and round
+    seed_graph: Optional[str] = None         # first pseudo-labels from gcn | label_spreading over the frozen
+                                             # encoder's kNN graph instead of a few-shot model; auto: round 0 with
+                                             # and without the GCN's, dev keeps the better (needs dev)
+    graph_ensemble: bool = False             # later rounds' teacher = mean of the model's and the seed graph's class
+                                             # probabilities (needs seed_graph)
+    graph_refresh: bool = False              # after each round, rebuild the graph over the student's embeddings and
+                                             # take pseudo-labels from it (Iscen et al. 2019)
+    graph_predict: bool = False              # final dev/test predictions = mean of the final student's and the seed
+                                             # graph's probabilities (transductive; needs seed_graph)
+    portion: Optional[float] = None          # class-balanced (CBST, Zou et al. 2018): keep the top portion of each
+                                             # predicted class instead of a global threshold (0.2)
     portion_step: float = 0.05               # CBST: the portion grows by this much each round
-    select_round: str = "dev"                # self-training's final model: the round with the best dev accuracy
-                                             # (dev; the last round when there is no dev split) | the last (last)
+    select_round: str = "dev"                # the final model: the round with the best dev accuracy (dev; the last
+                                             # round when there is no dev split) | the last (last)
 
 
 @dataclass
@@ -138,7 +146,7 @@ class ContrastiveConfig:
 
 @dataclass
 class FrozenConfig:
-    """The frozen-encoder method's own settings (lowdata.methods.frozen; ssl.method frozen_lr | label_spreading | gcn)."""
+    """The frozen-encoder method's settings (lowdata.methods.frozen; ssl.method frozen_lr | label_spreading | gcn)."""
     k: int = 10                              # neighbours of each point in the kNN graph (label_spreading, gcn)
     alpha: float = 0.99                      # label spreading's clamping (Zhou et al. 2003: 0.99)
     C: float = 1.0                           # frozen_lr: inverse L2 strength of the logistic regression
@@ -151,6 +159,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     ssl: SSLConfig = field(default_factory=SSLConfig)
+    self_training: SelfTrainingConfig = field(default_factory=SelfTrainingConfig)
     pretrain: FusionConfig = field(default_factory=FusionConfig)
     adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
     contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
@@ -205,12 +214,43 @@ class PretrainConfig:
     output_dir: str = "runs/pretrain"
 
 
+_MOVED = ("rounds", "balance", "max_per_class", "seed_graph", "graph_ensemble", "graph_refresh", "graph_predict",
+          "portion", "portion_step", "select_round")  # ssl.<key> -> self_training.<key>
+
+
+def migrate(values: dict, note=None) -> dict:
+    """Old spellings -> the current layout: self-training's settings moved from ssl: to self_training: (and
+    ssl.threshold with ssl.method: self_training). Returns a new dict; `note(text)` hears what was moved."""
+    ssl = values.get("ssl")
+    if not isinstance(ssl, dict):
+        return values
+    moved = [k for k in _MOVED if k in ssl]
+    if ssl.get("method") == "self_training" and ssl.get("threshold") is not None:
+        moved.append("threshold")
+    if not moved:
+        return values
+    st = dict(values.get("self_training") or {})  # the old spelling wins: a dumped config holds every new key
+    ssl = dict(ssl)
+    st.update({k: ssl.pop(k) for k in moved})
+    if note is not None:
+        note(f"ssl.{', ssl.'.join(moved)}: read as self_training.{', self_training.'.join(moved)} (their place now)")
+    return {**values, "ssl": ssl, "self_training": st}
+
+
+def _note(text: str) -> None:
+    import sys
+
+    print(f"lowdata: note: {text}", file=sys.stderr, flush=True)
+
+
 def _build(cls, values: dict, where: str, base=None):
     """values over `base` (an instance whose fields are the defaults; default: cls())."""
     if values is None:
         values = {}
     if not isinstance(values, dict):
         raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(values).__name__}")
+    if cls is Config:
+        values = migrate(values, _note)
     import typing
 
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -389,11 +429,12 @@ RULES = {
                   "lr": _num(0), "head_lr": _num(0, optional=True), "gce_q": _num(0, 1, lo_open=True, optional=True),
                   "weight_decay": _num(0), "warmup_ratio": _unit(hi_open=True), "max_grad_norm": _num(0),
                   "patience": _int(0), "eval_every": _int(0), "save_every": _int(0), "seed": _int(0)},
-    SSLConfig: {"method": _registered("SSL_METHODS"), "threshold": _unit(True), "weight": _num(0), "mu": _int(1), "T": _positive(),
-                "tsa": _one_of(None, "linear", "log", "exp"), "warmup": _int(0), "rounds": _int(1),
-                "max_per_class": _int(1, True), "seed_graph": _one_of(None, "gcn", "label_spreading", "auto"),
-                "portion": _num(0, 1, lo_open=True, optional=True), "portion_step": _unit(),
-                "select_round": _one_of("dev", "last")},
+    SSLConfig: {"method": _registered("SSL_METHODS"), "threshold": _unit(True), "weight": _num(0), "mu": _int(1),
+                "T": _positive(), "tsa": _one_of(None, "linear", "log", "exp"), "warmup": _int(0)},
+    SelfTrainingConfig: {"rounds": _int(1), "threshold": _unit(), "max_per_class": _int(1, True),
+                         "seed_graph": _one_of(None, "gcn", "label_spreading", "auto"),
+                         "portion": _num(0, 1, lo_open=True, optional=True), "portion_step": _unit(),
+                         "select_round": _one_of("dev", "last")},
     AugmentConfig: {"seed": _int(0, True), "multiview_weight": _num(0)},
     AdversarialConfig: {"method": _registered("ADVERSARIAL"), "eps": _positive(True),
                         "alpha": _positive(True), "steps": _int(1, True), "max_norm": _num(0, optional=True)},

@@ -111,8 +111,11 @@ def config_changes(out: str, cfg) -> list[tuple]:
     path = os.path.join(out, "config.yaml")
     if not os.path.exists(path):
         return []
+    from .config import migrate
+
     with open(path, encoding="utf-8") as f:
-        old = _flat(yaml.safe_load(f) or {})
+        saved = yaml.safe_load(f) or {}
+    old = _flat(migrate(saved) if isinstance(saved, dict) else {})  # a run saved before a key moved compares equal
     new = _flat(yaml.safe_load(yaml.safe_dump(to_dict(cfg))))  # through YAML, as the saved one went
     return [(k, old.get(k), new.get(k)) for k in sorted(set(old) | set(new))
             if k not in HARMLESS and old.get(k) != new.get(k)]

@@ -1,7 +1,7 @@
 """Pseudo-labeling / self-training (Lee 2013; Yarowsky 1995; as a teacher-student loop like Xie et al. 2020's
 Noisy Student, where each round's student starts again from the backbone).
 
-    metrics = self_train(cfg, splits)                          # the settings of cfg.ssl (rounds, threshold, ...)
+    metrics = self_train(cfg, splits)                          # cfg.self_training's settings (rounds, threshold...)
     metrics = self_train(cfg, splits, rounds=2, seed_graph="gcn")  # or overridden
 
 Round r trains on the labeled data plus the pseudo-labeled examples chosen after round r-1, then predicts the
@@ -66,7 +66,7 @@ from __future__ import annotations
 import copy
 import json
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -75,15 +75,17 @@ from ..ssl.pseudo_label import pool_probs, select
 
 def run(cfg, splits: dict | None = None, *, resume: bool = False, overwrite: bool = False,
         allow_changes: bool = False) -> dict:
-    """Self-training as a method: the ssl section's settings -> self_train. Writes output_dir/round_<r>/ (one
+    """Self-training as a method: the self_training section's settings -> self_train. Writes output_dir/round_<r>/ (one
     fine-tuning run per round), self_training.json, and, at the end, the final round's metrics.json, report.md and
     predictions.jsonl at the top, so every method's run directory has the same layout."""
     from .. import runs
+    from ..backbone import check_model
     from ..data.splits import load_splits
 
+    sc, out = cfg.self_training, cfg.output_dir
+    check_model(cfg.model.name)
+    runs.check(out, None, resume=resume, overwrite=overwrite, inputs=runs.data_inputs(cfg))
     splits = splits or load_splits(cfg.data, cfg.train.seed)
-    sc, out = cfg.ssl, cfg.output_dir
-    runs.check(out, None, resume=resume, overwrite=overwrite)
     with runs.RunDir(out, runs.lock(out)):  # one process per self-training run
         if overwrite and os.path.exists(os.path.join(out, "metrics.json")):
             os.unlink(os.path.join(out, "metrics.json"))  # not finished any more
@@ -102,52 +104,41 @@ def run(cfg, splits: dict | None = None, *, resume: bool = False, overwrite: boo
         return m
 
 
-@dataclass
-class Settings:
-    """Self-training's settings: the ssl section's fields of the same names (see the module docstring)."""
-    rounds: int = 3
-    threshold: float = 0.9                   # ssl.threshold null -> 0.9
-    balance: bool = True
-    max_per_class: int | None = None
-    seed_graph: str | None = None            # gcn | label_spreading | auto
-    portion: float | None = None             # CBST
-    portion_step: float = 0.05
-    graph_ensemble: bool = False
-    graph_refresh: bool = False
-    graph_predict: bool = False
-    select_round: str = "dev"
+def settings(cfg, overrides: dict):
+    """cfg.self_training (the defaults when cfg is None) with keyword overrides (unknown names raise TypeError)."""
+    from ..config import SelfTrainingConfig
 
-    @classmethod
-    def of(cls, sc, overrides: dict) -> "Settings":
-        """From an SSLConfig (None: the defaults), keyword overrides on top (unknown names raise TypeError)."""
-        base = {f.name: getattr(sc, f.name) for f in fields(cls)} if sc is not None else {}
-        if base.get("threshold") is None:
-            base.pop("threshold", None)
-        bad = sorted(set(overrides) - {f.name for f in fields(cls)})
-        if bad:
-            raise TypeError(f"self_train got unknown settings {bad} (valid: {', '.join(f.name for f in fields(cls))})")
-        return cls(**{**base, **overrides})
+    base = cfg.self_training if cfg is not None else SelfTrainingConfig()
+    bad = sorted(set(overrides) - {f.name for f in fields(base)})
+    if bad:
+        raise TypeError(f"self_train got unknown settings {bad} (valid: {', '.join(f.name for f in fields(base))})")
+    return replace(base, **overrides)
 
-    def check(self, splits: dict) -> None:
-        from ..config import ConfigError
 
-        if self.portion is not None and not 0 < self.portion <= 1:
-            raise ConfigError(f"ssl.portion must be in (0, 1], got {self.portion}")
-        if self.select_round not in ("dev", "last"):
-            raise ConfigError(f"ssl.select_round must be dev or last, got {self.select_round!r}")
-        if self.seed_graph not in (None, "gcn", "label_spreading", "auto"):
-            raise ConfigError(f"ssl.seed_graph must be gcn, label_spreading or auto, got {self.seed_graph!r}")
-        for flag in ("graph_ensemble", "graph_refresh", "graph_predict"):
-            if getattr(self, flag) and self.seed_graph in (None, "auto"):
-                raise ConfigError(f"ssl.{flag} needs ssl.seed_graph (gcn | label_spreading): the graph method it uses")
-        if self.seed_graph == "auto" and (splits.get("dev") is None or splits["dev"].labels is None):
-            raise ConfigError("ssl.seed_graph=auto picks the first teacher (graph or labels alone) by dev accuracy: "
-                              "it needs a labeled dev split (data.dev); with none, choose gcn or leave seed_graph unset")
+def check(s, splits: dict) -> None:
+    """Combinations of settings that cannot run (the ranges themselves are config.validate's)."""
+    from ..config import ConfigError
 
-    def later_teacher(self) -> str:
-        """Who labels the pool for rounds after the first: the model, the graph (rebuilt over the student), or both."""
-        graph = ("student " if self.graph_refresh else "") + str(self.seed_graph)
-        return "model+" + graph if self.graph_ensemble else graph if self.graph_refresh else "model"
+    if s.portion is not None and not 0 < s.portion <= 1:
+        raise ConfigError(f"self_training.portion must be in (0, 1], got {s.portion}")
+    if s.select_round not in ("dev", "last"):
+        raise ConfigError(f"self_training.select_round must be dev or last, got {s.select_round!r}")
+    if s.seed_graph not in (None, "gcn", "label_spreading", "auto"):
+        raise ConfigError(f"self_training.seed_graph must be gcn, label_spreading or auto, got {s.seed_graph!r}")
+    for flag in ("graph_ensemble", "graph_refresh", "graph_predict"):
+        if getattr(s, flag) and s.seed_graph in (None, "auto"):
+            raise ConfigError(f"self_training.{flag} needs self_training.seed_graph (gcn | label_spreading): the "
+                              f"graph method it uses")
+    if s.seed_graph == "auto" and (splits.get("dev") is None or splits["dev"].labels is None):
+        raise ConfigError("self_training.seed_graph=auto picks the first teacher (graph or labels alone) by dev "
+                          "accuracy: it needs a labeled dev split (data.dev); with none, choose gcn or leave "
+                          "seed_graph unset")
+
+
+def later_teacher(s) -> str:
+    """Who labels the pool for rounds after the first: the model, the graph (rebuilt over the student), or both."""
+    graph = ("student " if s.graph_refresh else "") + str(s.seed_graph)
+    return "model+" + graph if s.graph_ensemble else graph if s.graph_refresh else "model"
 
 
 @dataclass
@@ -160,17 +151,17 @@ class Graph:
 
 
 def self_train(cfg, splits: dict, *, resume: bool = False, true_unlabeled_labels: list | None = None,
-               overwrite: bool = False, allow_changes: bool = False, **settings) -> dict:
-    """Rounds of self-training (see the module docstring), with cfg.ssl's settings (keyword `settings` override
-    them: rounds=2, seed_graph="gcn", ...). resume=True continues an interrupted run in cfg.output_dir: finished
+               overwrite: bool = False, allow_changes: bool = False, **overrides) -> dict:
+    """Rounds of self-training (see the module docstring), with cfg.self_training's settings (keyword `overrides`
+    replace them: rounds=2, seed_graph="gcn", ...). resume=True continues an interrupted run in cfg.output_dir: finished
     rounds (round_<r>/metrics.json) are read back, not retrained, an unfinished round resumes from its checkpoint,
     and the pseudo-labels in between are recomputed from the saved models (deterministic)."""
     from ..data import TextData
 
-    s = Settings.of(cfg.ssl if cfg is not None else None, settings)
+    s = settings(cfg, overrides)
     if splits.get("unlabeled") is None:
         raise ValueError("self-training needs splits['unlabeled']")
-    s.check(splits)
+    check(s, splits)
     run_kw = {"overwrite": overwrite, "allow_changes": allow_changes}
     labeled, pool = splits["train"], splits["unlabeled"]
     truth = splits.get("unlabeled_truth") if true_unlabeled_labels is None else true_unlabeled_labels
@@ -197,7 +188,7 @@ def self_train(cfg, splits: dict, *, resume: bool = False, true_unlabeled_labels
             metrics = _round(c, splits, train, resume, run_kw)
         round_metrics.append(metrics)
         # each round's entry describes what it trained on: how many pseudo-labels, from whom, how many right
-        info = {"round": r, "teacher": s.later_teacher() if r else first, "run": os.path.basename(c.output_dir),
+        info = {"round": r, "teacher": later_teacher(s) if r else first, "run": os.path.basename(c.output_dir),
                 "pseudo_labeled": len(chosen_t), "per_class": {n: chosen_y.count(n) for n in sorted(set(chosen_y))},
                 "dev": (metrics.get("dev") or {}).get("accuracy"), "test": (metrics.get("test") or {}).get("accuracy")}
         if candidates is not None:

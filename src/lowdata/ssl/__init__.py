@@ -16,13 +16,15 @@ def build_ssl(sc, tokenizer, cfg):
     if m in ("fixmatch", "flexmatch"):
         from .fixmatch import FixMatch
 
-        return FixMatch(tokenizer, view(sc.weak), view(sc.strong), 0.95 if sc.threshold is None else sc.threshold, sc.weight, sc.mu,
+        tau = 0.95 if sc.threshold is None else sc.threshold  # FixMatch paper: 0.95
+        return FixMatch(tokenizer, view(sc.weak), view(sc.strong), tau, sc.weight, sc.mu,
                         flex=m == "flexmatch", max_length=ml, seed=seed, warmup=sc.warmup, align=sc.align)
     if m == "uda":
         from .uda import UDA
 
         steps = cfg.train.max_steps or 0
-        return UDA(tokenizer, view(sc.strong), sc.T, 0.8 if sc.threshold is None else sc.threshold, sc.weight, sc.tsa, steps or 1000, sc.mu,
+        beta = 0.8 if sc.threshold is None else sc.threshold  # UDA paper: 0.8
+        return UDA(tokenizer, view(sc.strong), sc.T, beta, sc.weight, sc.tsa, steps or 1000, sc.mu,
                    ml, seed)
     if m == "gan_bert":
         from .gan_bert import GanBert
