@@ -84,6 +84,15 @@ def _save_atomic(obj, path: str) -> None:
     os.replace(tmp, path)
 
 
+def accelerator(tc):
+    """The device placement every training run uses: the GPU when there is one (bf16 autocast with train.bf16),
+    else the CPU (also with train.cpu)."""
+    from accelerate import Accelerator
+
+    gpu = torch.cuda.is_available() and not tc.cpu
+    return Accelerator(cpu=not gpu, mixed_precision="bf16" if tc.bf16 and gpu else "no")
+
+
 def fit(tc, out: str, model, enc, acc, *, pad: int = 0, lens=None, make_batch=None, loss=None, evaluate=None,
         metric: str = "score", ssl=None, enc_u=None, adversarial=None, resume: bool = False,
         log_config: dict | None = None):

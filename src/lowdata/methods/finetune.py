@@ -18,7 +18,7 @@ import torch
 from .. import runs
 from ..batching import encode, encode_windows, predict_logits, stitch
 from ..config import Config, ConfigError, to_dict, validate
-from ..loop import fit, loss_for
+from ..loop import accelerator, fit, loss_for
 from ..probe import linear_probe_init
 from . import FROZEN
 
@@ -33,8 +33,6 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
         resume: bool = False, overwrite: bool = False, allow_changes: bool = False) -> dict:
     """Train per `cfg` on `splits` (default: load them from cfg.data), evaluate, write the run directory.
     Everything is read, checked and loaded before the output directory is touched (lowdata.runs)."""
-    from accelerate import Accelerator
-
     from ..backbone import TaskModel, load_encoder
     from ..data import LabelMap, TextData
     from ..data.splits import load_splits
@@ -54,8 +52,7 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
     for name in ("dev", "test"):
         if splits.get(name) is not None:
             labels.check(splits[name], name)
-    acc = Accelerator(cpu=tc.cpu or not torch.cuda.is_available(),
-                      mixed_precision="bf16" if tc.bf16 and torch.cuda.is_available() else "no")
+    acc = accelerator(tc)
     encoder, tok = load_encoder(cfg.model.name)
     model = TaskModel(encoder, len(labels), train.task, cfg.model.pooling, cfg.model.dropout)
     pad = tok.pad_token_id

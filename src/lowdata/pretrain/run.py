@@ -114,10 +114,8 @@ def pretrain(pc, resume: bool = False, overwrite: bool = False, allow_changes: b
 
 
 def _pretrain(pc, ckdir, tok, model, note, resume) -> dict:
-    from accelerate import Accelerator
-
     from ..runs import replace_dir, write_json
-    from ..loop import fit
+    from ..loop import accelerator, fit
     from .corpus import Packed, build
     from .mlm import collate_packed, heldout_loss, mask_tokens, mlm_loss
 
@@ -140,8 +138,7 @@ def _pretrain(pc, ckdir, tok, model, note, resume) -> dict:
         warnings.warn(f"the corpus is repeated {repeats:.1f} times ({total} steps x batch {tc.batch_size} over "
                       f"{len(train)} sequences); repeated data loses value quickly after about 4 epochs "
                       f"(Muennighoff et al. 2023): add unlabeled text or lower train.epochs/max_steps", stacklevel=2)
-    acc = Accelerator(cpu=tc.cpu or not torch.cuda.is_available(),
-                      mixed_precision="bf16" if tc.bf16 and torch.cuda.is_available() else "no")
+    acc = accelerator(tc)
     margs = {"mask_id": tok.mask_token_id, "vocab_size": len(tok), "p": ob.mlm_probability,
              "whole_word": ob.whole_word, "mask_replace": ob.mask_replace, "random_replace": ob.random_replace}
     pad = tok.pad_token_id
