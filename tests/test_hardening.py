@@ -315,6 +315,9 @@ def test_truncation_warns_with_the_count(tiny_model):
     from lowdata.data import TextData, TokenData
     from lowdata.errors import LowdataWarning
 
+    import lowdata.batching
+
+    lowdata.batching._WARNED.clear()  # each message is said once per process
     tok = AutoTokenizer.from_pretrained(tiny_model)
     with pytest.warns(LowdataWarning, match=r"2 of 3 texts of x.tsv are longer than max_length=16"):
         encode(TextData(["good movie " * 20, "bad", "fine film " * 30], source="x.tsv"), tok, None, 16)
@@ -325,6 +328,7 @@ def test_truncation_warns_with_the_count(tiny_model):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         encode(TextData(["good movie", "bad"]), tok, None, 16)  # nothing cut: no warning
+        encode(TextData(["good movie " * 20, "bad", "fine film " * 30], source="x.tsv"), tok, None, 16)  # said once
 
 
 def test_ner_windows_predict_every_word(tiny_model):

@@ -17,15 +17,22 @@ import torch
 IGNORE = -100  # label id ignored by the loss (non-first subtokens, special tokens)
 
 
+_WARNED: set = set()
+
+
 def _warn_cut(n: int, total: int, data, max_length: int, what: str, after: str = "") -> None:
+    """Say how many texts were cut, once per message (a split is encoded more than once in a run)."""
     if n:
         import warnings
 
         from .errors import LowdataWarning
 
         src = f" of {data.source}" if data.source else ""
-        warnings.warn(f"{n} of {total} {what}{src} are longer than max_length={max_length} tokens and were cut"
-                      f"{after} (raise model.max_length to keep more of them)", LowdataWarning, stacklevel=3)
+        msg = (f"{n} of {total} {what}{src} are longer than max_length={max_length} tokens and were cut{after} "
+               f"(raise model.max_length to keep more of them)")
+        if msg not in _WARNED:
+            _WARNED.add(msg)
+            warnings.warn(msg, LowdataWarning, stacklevel=3)
 
 
 def encode(data, tokenizer, labels=None, max_length: int = 128, warn: bool = True) -> list[dict]:
