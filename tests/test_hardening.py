@@ -335,15 +335,19 @@ def test_ner_windows_predict_every_word(tiny_model):
     import torch
     from transformers import AutoTokenizer
 
+    import lowdata.batching
     from lowdata.backbone import TaskModel, load_encoder
     from lowdata.batching import encode, encode_windows, predict_logits, stitch
     from lowdata.data import LabelMap, TokenData
+    from lowdata.errors import LowdataWarning
     from lowdata.evaluate.report import evaluate_split
 
     tok = AutoTokenizer.from_pretrained(tiny_model)
     words = [w for _ in range(15) for w in ("john", "lives", "in", "paris")]  # 60 words, far past 16 tokens
     data = TokenData([words, ["mary"]], [["B-PER", "O", "O", "B-LOC"] * 15, ["B-PER"]])
-    windows, spans = encode_windows(data, tok, None, 16)
+    lowdata.batching._WARNED.clear()
+    with pytest.warns(LowdataWarning, match=r"1 of 2 sentences are longer .* predicted in whole-word windows"):
+        windows, spans = encode_windows(data, tok, None, 16)
     assert [b for sp in spans for _, _, b in sp][-2] == 60 and all(-1 not in w["word_ids"] for w in windows)
     assert all(len(w["input_ids"]) <= 16 for w in windows) and len(spans[0]) > 1
     torch.manual_seed(0)

@@ -20,15 +20,16 @@ IGNORE = -100  # label id ignored by the loss (non-first subtokens, special toke
 _WARNED: set = set()
 
 
-def _warn_cut(n: int, total: int, data, max_length: int, what: str, after: str = "") -> None:
-    """Say how many texts were cut, once per message (a split is encoded more than once in a run)."""
+def _warn_cut(n: int, total: int, data, max_length: int, what: str, done: str = "were cut") -> None:
+    """Say how many texts were longer than max_length and what was done, once per message (a split is encoded more
+    than once in a run)."""
     if n:
         import warnings
 
         from .errors import LowdataWarning
 
         src = f" of {data.source}" if data.source else ""
-        msg = (f"{n} of {total} {what}{src} are longer than max_length={max_length} tokens and were cut{after} "
+        msg = (f"{n} of {total} {what}{src} are longer than max_length={max_length} tokens and {done} "
                f"(raise model.max_length to keep more of them)")
         if msg not in _WARNED:
             _WARNED.add(msg)
@@ -70,7 +71,7 @@ def encode(data, tokenizer, labels=None, max_length: int = 128, warn: bool = Tru
         out.append(ex)
     if warn:
         _warn_cut(sum(-1 in e["word_ids"] for e in out), len(out), data, max_length, "sentences",
-                  ": the words past the cut are not trained on, and predictions cover them by whole-word windows")
+                  "were cut: the words past the cut are not trained on (predictions cover them by whole-word windows)")
     return out
 
 
@@ -102,6 +103,8 @@ def encode_windows(data, tokenizer, labels=None, max_length: int = 128):
                          None if data.tags is None else [data.tags[i][a:b] for a, b in cuts])
         spans.append([(len(windows) + j, a, b) for j, (a, b) in enumerate(cuts)])
         windows += encode(part, tokenizer, labels, max_length, warn=False)
+    _warn_cut(sum(len(sp) > 1 for sp in spans), len(spans), data, max_length, "sentences",
+              f"are predicted in whole-word windows ({len(windows)} windows for {len(spans)} sentences)")
     return windows, spans
 
 
