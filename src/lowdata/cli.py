@@ -18,37 +18,22 @@ import os
 import sys
 
 
-def _count(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
-    return v
+def _typed(cast, ok, expected: str):
+    """An argparse type: `cast` the text, then `ok(value)` or the error "expected <expected>, got <text>"."""
+    def parse(text: str):
+        try:
+            v = cast(text)
+        except ValueError:
+            v = None
+        if v is None or not ok(v):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return v
+    return parse
 
 
-def _natural(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
-    return v
-
-
-def _rate(text: str) -> float:
-    """argparse type: a number in (0, 1]."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
-    if not 0 < v <= 1:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {v}")
-    return v
+_count = _typed(int, lambda v: v >= 1, "an integer >= 1")
+_natural = _typed(int, lambda v: v >= 0, "an integer >= 0")
+_rate = _typed(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
 
 
 def _parser() -> argparse.ArgumentParser:
