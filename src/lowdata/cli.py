@@ -359,7 +359,8 @@ def _ls(args) -> int:
     from .methods import METHODS
     from .registry import ADVERSARIAL, AUGMENTERS, NER_AUGMENTERS, SSL_METHODS
 
-    print("methods (chosen by ssl.method): " + ", ".join(METHODS.names()))
+    print("methods (the config picks one: ssl.method, contrastive.pairs, a pretrain: section): "
+          + ", ".join(METHODS.names()))
     print("augmenters: " + ", ".join(AUGMENTERS.names()))
     print("NER augmenters: " + ", ".join(NER_AUGMENTERS.names()))
     print("ssl methods: " + ", ".join(SSL_METHODS.names()))
