@@ -167,8 +167,9 @@ def lock(out: str) -> int:
 
 
 def start(out: str, cfg=None, *, resume: bool = False, overwrite: bool = False, allow_changes: bool = False,
-          inputs=()) -> RunDir:
-    """Lock `out`, check the policy again under the lock, clear what --overwrite replaces, write config.yaml."""
+          inputs=(), checkpoint: bool = True) -> RunDir:
+    """Lock `out`, check the policy again under the lock, clear what --overwrite replaces, write config.yaml.
+    checkpoint=False: a run that keeps no resume state of its own (self-training: its rounds do)."""
     check_dir(out)
     fd = lock(out)
     try:
@@ -183,12 +184,11 @@ def start(out: str, cfg=None, *, resume: bool = False, overwrite: bool = False, 
                 print(f"{out}: resuming with changed settings: "
                       + "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in changes), flush=True)
         if overwrite and not resume:
-            for name in ("metrics.json", "checkpoint"):  # not finished any more, and no stale state to resume
-                p = os.path.join(out, name)
-                shutil.rmtree(p) if os.path.isdir(p) else os.path.exists(p) and os.unlink(p)
-        elif overwrite and resume and _finished(out):
-            os.unlink(os.path.join(out, "metrics.json"))
-        os.makedirs(ckdir, exist_ok=True)
+            shutil.rmtree(ckdir, ignore_errors=True)  # no stale state to resume
+        if overwrite and _finished(out):
+            os.unlink(os.path.join(out, "metrics.json"))  # not finished any more
+        if checkpoint:
+            os.makedirs(ckdir, exist_ok=True)
         if cfg is not None:
             from .config import dump_config
 
@@ -248,10 +248,9 @@ def output_file(path: str, inputs=(), overwrite: bool = False) -> None:
     """May a verb write the file `path`? Never over one of its inputs; over an existing file only with overwrite."""
     if not path:
         return
-    for p in inputs:
-        if p and os.path.exists(p) and os.path.exists(path) and os.path.samefile(p, path):
-            raise RunError(f"{path}: the output is the input file {p}; lowdata never writes over its input")
-        if p and os.path.realpath(p) == os.path.realpath(path):
+    for p in inputs:  # the same path, a symlink to it (realpath) or a hard link (samefile)
+        if p and (os.path.realpath(p) == os.path.realpath(path) or
+                  os.path.exists(p) and os.path.exists(path) and os.path.samefile(p, path)):
             raise RunError(f"{path}: the output is the input file {p}; lowdata never writes over its input")
     if os.path.isdir(path):
         raise RunError(f"{path}: is a folder (expected an output file path)")

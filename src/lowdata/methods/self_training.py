@@ -86,12 +86,9 @@ def run(cfg, splits: dict | None = None, *, resume: bool = False, overwrite: boo
     check_model(cfg.model.name)
     runs.check(out, None, resume=resume, overwrite=overwrite, inputs=runs.data_inputs(cfg))
     splits = splits or load_splits(cfg.data, cfg.train.seed)
-    with runs.RunDir(out, runs.lock(out)):  # one process per self-training run
-        if overwrite and os.path.exists(os.path.join(out, "metrics.json")):
-            os.unlink(os.path.join(out, "metrics.json"))  # not finished any more
-        from ..config import dump_config
-
-        dump_config(cfg, os.path.join(out, "config.yaml"))
+    # the lock, the policy and config.yaml as every run; the rounds keep the resume state, so no checkpoint/ here
+    with runs.start(out, cfg, resume=resume, overwrite=overwrite, allow_changes=allow_changes,
+                    inputs=runs.data_inputs(cfg), checkpoint=False):
         m = self_train(cfg, splits, resume=resume, overwrite=overwrite, allow_changes=allow_changes)
         m["final_run"] = m["self_training"][m["selected_round"]]["run"]  # the final model's run (round_<r>/)
         scored = os.path.join(out, "graph_predict" if sc.graph_predict else m["final_run"])  # the scores above
@@ -116,15 +113,11 @@ def settings(cfg, overrides: dict):
 
 
 def check(s, splits: dict) -> None:
-    """Combinations of settings that cannot run (the ranges themselves are config.validate's)."""
-    from ..config import ConfigError
+    """Each setting's range (config.validate: keyword overrides did not pass through a config), then the
+    combinations that cannot run."""
+    from ..config import ConfigError, validate
 
-    if s.portion is not None and not 0 < s.portion <= 1:
-        raise ConfigError(f"self_training.portion must be in (0, 1], got {s.portion}")
-    if s.select_round not in ("dev", "last"):
-        raise ConfigError(f"self_training.select_round must be dev or last, got {s.select_round!r}")
-    if s.seed_graph not in (None, "gcn", "label_spreading", "auto"):
-        raise ConfigError(f"self_training.seed_graph must be gcn, label_spreading or auto, got {s.seed_graph!r}")
+    validate(s, "self_training.")
     for flag in ("graph_ensemble", "graph_refresh", "graph_predict"):
         if getattr(s, flag) and s.seed_graph in (None, "auto"):
             raise ConfigError(f"self_training.{flag} needs self_training.seed_graph (gcn | label_spreading): the "
