@@ -255,3 +255,40 @@ def test_mpnet_builds_once_and_embeds_and_trains(tmp_path):
                 "model.name=mpnet", f"output_dir={tmp_path / 'run'}", "train.epochs=1", "train.progress=false",
                 "train.report_to=[]", "model.max_length=16", "train.save_every=0"]) == 0
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]["accuracy"] >= 0.5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("alias", ["e5-small", "mpnet"])
+def test_every_job_runs_with_the_packaged_backbone(alias, tmp_path):
+    """SetFit-style training, predict, attack, a frozen graph method and continued MLM pretraining (a fresh MLM
+    head: neither package has one) on the real backbone; tiny sizes, these are smoke tests."""
+    from lowdata.cli import main as cli
+
+    if not _installed(alias):
+        pytest.skip(f"{alias} not installed")
+    rows = ["pos\ta wonderful, moving film", "neg\ta dull and tedious mess", "pos\tgreat acting and a smart script",
+            "neg\tboring, far too long", "pos\ta joy from start to end", "neg\tthe worst film this year"]
+    (tmp_path / "train.tsv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "test.tsv").write_text("\n".join(rows[:4]) + "\n")
+    (tmp_path / "pool.txt").write_text("a fine film\nan awful film\nsmart and funny\nslow and dull\n")
+    common = [f"data.train={tmp_path / 'train.tsv'}", f"data.test={tmp_path / 'test.tsv'}", f"model.name={alias}",
+              "train.progress=false", "train.report_to=[]", "model.max_length=16", "train.save_every=0"]
+    run = tmp_path / "setfit"
+    assert cli(["train", *common, f"output_dir={run}", "contrastive.pairs=2", "train.epochs=0"]) == 0
+    assert cli(["predict", "--model", str(run / "model"), "-i", str(tmp_path / "pool.txt"),
+                "-o", str(tmp_path / "pred.jsonl")]) == 0
+    preds = [json.loads(ln) for ln in (tmp_path / "pred.jsonl").read_text().splitlines()]
+    assert len(preds) == 4 and {p["pred"] for p in preds} <= {"pos", "neg"}
+    assert cli(["attack", "--model", str(run / "model"), "--data", str(tmp_path / "test.tsv"), "--recipe", "typo",
+                "-o", str(tmp_path / "atk")]) == 0
+    assert json.loads((tmp_path / "atk" / "summary.json").read_text())["n"] == 4
+    assert cli(["train", *common, f"output_dir={tmp_path / 'gcn'}", "ssl.method=label_spreading",
+                f"data.unlabeled={tmp_path / 'pool.txt'}", "frozen.k=3"]) == 0
+    pt = tmp_path / "pt"
+    assert cli(["pretrain", f"corpus.paths=[{tmp_path / 'pool.txt'}]", f"model.name={alias}", "model.max_length=16",
+                "train.max_steps=2", "train.batch_size=2", "train.progress=false", "train.report_to=[]",
+                "corpus.heldout=0", f"output_dir={pt}"]) == 0
+    from transformers import AutoModelForMaskedLM
+
+    mlm = AutoModelForMaskedLM.from_pretrained(str(pt / "model"))
+    assert mlm.get_output_embeddings().weight.shape[0] >= 30000
