@@ -10,8 +10,8 @@ regression). Label budgets: SST-2 16/class (32), AG News 10/class (40), TREC 16/
 (385); FewCLUE EPRSTMT and TNEWS use their official few-shot splits train_<seed>.json (32 and 240 labels), their
 dev_<seed>.json is not read. CPU-sized and said so in the output: the test set is a fixed seeded draw of
 --test-sample texts and the graph methods' unlabeled pool --unlabeled texts of the rest of train (FewCLUE: of its
-unlabeled.json); the labels of both are never read by any method. Writes bench/results/backbones.json (one entry per
-dataset/backbone/method/seed with accuracy and seconds) and prints one table.
+unlabeled.json); the labels of both are never read by any method. Writes bench/results/<--results>.json (one entry per
+dataset/backbone/method/seed with accuracy and seconds; one file per concurrent process) and prints one table.
 """
 from __future__ import annotations
 
@@ -86,8 +86,9 @@ def main():
     ap.add_argument("--test-sample", type=int, default=1000)
     ap.add_argument("--unlabeled", type=int, default=2000)
     ap.add_argument("--max-length", type=int, default=64)
+    ap.add_argument("--results", default="backbones", help="result file bench/results/<name>.json (one per process)")
     a = ap.parse_args()
-    path = RESULTS / "backbones.json"
+    path = RESULTS / f"{a.results}.json"
     res = load_results(path) or {"protocol": "true few-shot, no dev", "machine": machine(), "runs": {}}
     for dataset in a.datasets:
         for seed in a.seeds:

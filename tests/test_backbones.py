@@ -215,6 +215,13 @@ def test_e5_small_trains_chinese_ner_and_whole_word_masking(tmp_path):
     assert "".join(by_word[w1[pieces.index("北京")]]).strip("\u2581") == "北京"  # jieba's word: one id
     assert pieces.count("\u2581") <= len(set(w1))  # no doubled word-start marks from the segmenter
     assert "\u2581\u2581" not in "".join(tok.convert_ids_to_tokens(ids2))
+    from lowdata.batching import _word_pieces
+
+    # NER words one by one: a character is one piece, not the lone mark U+2581 + the character
+    ((ids, wids),) = _word_pieces([list("我爱北京天安门")], tok, 64)
+    assert len(ids) == 7 + 5 and tok.convert_ids_to_tokens(ids)[4:6] == ["\u2581我", "爱"] and wids[4:11] == list(range(7))
+    ((ids, wids),) = _word_pieces([list("我爱北京天安门")], tok, 8)
+    assert len(ids) == 8 and ids[-1] == tok.eos_token_id and wids[4:7] == [0, 1, 2]
     # Weibo NER's tokens are character + position-in-word digit ("一0"): strip it (its SOURCE.md)
     sents = open(data_path("weibo-ner", "weiboNER_2nd_conll.train"), encoding="utf-8").read().split("\n\n")[:40]
     conll = "\n\n".join("\n".join(f"{ln.split()[0][:-1]}\t{ln.split()[1]}" for ln in s.splitlines() if ln.strip())

@@ -53,9 +53,7 @@ def encode(data, tokenizer, labels=None, max_length: int = 128, warn: bool = Tru
                 ex["label"] = labels.encode(data.labels[i])
             out.append(ex)
         return out
-    enc = tokenizer(data.tokens, is_split_into_words=True, truncation=True, max_length=max_length)
-    for i, ids in enumerate(enc["input_ids"]):
-        wids = enc.word_ids(i)
+    for i, (ids, wids) in enumerate(_word_pieces(data.tokens, tokenizer, max_length)):
         first = [-1] * len(data.tokens[i])
         lab = [IGNORE] * len(ids)
         prev = None
@@ -75,6 +73,39 @@ def encode(data, tokenizer, labels=None, max_length: int = 128, warn: bool = Tru
     return out
 
 
+def _bare_mark(tokenizer):
+    """Id of a SentencePiece tokenizer's lone word-start piece U+2581, else None. Fed words one by one
+    (is_split_into_words), such a tokenizer marks every word, and a Chinese character becomes two pieces, U+2581
+    and the character (XLM-R's vocabulary, e5-small's): the lone mark is dropped where its word has more pieces,
+    which halves the length of character-level Chinese NER and gives the pieces unspaced Chinese text has."""
+    pre = getattr(getattr(tokenizer, "backend_tokenizer", None), "pre_tokenizer", None)
+    if pre is None or "Metaspace" not in type(pre).__name__ and "Metaspace" not in repr(pre):
+        return None
+    mark = tokenizer.convert_tokens_to_ids("\u2581")
+    return None if mark is None or mark == tokenizer.unk_token_id else mark
+
+
+def _word_pieces(sentences, tokenizer, max_length):
+    """Word lists -> [(input ids, word id per position)], special tokens included, cut to max_length (None: no
+    cut) as the tokenizer's own truncation would: content cut, the closing special token kept."""
+    mark = _bare_mark(tokenizer)
+    if mark is None:
+        kw = {"truncation": True, "max_length": max_length} if max_length else {"add_special_tokens": False}
+        enc = tokenizer(sentences, is_split_into_words=True, **kw)
+        return [(ids, enc.word_ids(i)) for i, ids in enumerate(enc["input_ids"])]
+    enc = tokenizer(sentences, is_split_into_words=True, add_special_tokens=max_length is not None)
+    out = []
+    for i, ids in enumerate(enc["input_ids"]):
+        wids = enc.word_ids(i)
+        keep = [p for p, (t, w) in enumerate(zip(ids, wids))
+                if not (t == mark and w is not None and p + 1 < len(ids) and wids[p + 1] == w)]
+        ids, wids = [ids[p] for p in keep], [wids[p] for p in keep]
+        if max_length and len(ids) > max_length:
+            ids, wids = ids[:max_length - 1] + ids[-1:], wids[:max_length - 1] + wids[-1:]
+        out.append((ids, wids))
+    return out
+
+
 def encode_windows(data, tokenizer, labels=None, max_length: int = 128):
     """NER data -> (encodings, spans): a sentence that fits max_length is one window; a longer one is split into
     windows of whole words that each fit, so every word gets a prediction (no word is silently tagged O).
@@ -90,8 +121,8 @@ def encode_windows(data, tokenizer, labels=None, max_length: int = 128):
             spans.append([(len(windows), 0, len(data.tokens[i]))])
             windows.append(e)
             continue
-        pieces = tokenizer(data.tokens[i], is_split_into_words=True, add_special_tokens=False)
-        counts = np.bincount([w for w in pieces.word_ids() if w is not None], minlength=len(data.tokens[i]))
+        (_, wids), = _word_pieces([data.tokens[i]], tokenizer, None)
+        counts = np.bincount([w for w in wids if w is not None], minlength=len(data.tokens[i]))
         cuts, start, used = [], 0, 0
         for w, c in enumerate(counts):
             if used + c > budget and w > start:
