@@ -66,7 +66,7 @@ def run_one(method: str, model: str, splits: dict, seed: int, a) -> float:
             from lowdata.methods.frozen import run
 
             cfg = Config(model=mc, ssl=SSLConfig(method=method), train=TrainConfig(seed=seed, progress=False,
-                         report_to=[]), frozen=FrozenConfig(), output_dir=os.path.join(out, "run"))
+                         report_to=[]), frozen=FrozenConfig(save_model=False), output_dir=os.path.join(out, "run"))
             return run(cfg, splits)["test"]["accuracy"]
         from lowdata.methods.finetune import run
 

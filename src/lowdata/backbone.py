@@ -98,13 +98,15 @@ class TaskModel(nn.Module):
     all-MiniLM-L6-v2 were trained with it, which matters most when labels are few."""
 
     def __init__(self, encoder, num_labels: int, task: str = "classify", pooling: str = "mean",
-                 dropout: float = 0.1):
+                 dropout: float = 0.1, normalize: bool = False):
         super().__init__()
         if task not in ("classify", "ner"):
             raise ValueError(f"unknown task {task!r} (expected 'classify' or 'ner')")
         if pooling not in ("mean", "cls"):
             raise ValueError(f"unknown pooling {pooling!r} (expected 'mean' or 'cls')")
         self.encoder, self.task, self.pooling = encoder, task, pooling
+        self.normalize = normalize  # L2-normalise the pooled vector first (a logistic head fitted on frozen,
+        # normalised sentence vectors: lowdata.methods.frozen's frozen_lr)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(encoder.config.hidden_size, num_labels)
 
@@ -114,9 +116,11 @@ class TaskModel(nn.Module):
         if self.task == "ner":
             return h
         if self.pooling == "cls":
-            return h[:, 0]
-        m = attention_mask.unsqueeze(-1).to(h.dtype)  # (B, T, 1)
-        return (h * m).sum(1) / m.sum(1).clamp(min=1)
+            v = h[:, 0]
+        else:
+            m = attention_mask.unsqueeze(-1).to(h.dtype)  # (B, T, 1)
+            v = (h * m).sum(1) / m.sum(1).clamp(min=1)
+        return torch.nn.functional.normalize(v, dim=-1) if self.normalize else v
 
     def forward(self, input_ids, attention_mask, **_):
         return self.head(self.dropout(self.features(input_ids, attention_mask)))  # (B, C) or (B, T, C)
@@ -136,6 +140,8 @@ class TaskModel(nn.Module):
             save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()},
                       os.path.join(d, "head.safetensors"))
             meta = {"task": self.task, "labels": labels, "pooling": self.pooling, "max_length": max_length}
+            if self.normalize:
+                meta["normalize"] = True
             with open(os.path.join(d, "lowdata.json"), "w", encoding="utf-8") as f:
                 json.dump(meta, f, indent=2, ensure_ascii=False)
 
@@ -162,7 +168,7 @@ class TaskModel(nn.Module):
             raise ModelError(f"{meta_path}: expected task (classify|ner), pooling (mean|cls), labels (a list) and "
                              f"max_length (an integer)")
         enc, tok = load_encoder(path)
-        model = cls(enc, len(meta["labels"]), meta["task"], meta["pooling"])
+        model = cls(enc, len(meta["labels"]), meta["task"], meta["pooling"], normalize=meta.get("normalize") is True)
         try:
             model.head.load_state_dict(load_file(os.path.join(path, "head.safetensors")))
         except (OSError, RuntimeError) as e:

@@ -1,6 +1,7 @@
-"""lowdata command line. Verbs: train, pretrain, eval, predict, augment, synth, attack, curve, ls, demo.
+"""lowdata command line. Verbs: train, auto, pretrain, eval, predict, augment, synth, attack, curve, ls, demo.
 
     lowdata train -c configs/sst2-16shot.yaml train.lr=3e-5 output_dir=runs/x [--resume]
+    lowdata auto --train labeled.tsv --unlabeled pool.txt --test test.tsv --budget 30 -o runs/auto
     lowdata pretrain -c configs/pretrain-sst2-mr.yaml output_dir=runs/pt [--resume]
     lowdata eval  --model runs/x/model --data test.tsv
     echo "great film" | lowdata predict --model runs/x/model
@@ -48,6 +49,23 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true", help="replace a finished run in output_dir")
     t.add_argument("--allow-config-change", action="store_true",
                    help="with --resume: continue although the config differs from the run's (recorded)")
+
+    au = sub.add_parser("auto", help="choose the recipe by cross-validation on the labels, then train it on all")
+    au.add_argument("--train", required=True, help="the labeled file: every label there is (no dev split is used)")
+    au.add_argument("--unlabeled", help="unlabeled texts (default with data.k_per_class: the rest of --train)")
+    au.add_argument("--test", help="a labeled test file, scored once at the end, never used for a choice")
+    au.add_argument("-o", "--output-dir", required=True)
+    au.add_argument("--budget", type=_typed(float, lambda v: v > 0, "minutes > 0"), default=30.0,
+                    help="minutes for the whole search and the final training (default 30)")
+    au.add_argument("--backbones", nargs="+", default=["minilm"], help="e.g. minilm e5-small mpnet (lowdata ls)")
+    au.add_argument("--folds", type=_typed(int, lambda v: v >= 2, "an integer >= 2"), default=4)
+    au.add_argument("--repeats", type=_count, default=3, help="repeats of the k-fold split (successive halving)")
+    au.add_argument("--seed", type=_natural, default=0)
+    au.add_argument("--resume", action="store_true")
+    au.add_argument("--overwrite", action="store_true")
+    au.add_argument("--no-progress", action="store_true")
+    au.add_argument("overrides", nargs="*", help="key.sub=value settings of the base config, e.g. "
+                    "model.max_length=64 data.format=tsv data.k_per_class=16")
 
     pt = sub.add_parser("pretrain", help="masked-LM (+ NSP/SOP) pretraining, continued or from scratch")
     pt.add_argument("-c", "--config", help="YAML config (see configs/pretrain-*.yaml)")
@@ -149,7 +167,7 @@ def main(argv=None) -> int:
 
     warnings.formatwarning = one_line
     try:
-        verbs = {"train": _train, "pretrain": _pretrain, "eval": _eval, "predict": _predict, "augment": _augment,
+        verbs = {"train": _train, "auto": _auto, "pretrain": _pretrain, "eval": _eval, "predict": _predict, "augment": _augment,
                  "attack": _attack, "curve": _curve, "ls": _ls, "demo": _demo, "synth": _synth}
         return verbs[args.verb](args)
     except (LowdataError, FileExistsError, FileNotFoundError, PermissionError, IsADirectoryError,
@@ -169,6 +187,31 @@ def _train(args) -> int:
     cfg = load_config(args.config, args.overrides)
     m = train_config(cfg, resume=args.resume, overwrite=args.overwrite, allow_changes=args.allow_config_change)
     _summary(m, cfg.output_dir)
+    return 0
+
+
+def _auto(args) -> int:
+    from .config import ConfigError, load_config
+    from .data.splits import load_splits
+    from .methods.auto import auto
+
+    over = [f"data.train={args.train}", *([f"data.unlabeled={args.unlabeled}"] if args.unlabeled else []),
+            *([f"data.test={args.test}"] if args.test else []), f"train.seed={args.seed}",
+            f"train.progress={'false' if args.no_progress else 'true'}", "train.report_to=[]", *args.overrides]
+    cfg = load_config(None, over)
+    if cfg.data.dev or cfg.data.dev_fraction:
+        raise ConfigError("lowdata auto uses no dev split: every label is in --train and the choice is made by "
+                          "cross-validation inside it (join a labeled dev file into --train)")
+    splits = load_splits(cfg.data, seed=args.seed)
+    r = auto(cfg, splits, args.output_dir, backbones=tuple(args.backbones), budget_s=60 * args.budget, k=args.folds,
+             repeats=args.repeats, seed=args.seed, resume=args.resume, overwrite=args.overwrite,
+             progress=not args.no_progress)
+    ch, est = r["chosen"], r["estimate"]
+    print(f"chosen: {ch['recipe']} on {ch['backbone']}; CV accuracy {est['accuracy']:.4f} "
+          f"[{est['interval'][0]:.3f}, {est['interval'][1]:.3f}] from {r['labels']} labels")
+    if r.get("test"):
+        print(f"test: accuracy {r['test']['accuracy']:.4f}")
+    print(f"written: {args.output_dir}/report.md, report.html, auto.json, final/")
     return 0
 
 

@@ -150,6 +150,7 @@ class FrozenConfig:
     k: int = 10                              # neighbours of each point in the kNN graph (label_spreading, gcn)
     alpha: float = 0.99                      # label spreading's clamping (Zhou et al. 2003: 0.99)
     C: float = 1.0                           # frozen_lr: inverse L2 strength of the logistic regression
+    save_model: bool = True                  # frozen_lr: write model/ (encoder + the regression as its head)
 
 
 @dataclass

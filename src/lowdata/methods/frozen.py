@@ -8,8 +8,9 @@ frozen_lr: logistic regression on the labeled vectors (the "frozen embeddings + 
 label_spreading (Zhou et al. 2003, alpha 0.99) and gcn (Kipf & Welling 2017, 2 layers): transductive, over a kNN
 graph of the labeled, unlabeled, dev and test points; dev/test labels are never used, their points only join the
 graph as unlabeled nodes, as in the papers' transductive setting. Output dir: metrics.json, report.md,
-predictions.jsonl, confusion PNGs, like a fine-tuning run (no model/ directory: there are no trained weights
-beyond a linear or graph classifier). Sentence vectors come from lowdata.ssl.embedding.cached_embed.
+predictions.jsonl, confusion PNGs, like a fine-tuning run; frozen_lr also writes model/ (the frozen encoder and the
+regression as the head of normalised vectors, so lowdata predict uses it); the graph methods are transductive and
+write no model. Sentence vectors come from lowdata.ssl.embedding.cached_embed.
 """
 from __future__ import annotations
 
@@ -59,6 +60,8 @@ def _run_embedding(cfg, splits, method, out, labels, evals) -> dict:
 
         clf = LogisticRegression(max_iter=2000, C=cfg.frozen.C, random_state=cfg.train.seed).fit(E_l, y)
         probs = {n: clf.predict_proba(emb(d)) for n, d in evals}
+        if cfg.frozen.save_model:
+            save_lr_model(cfg, clf, labels, os.path.join(out, "model"))
     else:
         parts = ([emb(splits["unlabeled"])] if splits.get("unlabeled") is not None else []) + [emb(d) for _, d in
                                                                                               evals]
@@ -79,6 +82,25 @@ def _run_embedding(cfg, splits, method, out, labels, evals) -> dict:
     write_prob_outputs(out, header, evals, probs, labels, metrics)
     shutil.rmtree(os.path.join(out, "checkpoint"), ignore_errors=True)
     return metrics
+
+
+def save_lr_model(cfg, clf, labels, path: str) -> None:
+    """The frozen encoder + the logistic regression as a lowdata model folder (lowdata predict/eval/attack load
+    it): the head is the regression's weights over the L2-normalised mean-pooled vector (TaskModel normalize=True),
+    for two classes the logits (0, w.x + b), whose softmax is the regression's probability."""
+    import torch
+
+    from ..backbone import TaskModel, load_encoder
+
+    enc, tok = load_encoder(cfg.model.name)
+    model = TaskModel(enc, len(labels), "classify", "mean", normalize=True)
+    W, b = np.asarray(clf.coef_, np.float32), np.asarray(clf.intercept_, np.float32)
+    if len(labels) == 2 and W.shape[0] == 1:
+        W, b = np.vstack([np.zeros_like(W), W]), np.concatenate([[0.0], b]).astype(np.float32)
+    with torch.no_grad():
+        model.head.weight.copy_(torch.from_numpy(W))
+        model.head.bias.copy_(torch.from_numpy(b))
+    model.save(path, tok, labels.names, cfg.model.max_length)
 
 
 def write_prob_outputs(out: str, header: str, evals: list, probs: dict, labels, metrics: dict) -> dict:

@@ -1,0 +1,309 @@
+"""`lowdata auto`: choose the recipe for these labels by cross-validation inside them, then train it on all of them.
+
+    lowdata auto --train labeled.tsv [--unlabeled pool.txt] [--test test.tsv] --budget 30 -o runs/auto
+    from lowdata.methods.auto import auto;  result = auto(base_cfg, splits, budget_s=1800, out="runs/auto")
+
+Every label counts (Perez, Kiela & Cho 2021, "True Few-Shot Learning with Language Models"): the labeled file is
+all there is. Each candidate recipe (RECIPES: frozen LR with three regularisation strengths, label spreading, a GCN,
+SetFit-style, fine-tuning, LP-FT, GCN-seeded self-training; times each backbone asked for) is scored by repeated
+stratified k-fold cross-validation on the labeled examples: a held-out fold's labels are never read by any part of
+the method; methods that use the unlabeled pool keep using it, and for the transductive graph methods the held-out
+texts join the graph as unlabeled nodes, as any test text would. Cheap candidates run first (frozen encoder:
+seconds, the embeddings are cached), then the tuned ones, each only if its estimated time still fits the budget with
+the final training reserved. Successive halving (Jamieson & Talwalkar 2016): after the first repeat of folds, the
+better half gets the next repeat, and so on. The winner has the best mean CV accuracy among the candidates of the
+last rung; it is retrained on all labels (with the pool) in <out>/final.
+
+Selection rule: argmax of mean CV accuracy, designed on the SST-2 and AG News training pools (bench/README.md);
+never tuned on a test set. The CV estimate is of a model trained on (k-1)/k of the labels, and the best of several
+estimates is optimistic (the winner's curse); the report says both. Output: report.md, report.html, auto.json
+(every cell), final/ (the winner's run directory, with model/ when the recipe is inductive). Resumable: finished
+cells are kept in auto.json and skipped.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import runs
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    overrides: tuple          # key=value overrides on the base config
+    tuned: bool               # the encoder is trained (minutes) or frozen (seconds, cached embeddings)
+    uses_pool: bool           # needs unlabeled texts
+    inductive: bool = True    # leaves a model that labels new texts (graph methods label the texts they saw)
+
+
+RECIPES = (
+    Recipe("frozen_lr C=1", ("ssl.method=frozen_lr", "frozen.C=1.0"), False, False),
+    Recipe("frozen_lr C=10", ("ssl.method=frozen_lr", "frozen.C=10.0"), False, False),
+    Recipe("frozen_lr C=100", ("ssl.method=frozen_lr", "frozen.C=100.0"), False, False),
+    Recipe("label_spreading", ("ssl.method=label_spreading",), False, True, inductive=False),
+    Recipe("gcn", ("ssl.method=gcn",), False, True, inductive=False),
+    Recipe("setfit", ("contrastive.pairs=20", "train.epochs=0"), True, False),
+    Recipe("finetune", ("train.epochs=20",), True, False),
+    Recipe("lp_ft", ("train.epochs=20", "train.lp_init=true"), True, False),
+    Recipe("gcn_self_training", ("ssl.method=self_training", "self_training.seed_graph=gcn", "self_training.rounds=2",
+                                 "train.epochs=4"), True, True),
+)
+# A tuned cell's time is guessed as (examples passed through the encoder) x (seconds per example on the backbone),
+# the latter learnt from every finished tuned cell of that backbone; before any: these priors (2 CPU cores, measured
+# with max_length 64: MiniLM ~0.05 s per forward+backward example, e5-small 3.7x, mpnet 7.7x its encode time)
+PRIOR_S_PER_EXAMPLE = {"minilm": 0.05, "e5-small": 0.18, "mpnet": 0.4}
+FROZEN_PRIOR_S = 10.0
+
+
+def _examples(r: Recipe, n: int, pool: int) -> float:
+    """Examples a tuned recipe passes through the encoder for n training texts (one fold)."""
+    if r.name == "setfit":
+        return n * 20 * 2 * 2  # 20 positive + 20 negative pairs per text, two texts a pair
+    if r.name == "gcn_self_training":
+        return 2 * 4 * (n + pool / 2)  # 2 rounds x 4 epochs over the labels and about half the pool
+    return n * 20  # 20 epochs
+
+
+def folds(y: list, k: int, repeats: int, seed: int) -> list:
+    """-> [(repeat, fold, train indices, held-out indices)] of repeated stratified k-fold."""
+    from sklearn.model_selection import RepeatedStratifiedKFold
+
+    rskf = RepeatedStratifiedKFold(n_splits=k, n_repeats=repeats, random_state=seed)
+    return [(i // k, i % k, tr, te) for i, (tr, te) in enumerate(rskf.split(np.zeros(len(y)), y))]
+
+
+def wilson(correct: float, n: int, z: float = 1.96) -> tuple:
+    """Wilson score interval of a proportion correct/n."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = correct / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return (max(0.0, c - h), min(1.0, c + h))
+
+
+def _subset(d, idx):
+    from ..data import TextData
+
+    return TextData([d.texts[i] for i in idx], [d.labels[i] for i in idx], source=d.source,
+                    lines=[d.lines[i] for i in idx])
+
+
+def _cfg(base, recipe: Recipe, backbone: str, out: str):
+    """The base config's settings + the recipe's overrides + the backbone, validated as any config is."""
+    from ..config import load_config
+
+    return load_config(None, [*_overrides_of(base), *recipe.overrides, f"model.name={backbone}", f"output_dir={out}"])
+
+
+def _overrides_of(base) -> list:
+    """The base config's train/model settings as overrides (the auto base: data paths are passed as splits)."""
+    keep = {"model": ("max_length", "pooling", "dropout"),
+            "train": ("batch_size", "lr", "head_lr", "seed", "progress", "report_to", "eval_batch_size", "device")}
+    out = []
+    for sec, keys in keep.items():
+        obj = getattr(base, sec)
+        for k in keys:
+            if hasattr(obj, k):
+                v = getattr(obj, k)
+                out.append(f"{sec}.{k}={json.dumps(v) if isinstance(v, (list, bool)) or v is None else v}")
+    return out + ["train.save_every=0", "train.patience=0"]
+
+
+class Cells:
+    """auto.json: every finished cell (recipe x backbone x repeat x fold), written atomically after each."""
+
+    def __init__(self, path: str, settings: dict):
+        self.path, self.settings, self.cells = path, settings, {}
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                old = json.load(f)
+            if old.get("settings") == settings:
+                self.cells = old.get("cells", {})
+
+    def save(self, **extra):
+        runs.write_json(self.path, {"settings": self.settings, "cells": self.cells, **extra})
+
+
+def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float = 1800, k: int = 4,
+         repeats: int = 3, recipes=None, seed: int = 0, resume: bool = False, overwrite: bool = False,
+         progress: bool = True) -> dict:
+    """Score the candidates by CV on splits["train"], train the winner on all of it; see the module docstring."""
+    from ..data import LabelMap
+
+    train, pool, test = splits["train"], splits.get("unlabeled"), splits.get("test")
+    if train.task != "classify":
+        raise ConfigError("lowdata auto is for classification (NER: lowdata train)")
+    labels = LabelMap.from_data(train)
+    y = [labels.encode(v) for v in train.labels]
+    counts = np.bincount(y, minlength=len(labels))
+    if counts.min() < 2:
+        raise ConfigError(f"lowdata auto needs at least 2 labeled examples per class for cross-validation; "
+                          f"{labels.names[int(counts.argmin())]!r} has {int(counts.min())}")
+    k = int(min(k, counts.min()))
+    cands = [(r, b) for b in backbones for r in (recipes or RECIPES) if pool is not None or not r.uses_pool]
+    cands.sort(key=lambda rb: (rb[0].tuned, backbones.index(rb[1])))  # cheap first
+    plan = folds(y, k, repeats, seed)
+    settings = {"labels": len(train), "k": k, "repeats": repeats, "seed": seed, "backbones": list(backbones),
+                "recipes": [r.name for r, _ in cands], "pool": len(pool) if pool is not None else 0,
+                "train_source": train.source}
+    runs.check(out, None, resume=resume, overwrite=overwrite)
+    t_start = time.time()
+    with runs.start(out, None, resume=resume, overwrite=overwrite, checkpoint=False):
+        cells = Cells(os.path.join(out, "auto.json"), settings)
+        spent = sum(c["seconds"] for c in cells.cells.values())
+        clock = lambda: spent + time.time() - t_start  # noqa: E731  (time of this auto run, resumed parts included)
+        alive, dropped = list(cands), {}
+        for rung in range(repeats):
+            for r, b in list(alive):
+                key0 = f"{r.name}|{b}"
+                todo = [p for p in plan if p[0] == rung]
+                est = _estimate(cells, key0, r, b, _examples(r, len(train) * (k - 1) // k,
+                                                            len(pool) if pool is not None else 0))
+                final_est = est * k / max(1, k - 1) * 1.5
+                need = sum(est for p in todo if f"{key0}|{p[0]}|{p[1]}" not in cells.cells)
+                if need and clock() + need + final_est > budget_s:
+                    alive.remove((r, b))
+                    dropped[key0] = f"budget: rung {rung} needs ~{need:.0f} s more"
+                    continue
+                for rep, fold, tr, te in todo:
+                    key = f"{key0}|{rep}|{fold}"
+                    if key in cells.cells:
+                        continue
+                    _say(progress, f"auto: {r.name} on {b}, repeat {rep + 1}/{repeats}, fold {fold + 1}/{k} "
+                                   f"({clock():.0f} s of {budget_s:.0f} s used)")
+                    cells.cells[key] = _cell(base, r, b, train, pool, tr, te)
+                    if r.tuned:
+                        cells.cells[key]["examples"] = _examples(r, len(tr), len(pool) if pool is not None else 0)
+                    cells.save()
+            if rung + 1 < repeats and len(alive) > 1:  # successive halving on the mean over every finished cell
+                ranked = sorted(alive, key=lambda rb: -_mean(cells, f"{rb[0].name}|{rb[1]}"))
+                keep = max(1, math.ceil(len(ranked) / 2))
+                for r, b in ranked[keep:]:
+                    dropped[f"{r.name}|{b}"] = f"halving after repeat {rung + 1}"
+                alive = ranked[:keep]
+        if not alive:
+            raise ConfigError(f"lowdata auto: no candidate fits a budget of {budget_s:.0f} s; raise --budget")
+        last = max(_reps(cells, f"{r.name}|{b}") for r, b in alive)
+        finalists = [rb for rb in alive if _reps(cells, f"{rb[0].name}|{rb[1]}") == last]
+        win_r, win_b = max(finalists, key=lambda rb: _mean(cells, f"{rb[0].name}|{rb[1]}"))
+        _say(progress, f"auto: {win_r.name} on {win_b} wins; training it on all {len(train)} labels")
+        t0 = time.time()
+        cfg = _cfg(base, win_r, win_b, os.path.join(out, "final"))
+        from . import train as train_method
+
+        final = train_method(cfg, {"train": train, "dev": None, "test": test,
+                                   "unlabeled": pool if win_r.uses_pool else None},
+                             resume=resume, overwrite=True)
+        result = _summary(cells, cands, dropped, (win_r, win_b), final, time.time() - t0, clock(), budget_s, k,
+                          len(train), test)
+        cells.save(result=result)
+        from .auto_report import write_reports
+
+        write_reports(out, result)
+        runs.write_json(os.path.join(out, "metrics.json"), result)
+    return result
+
+
+def _say(progress, msg):
+    if progress:
+        import sys
+
+        print(msg, file=sys.stderr, flush=True)
+
+
+def _estimate(cells, key0, r, backbone, examples) -> float:
+    """Seconds one more cell of this candidate will take: its own cells' mean, else (tuned) the backbone's learnt
+    seconds per example, else a prior."""
+    done = [c["seconds"] for k, c in cells.cells.items() if k.startswith(key0 + "|")]
+    if done:
+        return float(np.mean(done))
+    if not r.tuned:
+        return FROZEN_PRIOR_S
+    rates = [c["seconds"] / c["examples"] for k, c in cells.cells.items()
+             if k.split("|")[1] == backbone and c.get("examples")]
+    return examples * (float(np.mean(rates)) if rates else PRIOR_S_PER_EXAMPLE.get(backbone, 0.4))
+
+
+def _mean(cells, key0) -> float:
+    acc = [c["accuracy"] for k, c in cells.cells.items() if k.startswith(key0 + "|")]
+    return float(np.mean(acc)) if acc else -1.0
+
+
+def _reps(cells, key0) -> int:
+    return len({k.split("|")[2] for k in cells.cells if k.startswith(key0 + "|")})
+
+
+def _cell(base, r: Recipe, backbone: str, train, pool, tr, te) -> dict:
+    """One fold: train the recipe on train[tr] (+ the pool), predict train[te] and score it here. The method gets
+    the held-out texts with every label replaced by one placeholder class: their true labels never reach it (graph
+    methods see the texts as unlabeled nodes, as any test text)."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from ..data import TextData
+    from . import train as train_method
+
+    t0 = time.time()
+    fold = _subset(train, tr)
+    truth = [train.labels[i] for i in te]
+    blind = TextData([train.texts[i] for i in te], [fold.labels[0]] * len(te), source=f"{train.source} (held-out fold)",
+                     lines=[train.lines[i] for i in te])
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = _cfg(base, r, backbone, os.path.join(tmp, "run"))
+        cfg.frozen.save_model = False  # a fold's classifier is scored, not kept
+        train_method(cfg, {"train": fold, "dev": None, "test": blind, "unlabeled": pool if r.uses_pool else None})
+        with open(os.path.join(tmp, "run", "predictions.jsonl"), encoding="utf-8") as f:
+            pred = [json.loads(ln)["pred"] for ln in f if ln.strip()]
+    if len(pred) != len(truth):
+        raise RuntimeError(f"auto: {r.name} predicted {len(pred)} of {len(truth)} held-out texts")
+    return {"accuracy": float(accuracy_score(truth, pred)), "n": len(te), "seconds": round(time.time() - t0, 2),
+            "macro_f1": float(f1_score(truth, pred, average="macro", labels=sorted(set(train.labels)),
+                                       zero_division=0))}
+
+
+def _summary(cells, cands, dropped, winner, final, final_s, total_s, budget_s, k, n_labels, test) -> dict:
+    rows = []
+    for r, b in cands:
+        key0 = f"{r.name}|{b}"
+        cs = [c for kk, c in cells.cells.items() if kk.startswith(key0 + "|")]
+        if not cs:
+            rows.append({"recipe": r.name, "backbone": b, "status": dropped.get(key0, "not run")})
+            continue
+        acc = np.array([c["accuracy"] for c in cs])
+        correct = sum(c["accuracy"] * c["n"] for c in cs)
+        n = sum(c["n"] for c in cs)
+        reps = _reps(cells, key0)
+        lo, hi = wilson(correct / max(1, reps), n // max(1, reps))
+        rows.append({"recipe": r.name, "backbone": b, "cv_accuracy": float(acc.mean()), "interval": [lo, hi],
+                     "macro_f1": float(np.mean([c["macro_f1"] for c in cs])), "cells": len(cs), "repeats": reps,
+                     "seconds_per_cell": float(np.mean([c["seconds"] for c in cs])),
+                     "status": dropped.get(key0, "finalist")})
+    win = next(x for x in rows if x["recipe"] == winner[0].name and x["backbone"] == winner[1])
+    win["status"] = "chosen"
+    ft = [x for x in rows if x["recipe"] == "finetune" and "cv_accuracy" in x]
+    out = {"chosen": {"recipe": winner[0].name, "backbone": winner[1], "overrides": list(winner[0].overrides),
+                      "inductive": winner[0].inductive},
+           "reason": f"best mean accuracy over {win['cells']} held-out folds ({win['repeats']} repeats of {k}-fold "
+                     f"CV) among the candidates of the last rung",
+           "estimate": {"accuracy": win["cv_accuracy"], "interval": win["interval"],
+                        "caveat": f"CV models saw {k - 1}/{k} of the {n_labels} labels; the best of {len(rows)} "
+                                  f"estimates is optimistic (winner's curse)"},
+           "candidates": rows, "labels": n_labels, "k": k, "final_seconds": round(final_s, 1),
+           "total_seconds": round(total_s, 1), "budget_seconds": budget_s,
+           "final_run": "final", "vs_finetune": None}
+    if ft:
+        out["vs_finetune"] = {"finetune_cv_accuracy": ft[0]["cv_accuracy"],
+                              "gain_points": 100 * (win["cv_accuracy"] - ft[0]["cv_accuracy"])}
+    if test is not None and final.get("test"):
+        out["test"] = {"accuracy": final["test"]["accuracy"], "macro_f1": final["test"]["macro_f1"],
+                       "n": len(test)}
+    return out
