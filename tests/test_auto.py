@@ -1,0 +1,152 @@
+"""lowdata auto (lowdata.methods.auto): CV inside the labels, blind held-out folds, halving, budget, resume, reports."""
+import json
+
+import numpy as np
+import pytest
+
+from lowdata.methods import auto as A
+
+from .conftest import tiny_cfg
+
+
+def _splits(files, pool=True):
+    from lowdata.data import TextData, read
+
+    train = read(str(files / "train.tsv"), task="classify")
+    test = read(str(files / "test.tsv"), task="classify")
+    u = read(str(files / "dev.tsv"), task="classify")
+    return {"train": train, "test": test, "dev": None,
+            "unlabeled": TextData(u.texts, source="pool") if pool else None}
+
+
+RECIPES = (A.Recipe("frozen_lr C=1", ("ssl.method=frozen_lr", "frozen.C=1.0"), False, False),
+           A.Recipe("frozen_lr C=100", ("ssl.method=frozen_lr", "frozen.C=100.0"), False, False),
+           A.Recipe("gcn", ("ssl.method=gcn", "frozen.k=5"), False, True, inductive=False),
+           A.Recipe("finetune", ("train.epochs=3", "train.lr=5e-3", "train.head_lr=5e-3"), True, False))
+
+
+def test_folds_are_stratified_and_cover_every_label_once_per_repeat():
+    y = [0] * 8 + [1] * 12
+    plan = A.folds(y, 4, 2, seed=0)
+    assert len(plan) == 8
+    for rep in (0, 1):
+        held = np.concatenate([te for r, _, _, te in plan if r == rep])
+        assert sorted(held.tolist()) == list(range(20))
+        for r, _, tr, te in plan:
+            if r == rep:
+                assert set(tr).isdisjoint(te) and sum(y[i] == 0 for i in te) == 2  # 8 / 4 per fold
+    assert [te.tolist() for r, _, _, te in plan if r == 0] != [te.tolist() for r, _, _, te in plan if r == 1]
+
+
+def test_wilson_interval():
+    lo, hi = A.wilson(30, 40)
+    assert 0.59 < lo < 0.61 and 0.85 < hi < 0.87  # 0.75 with n=40
+    assert A.wilson(0, 0) == (0.0, 1.0)
+
+
+def test_auto_end_to_end_blind_folds_and_reports(tiny_model, toy_files, tmp_path, monkeypatch):
+    from lowdata import methods
+
+    seen = []
+    real = methods.train
+
+    def spy(cfg, splits, **kw):
+        if "final" not in cfg.output_dir:  # a CV cell: the held-out texts arrive blind
+            held = splits["test"]
+            seen.append((set(splits["train"].lines) & set(held.lines), set(held.labels)))
+        return real(cfg, splits, **kw)
+
+    monkeypatch.setattr(methods, "train", spy)
+    base = tiny_cfg(tiny_model, toy_files, tmp_path / "unused")
+    s = _splits(toy_files)
+    r = A.auto(base, s, str(tmp_path / "auto"), backbones=(tiny_model,), budget_s=3600, k=4, repeats=2,
+               recipes=RECIPES, progress=False)
+    assert seen and all(not overlap and len(labs) == 1 for overlap, labs in seen)  # one placeholder label only
+    cells = json.loads((tmp_path / "auto" / "auto.json").read_text())["cells"]
+    rows = {c["recipe"]: c for c in r["candidates"]}
+    assert rows["frozen_lr C=1"]["cells"] == 4 or rows["frozen_lr C=1"]["cells"] == 8
+    finalists = [c for c in r["candidates"] if c["status"] in ("finalist", "chosen")]
+    assert len(finalists) == 2 and all(c["repeats"] == 2 for c in finalists)  # halving: 4 -> 2 after repeat 1
+    best = max(finalists, key=lambda c: c["cv_accuracy"])
+    assert r["chosen"]["recipe"] == best["recipe"] and best["status"] == "chosen"
+    assert len(cells) == 4 * 4 + 2 * 4
+    assert r["test"]["n"] == 40 and 0 <= r["test"]["accuracy"] <= 1
+    lo, hi = r["estimate"]["interval"]
+    assert lo <= r["estimate"]["accuracy"] <= hi
+    for f in ("report.md", "report.html", "metrics.json", "final/metrics.json"):
+        assert (tmp_path / "auto" / f).exists(), f
+    md = (tmp_path / "auto" / "report.md").read_text()
+    assert f"**Chosen: {r['chosen']['recipe']}" in md and "winner's curse" in md
+    assert "<img" in (tmp_path / "auto" / "report.html").read_text()
+    if r["chosen"]["inductive"]:
+        assert (tmp_path / "auto" / "final" / "model" / "lowdata.json").exists()
+
+
+class Killed(BaseException):  # like a kill: not an Exception, nothing catches it on the way
+    pass
+
+
+def test_auto_resumes_without_redoing_cells_and_respects_the_budget(tiny_model, toy_files, tmp_path, monkeypatch):
+    from lowdata import methods
+    from lowdata.errors import ConfigError
+
+    base = tiny_cfg(tiny_model, toy_files, tmp_path / "unused")
+    s = _splits(toy_files, pool=False)
+    real, calls = methods.train, []
+
+    def dies(cfg, splits, **kw):
+        calls.append(cfg.output_dir)
+        if len(calls) == 6:
+            raise Killed("killed")
+        return real(cfg, splits, **kw)
+
+    monkeypatch.setattr(methods, "train", dies)
+    out = str(tmp_path / "auto")
+    with pytest.raises(Killed):
+        A.auto(base, s, out, backbones=(tiny_model,), budget_s=3600, k=4, repeats=1, recipes=RECIPES[:2],
+               progress=False)
+    done = len(json.loads((tmp_path / "auto" / "auto.json").read_text())["cells"])
+    assert done == 5
+    calls.clear()
+    r = A.auto(base, s, out, backbones=(tiny_model,), budget_s=3600, k=4, repeats=1, recipes=RECIPES[:2],
+               progress=False, resume=True)
+    assert len(calls) == 8 - 5 + 1  # the three missing cells and the final training
+    assert {c["recipe"] for c in r["candidates"]} == {"frozen_lr C=1", "frozen_lr C=100"}
+    monkeypatch.setattr(methods, "train", real)
+    # a budget too small for the tuned recipe drops it (and says so); one too small for anything is an error
+    r = A.auto(base, s, str(tmp_path / "b"), backbones=(tiny_model,), budget_s=150, k=4, repeats=1,
+               recipes=(RECIPES[0], A.Recipe("setfit", ("contrastive.pairs=20", "train.epochs=0"), True, False)),
+               progress=False)
+    assert next(c for c in r["candidates"] if c["recipe"] == "setfit")["status"].startswith("budget")
+    with pytest.raises(ConfigError, match="no candidate fits"):
+        A.auto(base, s, str(tmp_path / "c"), backbones=(tiny_model,), budget_s=1, k=4, repeats=1,
+               recipes=RECIPES[:1], progress=False)
+
+
+def test_frozen_lr_model_predicts_what_the_regression_did(tiny_model, toy_files, tmp_path):
+    from lowdata.backbone import TaskModel
+    from lowdata.batching import encode, predict_logits
+    from lowdata.data import read
+    from lowdata.methods import train
+
+    cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "lr")
+    cfg.ssl.method = "frozen_lr"
+    cfg.data.dev = None
+    train(cfg)
+    recs = [json.loads(ln) for ln in (tmp_path / "lr" / "predictions.jsonl").read_text().splitlines()]
+    model, tok, meta = TaskModel.load(str(tmp_path / "lr" / "model"))
+    assert meta.get("normalize") is True
+    test = read(str(toy_files / "test.tsv"), task="classify")
+    logits = predict_logits(model.eval(), encode(test, tok, None, meta["max_length"]), tok.pad_token_id, 64)
+    probs = logits.softmax(-1).numpy()
+    assert [meta["labels"][i] for i in probs.argmax(1)] == [r["pred"] for r in recs]
+    diff = np.abs(probs.max(1) - [r["confidence"] for r in recs]).max()
+    assert diff < 1e-4, diff  # float32 head vs the regression in float64, confidences rounded to 6 digits
+
+
+def test_cli_auto_refuses_a_dev_split(toy_files, tmp_path, capsys):
+    from lowdata.cli import main
+
+    rc = main(["auto", "--train", str(toy_files / "train.tsv"), "-o", str(tmp_path / "a"),
+               f"data.dev={toy_files / 'dev.tsv'}"])
+    assert rc == 2 and "uses no dev split" in capsys.readouterr().err
