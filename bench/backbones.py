@@ -2,6 +2,7 @@
 
     python bench/backbones.py --datasets sst2 agnews trec banking77 eprstmt tnews --seeds 0 1 2 3 4
     python bench/backbones.py --datasets sst2 --methods finetune setfit --seeds 0 1 2 3 4
+    python bench/backbones.py --datasets sst2 --methods setfit setfit_lib --results setfit-parity   # the library
 
 Every number uses the k labels per class and nothing else: no dev set anywhere (no early stopping, fixed epochs, the
 published hyperparameters of each method: logistic regression C=1; label spreading alpha 0.99 and GCN over a
@@ -60,6 +61,8 @@ def splits_for(dataset: str, seed: int, a) -> dict:
 def run_one(method: str, model: str, splits: dict, seed: int, a) -> float:
     from lowdata.config import Config, ContrastiveConfig, FrozenConfig, ModelConfig, SSLConfig, TrainConfig
 
+    if method == "setfit_lib":
+        return setfit_lib(model, splits, seed, a)
     with tempfile.TemporaryDirectory() as out:
         mc = ModelConfig(name=model, max_length=a.max_length)
         if method in EMBEDDING:
@@ -75,6 +78,28 @@ def run_one(method: str, model: str, splits: dict, seed: int, a) -> float:
         cc = ContrastiveConfig(pairs=20 if method == "setfit" else 0, epochs=1)
         cfg = Config(model=mc, train=tc, contrastive=cc, output_dir=os.path.join(out, "run"))
         return run(cfg, {**splits, "unlabeled": None})["test"]["accuracy"]
+
+
+def setfit_lib(model: str, splits: dict, seed: int, a) -> float:
+    """The `setfit` library on the same sample, in its own venv (bench/setfit_lib.py; make bench-setfit)."""
+    import json
+    import subprocess
+
+    from lowdata.backbone import resolve
+
+    py = Path(__file__).resolve().parents[1] / ".venv-setfit" / "bin" / "python"
+    if not py.exists():
+        raise SystemExit("setfit_lib needs .venv-setfit: run `make bench-setfit`")
+    tr, te = splits["train"], splits["test"]
+    job = {"model": resolve(model), "train": [[t, y] for t, y in zip(tr.texts, tr.labels)], "test": te.texts,
+           "seed": seed, "num_iterations": 20, "num_epochs": 1, "batch_size": 16, "max_length": a.max_length}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    out = subprocess.run([str(py), str(Path(__file__).with_name("setfit_lib.py"))], input=json.dumps(job),
+                         capture_output=True, text=True, env=env, check=False)
+    if out.returncode:
+        raise RuntimeError(f"setfit_lib failed: {out.stderr[-2000:]}")
+    pred = json.loads(out.stdout.strip().splitlines()[-1])["pred"]
+    return sum(p == y for p, y in zip(pred, te.labels)) / len(te.labels)
 
 
 def main():

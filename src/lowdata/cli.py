@@ -140,12 +140,14 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("ls", help="list backbones, data formats and registries")
 
-    d = sub.add_parser("demo", help="train a classifier and an NER tagger on the built-in demo data")
+    d = sub.add_parser("demo", help="lowdata auto on a built-in intent task, then an NER tagger, with reports")
     d.add_argument("--output-dir", default="runs/demo")
     d.add_argument("--model", default="minilm", help="backbone (default: the packaged MiniLM)")
     d.add_argument("--epochs", type=_count, default=10)
     d.add_argument("--overwrite", action="store_true")
     d.add_argument("--no-progress", action="store_true")
+    d.add_argument("--budget", type=_typed(float, lambda v: v > 0, "minutes > 0"), default=3.0,
+                   help="minutes for lowdata auto on the intent task (default 3)")
     return p
 
 
@@ -418,7 +420,8 @@ def _ls(args) -> int:
 def _demo(args) -> int:
     from .demo import run_demo
 
-    run_demo(args.output_dir, args.model, args.epochs, overwrite=args.overwrite, progress=not args.no_progress)
+    run_demo(args.output_dir, args.model, args.epochs, overwrite=args.overwrite, progress=not args.no_progress,
+             budget_min=args.budget)
     return 0
 
 
