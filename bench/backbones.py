@@ -28,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DATA, RESULTS, data_config, load_results, machine, save_results  # noqa: E402
 
+COMMIT = os.popen(f"git -C {Path(__file__).resolve().parent} rev-parse --short HEAD 2>/dev/null").read().strip()
 K = {"sst2": 16, "agnews": 10, "trec": 16, "banking77": 5}
 FEWCLUE = {"eprstmt": ("fewclue-eprstmt", "label"), "tnews": ("fewclue-tnews", "label_desc")}
 EMBEDDING = ("frozen_lr", "label_spreading", "gcn")
@@ -131,7 +132,7 @@ def main():
                     res["runs"][key] = {"accuracy": acc, "seconds": round(time.time() - t0, 1),
                                         "n_train": len(splits["train"]), "n_test": len(splits["test"]),
                                         "n_unlabeled": len(splits["unlabeled"] or []) if method in EMBEDDING[1:]
-                                        else 0, "test_sample": a.test_sample}
+                                        else 0, "test_sample": a.test_sample, "commit": COMMIT}
                     save_results(path, res)
                     print(f"{key}: {acc:.4f} ({time.time() - t0:.0f}s)", flush=True)
     print(f"\nTrue few-shot (no dev). Test: a fixed draw of {a.test_sample}; graph methods' pool: {a.unlabeled} "

@@ -13,7 +13,9 @@ CosineSimilarityLoss of sentence-transformers, SetFit's default). With 16 labels
 
 Deviations from the SetFit library: pairs are drawn here (R rounds of one positive and one negative partner per text,
 like its "oversampling" strategy without the class re-balancing) rather than by sentence-transformers; features are
-TaskModel.features (the pooling the classifier uses; all-MiniLM-L6-v2's own Normalize layer does not change a cosine);
+TaskModel.features (the pooling the classifier uses; with no fine-tuning epochs after the stage they are
+L2-normalised, TaskModel normalize=True, so the logistic head sees what the library's head sees through the
+Normalize module of all-MiniLM-L6-v2 / all-mpnet-base-v2; a cosine does not change either way);
 the stage runs through the one loop (`train.fit`) with a pair batch and the cosine loss, so it gets the same
 optimizer, warmup, clipping, logging and length bucketing.
 """

@@ -54,7 +54,10 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
             labels.check(splits[name], name)
     acc = accelerator(tc)
     encoder, tok = load_encoder(cfg.model.name)
-    model = TaskModel(encoder, len(labels), train.task, cfg.model.pooling, cfg.model.dropout)
+    # SetFit as published (pairs, then a logistic head, no fine-tuning): the head sees L2-normalised vectors, as the
+    # setfit library's does through sentence-transformers' Normalize module (all-MiniLM-L6-v2, all-mpnet-base-v2)
+    setfit = bool(cfg.contrastive.pairs) and not tc.epochs and not tc.max_steps and train.task == "classify"
+    model = TaskModel(encoder, len(labels), train.task, cfg.model.pooling, cfg.model.dropout, normalize=setfit)
     pad = tok.pad_token_id
     augment, ssl = _from_config(cfg, tok, augment, ssl)
     if tc.gce_q is not None and getattr(ssl, "includes_supervised", False):
