@@ -167,8 +167,8 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
             for r, b in list(alive):
                 key0 = f"{r.name}|{b}"
                 todo = [p for p in plan if p[0] == rung]
-                est = _estimate(cells, key0, r, b, _examples(r, len(train) * (k - 1) // k,
-                                                            len(pool) if pool is not None else 0))
+                ex = _examples(r, len(train) * (k - 1) // k, len(pool) if pool is not None else 0)
+                est = _estimate(cells, key0, r, b, ex)
                 final_est = est * k / max(1, k - 1) * 1.5
                 need = sum(est for p in todo if f"{key0}|{p[0]}|{p[1]}" not in cells.cells)
                 if need and clock() + need + final_est > budget_s:
@@ -179,8 +179,10 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
                     key = f"{key0}|{rep}|{fold}"
                     if key in cells.cells:
                         continue
+                    left = sum(1 for p in todo if f"{key0}|{p[0]}|{p[1]}" not in cells.cells)
                     _say(progress, f"auto: {r.name} on {b}, repeat {rep + 1}/{repeats}, fold {fold + 1}/{k} "
-                                   f"({clock():.0f} s of {budget_s:.0f} s used)")
+                                   f"({clock():.0f} s of {budget_s:.0f} s used; this candidate's repeat: ~"
+                                   f"{left * _estimate(cells, key0, r, b, ex):.0f} s left)")
                     cells.cells[key] = _cell(base, r, b, train, pool, tr, te)
                     if r.tuned:
                         cells.cells[key]["examples"] = _examples(r, len(tr), len(pool) if pool is not None else 0)
