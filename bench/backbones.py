@@ -36,7 +36,6 @@ EMBEDDING = ("frozen_lr", "label_spreading", "gcn")
 
 def splits_for(dataset: str, seed: int, a) -> dict:
     from lowdata.config import DataConfig
-    from lowdata.data import TextData
     from lowdata.data.splits import load_splits
 
     if dataset in FEWCLUE:
@@ -54,7 +53,7 @@ def splits_for(dataset: str, seed: int, a) -> dict:
         # embedding cache holds them once; the seed's labeled texts are not in u
         key = lambda i: hashlib.blake2b(u.texts[i].encode(), digest_size=8).digest()  # noqa: E731
         idx = sorted(sorted(range(len(u)), key=key)[: a.unlabeled])
-        s["unlabeled"] = TextData([u.texts[i] for i in idx], source=u.source, lines=[u.lines[i] for i in idx])
+        s["unlabeled"] = u.subset(idx, unlabeled=True)
     s["dev"], s["unlabeled_truth"] = None, None
     return s
 

@@ -91,13 +91,6 @@ def wilson(correct: float, n: int, z: float = 1.96) -> tuple:
     return (max(0.0, c - h), min(1.0, c + h))
 
 
-def _subset(d, idx):
-    from ..data import TextData
-
-    return TextData([d.texts[i] for i in idx], [d.labels[i] for i in idx], source=d.source,
-                    lines=[d.lines[i] for i in idx])
-
-
 def _cfg(base, recipe: Recipe, backbone: str, out: str):
     """The base config's settings + the recipe's overrides + the backbone, validated as any config is."""
     from ..config import load_config
@@ -255,7 +248,7 @@ def _cell(base, r: Recipe, backbone: str, train, pool, tr, te) -> dict:
     from . import train as train_method
 
     t0 = time.time()
-    fold = _subset(train, tr)
+    fold = train.subset(tr)
     truth = [train.labels[i] for i in te]
     blind = TextData([train.texts[i] for i in te], [fold.labels[0]] * len(te), source=f"{train.source} (held-out fold)",
                      lines=[train.lines[i] for i in te])
