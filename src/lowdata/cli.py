@@ -1,7 +1,10 @@
-"""lowdata command line. Verbs: train, auto, pretrain, eval, predict, augment, synth, attack, curve, ls, demo.
+"""lowdata command line. Verbs: train, auto, select, merge, pretrain, eval, predict, augment, synth, attack, curve, ls,
+demo.
 
     lowdata train -c configs/sst2-16shot.yaml train.lr=3e-5 output_dir=runs/x [--resume]
     lowdata auto --train labeled.tsv --unlabeled pool.txt --test test.tsv --budget 30 -o runs/auto
+    lowdata select --pool pool.txt --labeled labeled.tsv --n 40 --strategy margin -o to_label.csv
+    lowdata merge --annotated to_label.csv --labeled labeled.tsv -o labeled_v2.tsv
     lowdata pretrain -c configs/pretrain-sst2-mr.yaml output_dir=runs/pt [--resume]
     lowdata eval  --model runs/x/model --data test.tsv
     echo "great film" | lowdata predict --model runs/x/model
@@ -66,6 +69,31 @@ def _parser() -> argparse.ArgumentParser:
     au.add_argument("--no-progress", action="store_true")
     au.add_argument("overrides", nargs="*", help="key.sub=value settings of the base config, e.g. "
                     "model.max_length=64 data.format=tsv data.k_per_class=16")
+
+    se = sub.add_parser("select", help="the pool texts to label next (active learning), written for annotation")
+    se.add_argument("--pool", required=True, help="unlabeled texts (one per line, or a csv/tsv/jsonl text column)")
+    se.add_argument("--labeled", help="the labels so far (their texts are left out of the pool)")
+    se.add_argument("--model", help="a lowdata model folder: its features and probabilities drive the strategy")
+    se.add_argument("--n", type=_count, required=True, help="how many texts to select")
+    se.add_argument("--strategy", default="typiclust", help="random, kmeans, typiclust (default), least_confidence, "
+                    "margin, entropy, committee, mc_dropout, coreset, badge")
+    se.add_argument("--balance", action="store_true", help="spread the batch over the predicted classes")
+    se.add_argument("--backbone", default="minilm", help="encoder of the pool vectors without --model (lowdata ls)")
+    se.add_argument("--max-length", type=_count, default=128)
+    se.add_argument("--format", help="the pool's format (default: guessed)")
+    se.add_argument("--seed", type=_natural, default=0)
+    se.add_argument("-o", "--output", required=True, help="to_label.csv | .jsonl | .json (Label Studio tasks)")
+    se.add_argument("--overwrite", action="store_true")
+    se.add_argument("--no-progress", action="store_true")
+
+    mg = sub.add_parser("merge", help="read an annotated batch back: the labeled file + the new labels, as a new file")
+    mg.add_argument("--annotated", required=True, help="the batch once labeled (csv/jsonl, or a Label Studio export)")
+    mg.add_argument("--labeled", help="the labeled file so far (every row is kept, none relabeled)")
+    mg.add_argument("--batch", help="the file lowdata select wrote (default: --annotated, if it is that file)")
+    mg.add_argument("-o", "--output", required=True, help="the new labeled file (.tsv, .csv or .jsonl)")
+    mg.add_argument("--partial", action="store_true", help="merge the labeled rows although some are left unlabeled")
+    mg.add_argument("--new-labels", action="store_true", help="accept labels that no labeled example has yet")
+    mg.add_argument("--overwrite", action="store_true")
 
     pt = sub.add_parser("pretrain", help="masked-LM (+ NSP/SOP) pretraining, continued or from scratch")
     pt.add_argument("-c", "--config", help="YAML config (see configs/pretrain-*.yaml)")
@@ -169,7 +197,7 @@ def main(argv=None) -> int:
 
     warnings.formatwarning = one_line
     try:
-        verbs = {"train": _train, "auto": _auto, "pretrain": _pretrain, "eval": _eval, "predict": _predict, "augment": _augment,
+        verbs = {"train": _train, "auto": _auto, "select": _select, "merge": _merge, "pretrain": _pretrain, "eval": _eval, "predict": _predict, "augment": _augment,
                  "attack": _attack, "curve": _curve, "ls": _ls, "demo": _demo, "synth": _synth}
         return verbs[args.verb](args)
     except (LowdataError, FileExistsError, FileNotFoundError, PermissionError, IsADirectoryError,
@@ -214,6 +242,36 @@ def _auto(args) -> int:
     if r.get("test"):
         print(f"test: accuracy {r['test']['accuracy']:.4f}")
     print(f"written: {args.output_dir}/report.md, report.html, auto.json, final/")
+    return 0
+
+
+def _select(args) -> int:
+    from .active.run import select_file
+
+    r = select_file(args.pool, args.output, args.strategy, args.n, labeled=args.labeled, model=args.model,
+                    backbone=args.backbone, max_length=args.max_length, seed=args.seed, balance=args.balance,
+                    overwrite=args.overwrite, progress=not args.no_progress, fmt=args.format)
+    print(f"{args.output}: {r['n']} of {r['pool_size']} pool texts by {args.strategy}"
+          f"{' (balanced)' if args.balance else ''} in {r['seconds']:.1f}s"
+          + (f"; {r['left_out']} left out (already labeled or repeated)" if r["left_out"] else ""))
+    g = r.get("next_batch")
+    if g and "gain" in g:
+        print(f"expected from the labels alone (CV curve of a frozen-LR surrogate, random labels, extrapolated): "
+              f"accuracy {g['accuracy_now']:.3f} now -> {g['accuracy_after']:.3f} after {g['batch']} more "
+              f"({100 * g['gain']:+.1f} points; ceiling {g['ceiling']:.3f})")
+    print(f"label them, then: lowdata merge --annotated {args.output}" +
+          (f" --labeled {args.labeled}" if args.labeled else "") + " -o NEW_LABELED_FILE")
+    return 0
+
+
+def _merge(args) -> int:
+    from .active.roundtrip import merge
+
+    r = merge(args.annotated, args.labeled, args.output, batch=args.batch, partial=args.partial,
+              new_labels=args.new_labels, overwrite=args.overwrite)
+    print(f"{args.output}: {r['total']} labeled examples ({r['kept']} kept, {r['added']} added"
+          + (f", {r['already_labeled']} already labeled the same" if r["already_labeled"] else "")
+          + (f", {r['left_unlabeled']} of the batch left unlabeled" if r["left_unlabeled"] else "") + ")")
     return 0
 
 

@@ -13,22 +13,15 @@ import numpy as np
 
 
 def embed(texts: list[str], model: str = "minilm", batch_size: int = 64, max_length: int = 128,
-          device: str | None = None) -> np.ndarray:
-    """Mean-pooled, L2-normalised sentence embeddings from any encoder (a lowdata model dir or a backbone)."""
-    import os
-
+          device: str | None = None, encoder=None) -> np.ndarray:
+    """Mean-pooled, L2-normalised sentence embeddings from any encoder (a lowdata model dir or a backbone).
+    encoder: an (encoder, tokenizer) pair from `load_for_embedding`, to embed many chunks with one load."""
     import torch
 
-    from ..backbone import TaskModel, load_encoder
     from ..batching import lengths
 
-    if os.path.exists(os.path.join(str(model), "lowdata.json")):
-        tm, tok, _ = TaskModel.load(model)
-        enc_model = tm.encoder
-    else:
-        enc_model, tok = load_encoder(model)
-    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    enc_model = enc_model.to(dev).eval()
+    enc_model, tok = encoder or load_for_embedding(model, device)
+    dev = next(enc_model.parameters()).device
     ids = tok(texts, truncation=True, max_length=max_length)["input_ids"]
     order = np.argsort(-lengths([{"input_ids": x} for x in ids]), kind="stable")
     out = np.zeros((len(texts), enc_model.config.hidden_size), dtype=np.float32)
@@ -41,6 +34,23 @@ def embed(texts: list[str], model: str = "minilm", batch_size: int = 64, max_len
             v = (h * m).sum(1) / m.sum(1).clamp(min=1)
             out[idx] = torch.nn.functional.normalize(v.float(), dim=-1).cpu().numpy()
     return out
+
+
+def load_for_embedding(model: str, device: str | None = None):
+    """-> (encoder in eval mode on `device`, tokenizer) for `embed`: a lowdata model dir's encoder or a backbone."""
+    import os
+
+    import torch
+
+    from ..backbone import TaskModel, load_encoder
+
+    if os.path.exists(os.path.join(str(model), "lowdata.json")):
+        tm, tok, _ = TaskModel.load(model)
+        enc_model = tm.encoder
+    else:
+        enc_model, tok = load_encoder(model)
+    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return enc_model.to(dev).eval(), tok
 
 
 def propagate(emb_l: np.ndarray, y_l: np.ndarray, emb_u: np.ndarray, method: str = "spreading", k: int = 10,

@@ -17,6 +17,11 @@ study.yaml:
     output_dir: runs/study
 
     store: postgresql://user@host/db        # optional: several machines work on one study (default: SQLite)
+    acquisition:                            # optional: who picks the labels (lowdata.active.simulate)
+      strategies: [random, typiclust, margin]   # each method runs on the rows each strategy buys ("gcn@margin")
+      cold_start: random                    # the first batch of a strategy that needs labels
+      balance: false                        # spread each batch over the surrogate's predicted classes
+      backbone: null                        # the vectors strategies see (default: the base config's model.name)
 
 The store (studies/store.py) is SQLite at `output_dir/study.db`, or PostgreSQL for several machines: a worker
 claims the next pending cell in a transaction, so `--workers N` processes (on any number of machines with a
@@ -25,6 +30,11 @@ PostgreSQL store) never run a cell twice, and a killed study resumes without red
 PostgreSQL).
 Scores: test accuracy (classification) or entity F1 (NER); curves are fitted on error = 1 - score against the
 total number of labels (per-class budget x classes).
+With `acquisition`, a budget b buys b x classes labels in all (not b per class): uniformly at random for the
+strategy `random` (the control: no stratification, which would use the hidden labels), or by the strategy from the
+training file with its labels hidden until bought; the rest of the file is the unlabeled pool of the SSL methods.
+The label equivalence is then also reported per method against the same method on random labels ("labels chosen
+by S are worth N random labels").
 """
 from __future__ import annotations
 
@@ -32,6 +42,8 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
+
+import numpy as np
 
 
 @dataclass
@@ -46,6 +58,24 @@ class Study:
     output_dir: str = "runs/study"
     store: str | None = None            # None: SQLite at output_dir/study.db; or postgresql://... (several machines)
     name: str | None = None             # the study's key in a shared store (default: output_dir's last part)
+    acquisition: dict | None = None     # strategies / cold_start / balance / backbone (see the module docstring)
+
+
+ACQUISITION_KEYS = ("strategies", "cold_start", "balance", "backbone")
+
+
+def cell_methods(st: Study) -> list[str]:
+    """The methods as stored cells name them: the study's methods, or method@strategy with an acquisition axis."""
+    if not st.acquisition:
+        return list(st.methods)
+    return [f"{m}@{s}" for m in st.methods for s in st.acquisition["strategies"]]
+
+
+def baseline_of(st: Study) -> str:
+    if not st.acquisition:
+        return st.baseline
+    strat = st.acquisition["strategies"]
+    return f"{st.baseline}@{'random' if 'random' in strat else strat[0]}"
 
 
 def load_study(path: str) -> Study:
@@ -67,10 +97,82 @@ def load_study(path: str) -> Study:
         raise ConfigError(f"{path}: by_budget names budgets {sorted(unknown)} that are not in budgets {st.budgets}")
     if st.baseline not in st.methods:
         raise ConfigError(f"{path}: baseline {st.baseline!r} is not one of the methods {list(st.methods)}")
+    if st.acquisition is not None:
+        _check_acquisition(st.acquisition, path)
     if isinstance(st.base, str) and not os.path.isabs(st.base) and not os.path.exists(st.base):
         cand = os.path.join(os.path.dirname(path), st.base)
         st.base = cand if os.path.exists(cand) else st.base
     return st
+
+
+def _check_acquisition(a, path: str) -> None:
+    from ..active import STRATEGIES
+    from ..config import ConfigError
+
+    if not isinstance(a, dict):
+        raise ConfigError(f"{path}: acquisition must be a mapping ({', '.join(ACQUISITION_KEYS)}), got {a!r}")
+    bad = set(a) - set(ACQUISITION_KEYS)
+    if bad:
+        raise ConfigError(f"{path}: unknown acquisition keys {sorted(bad)} (valid: {', '.join(ACQUISITION_KEYS)})")
+    strat = a.get("strategies")
+    if not isinstance(strat, list) or not strat:
+        raise ConfigError(f"{path}: acquisition.strategies must be a non-empty list (valid: "
+                          f"{', '.join(STRATEGIES.names())})")
+    for x in strat:
+        if x not in STRATEGIES:
+            raise ConfigError(f"{path}: acquisition.strategies: unknown {x!r} (valid: {', '.join(STRATEGIES.names())})")
+    a.setdefault("cold_start", "random")
+    a.setdefault("balance", False)
+    a.setdefault("backbone", None)
+
+
+def _trajectory_path(st: Study, strategy: str, seed) -> str:
+    return os.path.join(st.output_dir, "acquisition", f"{strategy}-{seed}.json")
+
+
+def acquire(st: Study) -> None:
+    """Compute (or find on disk) every strategy x seed trajectory of the study, before any cell runs."""
+    from ..active.simulate import trajectory
+    from ..data.splits import load_splits
+    from ..runs import write_json
+    from ..ssl.embedding import cached_embed
+
+    base = cell_config(st, f"{next(iter(st.methods))}@random", "full", 0)
+    todo = [(s, seed) for s in st.acquisition["strategies"] for seed in st.seeds
+            if not os.path.exists(_trajectory_path(st, s, seed))]
+    if not todo:
+        return
+    train = load_splits(base.data, seed=0)["train"]
+    if train.task != "classify":
+        from ..config import ConfigError
+
+        raise ConfigError("study acquisition is for classification")
+    names = train.label_set()
+    y = np.array([names.index(v) for v in train.labels])
+    X = cached_embed(train.texts, st.acquisition["backbone"] or base.model.name, base.model.max_length)
+    totals = [int(b) * len(names) for b in st.budgets if str(b) != "full"]
+    for s, seed in todo:
+        t0 = time.time()
+        tr = trajectory(X, y, totals, s, int(seed), len(names), st.acquisition["cold_start"],
+                        bool(st.acquisition["balance"]))
+        tr["seconds"] = round(time.time() - t0, 3)
+        tr["lines"] = [train.lines[i] for i in tr["chosen"]]
+        write_json(_trajectory_path(st, s, seed), tr)
+
+
+def acquired_splits(st: Study, cfg, strategy: str, budget, seed) -> dict:
+    """The cell's splits: the first budget x classes rows the strategy bought as train, the rest unlabeled."""
+    from ..data.splits import load_splits
+
+    splits = load_splits(cfg.data, seed=int(seed))
+    full = splits["train"]
+    with open(_trajectory_path(st, strategy, seed), encoding="utf-8") as f:
+        chosen = json.load(f)["chosen"][: int(budget) * len(full.label_set())]
+    rest = sorted(set(range(len(full))) - set(chosen))
+    splits["train"] = full.subset(sorted(chosen))
+    splits["unlabeled"] = full.subset(rest, unlabeled=True)
+    splits["unlabeled_truth"] = [full.labels[i] for i in rest]
+    return splits
 
 
 def cell_config(st: Study, method: str, budget: str, seed: int):
@@ -81,9 +183,10 @@ def cell_config(st: Study, method: str, budget: str, seed: int):
     by_budget = {str(b): o for b, o in (st.by_budget or {}).items()}
     # the budget's schedule first, then the method's own settings (a method may need its own, e.g. SetFit epochs 0)
     overrides = [f"{k}={json.dumps(v)}" for k, v in (by_budget.get(str(budget)) or {}).items()]
-    overrides += [f"{k}={json.dumps(v)}" for k, v in (st.methods[method] or {}).items()]
+    own = method.split("@")[0] if st.acquisition else method
+    overrides += [f"{k}={json.dumps(v)}" for k, v in (st.methods[own] or {}).items()]
     apply_overrides(d, overrides)
-    d["data"]["k_per_class"] = None if budget == "full" else int(budget)
+    d["data"]["k_per_class"] = None if budget == "full" or st.acquisition else int(budget)
     d["data"]["sample_seed"] = seed
     d["train"]["seed"] = seed
     d["train"]["progress"] = False
@@ -105,8 +208,11 @@ def _work(st: Study, worker: str, quiet: bool = False) -> int:
         method, budget, seed = cell
         t0 = time.time()
         cfg = cell_config(st, method, budget, seed)
+        splits = None
+        if st.acquisition and str(budget) != "full":
+            splits = acquired_splits(st, cfg, method.split("@")[1], budget, seed)
         with Heartbeat(store, cell, worker):
-            m = train_config(cfg, overwrite=True)
+            m = train_config(cfg, splits, overwrite=True)
         t = m["test"] if m.get("test") else m.get("dev")
         score = t["accuracy"] if t["task"] == "classify" else t["f1"]
         store.finish(cell, score, m["n_train"], time.time() - t0)
@@ -128,7 +234,9 @@ def run_study(st: Study, workers: int = 1, worker_prefix: str | None = None) -> 
     store = open_store(st.store, st.output_dir, st.name)
     store.reset_stale()
     prefix = worker_prefix or (f"{socket.gethostname()}-{os.getpid()}-" if st.store else "")
-    store.add([(m, b, s) for m in st.methods for b in st.budgets for s in st.seeds])
+    if st.acquisition:
+        acquire(st)
+    store.add([(m, b, s) for m in cell_methods(st) for b in st.budgets for s in st.seeds])
     if workers <= 1:
         _work(st, f"{prefix}w0")
     else:
@@ -148,10 +256,10 @@ def analyse(st: Study, store) -> dict:
     from ..evaluate.curves import bootstrap, fit_curve, label_equivalence
 
     rows = store.rows("done")
-    out = {"methods": {}, "baseline": st.baseline, "target": st.target, "cells": len(rows),
-           "seconds": float(sum(x[6] for x in rows))}
+    out = {"methods": {}, "baseline": baseline_of(st), "target": st.target, "cells": len(rows),
+           "seconds": float(sum(x[6] for x in rows)), "acquisition": st.acquisition}
     fits = {}
-    for m in st.methods:
+    for m in cell_methods(st):
         by = {}
         for x in rows:  # every budget, "full" included: the table of scores (the fit leaves "full" out)
             if x[0] == m:
@@ -172,14 +280,30 @@ def analyse(st: Study, store) -> dict:
         except ValueError as e:
             entry["fit_error"] = str(e)
         out["methods"][m] = entry
-    if st.baseline in fits:
-        bf, bci = fits[st.baseline]
+    def equivalence(entry, base):
+        bf, bci = fits[base]
+        by_budget = {}
+        for p in entry["points"]:
+            by_budget.setdefault(p["n_labels"], []).append(1 - p["score"])
+        return [label_equivalence(bf, n, sum(e) / len(e), bci["fits"]) for n, e in sorted(by_budget.items())]
+
+    if out["baseline"] in fits:
         for m, entry in out["methods"].items():
-            by_budget = {}
-            for p in entry["points"]:
-                by_budget.setdefault(p["n_labels"], []).append(1 - p["score"])
-            entry["equivalence"] = [label_equivalence(bf, n, sum(e) / len(e), bci["fits"])
-                                    for n, e in sorted(by_budget.items())]
+            entry["equivalence"] = equivalence(entry, out["baseline"])
+    if st.acquisition and "random" in st.acquisition["strategies"]:
+        for m, entry in out["methods"].items():  # the same method on random labels: what the strategy is worth
+            own = f"{m.split('@')[0]}@random"
+            if own in fits and own != m:
+                entry["worth_vs_random"] = equivalence(entry, own)
+    if st.acquisition:
+        out["trajectories"] = {}
+        for strat in st.acquisition["strategies"]:
+            for seed in st.seeds:
+                p = _trajectory_path(st, strat, seed)
+                if os.path.exists(p):
+                    with open(p, encoding="utf-8") as f:
+                        tr = json.load(f)
+                    out["trajectories"][f"{strat}-{seed}"] = {"steps": tr["steps"], "seconds": tr.get("seconds")}
     os.makedirs(st.output_dir, exist_ok=True)
     from ..runs import write_text
 
@@ -275,7 +399,9 @@ def write_report(st: Study, res: dict) -> tuple[str, str]:
     budgets = [str(b) for b in st.budgets]
     lines = [f"# Learning-curve study: {st.output_dir}", "",
              f"{res['cells']} cells ({res.get('seconds', 0) / 60:.1f} min of cell time); baseline `{res['baseline']}`",
-             "", "Test score per label budget (per class; mean +- std over seeds, n = seeds):", "",
+             "", "Test score per label budget (" + ("labels x classes in all, bought by the strategy after @"
+                                                   if st.acquisition else "per class") +
+             "; mean +- std over seeds, n = seeds):", "",
              "| method | " + " | ".join(budgets) + " |", "|---|" + "---:|" * len(budgets)]
     for m, e in res["methods"].items():
         sc = e.get("scores", {})
@@ -304,6 +430,16 @@ def write_report(st: Study, res: dict) -> tuple[str, str]:
             flag = " (extrapolated)" if q["extrapolated"] else ""
             lines.append(f"| {m} | {q['n']} | {q['err']:.4f} | {q['n_equiv']:.0f}{flag} | {q['multiplier']:.2f} | "
                          f"{ci_s} |")
+    worth = [(m, q) for m, e in res["methods"].items() for q in e.get("worth_vs_random", [])]
+    if worth:
+        lines += ["", "What each strategy's labels are worth in random labels (same method on uniformly random labels):",
+                  "", "| method@strategy | labels | error | random labels needed | multiplier | 95% CI |",
+                  "|---|---:|---:|---:|---:|---|"]
+        for m, q in worth:
+            ci = q.get("multiplier_ci")
+            lines.append(f"| {m} | {q['n']} | {q['err']:.4f} | {q['n_equiv']:.0f}"
+                         f"{' (extrapolated)' if q['extrapolated'] else ''} | {q['multiplier']:.2f} | "
+                         f"{f'[{ci[0]:.2f}, {ci[1]:.2f}]' if ci else '-'} |")
     md = "\n".join(lines) + "\n"
     body = md_to_html(md)
     style = ("<style>body{font-family:sans-serif;max-width:1100px}table{border-collapse:collapse;margin:1em 0}"

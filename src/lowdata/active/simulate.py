@@ -1,0 +1,47 @@
+"""The active-learning loop simulated on labeled data: labels stay hidden until a strategy "buys" them.
+
+    tr = trajectory(X, y, totals=[40, 80, 160], strategy="margin", seed=0, n_classes=4)
+    tr["chosen"][:80]             # the rows bought by the time 80 labels are spent, in buying order
+
+At each budget the strategy picks the next batch (totals[i] - totals[i-1] rows) from the rows not bought yet, seeing
+only the labels already bought: the uncertainty strategies score with a frozen-LR surrogate fitted on them (the
+selection model is the surrogate, whatever method is trained afterwards on the bought rows: one trajectory serves
+every method of a study, and the selection costs seconds, not a fine-tuning run per round). A strategy that needs
+labels starts from `cold_start` (default random, as in most active-learning papers) for the first batch, and again
+while fewer than two classes are bought (committee). `lowdata curve` uses this for its acquisition axis.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def trajectory(X: np.ndarray, y: np.ndarray, totals, strategy: str, seed: int, n_classes: int,
+               cold_start: str = "random", balance: bool = False) -> dict:
+    from ..errors import LowdataError
+    from . import select
+    from .strategies import COLD_START, NEEDS_LABELS, NEEDS_MODEL
+
+    if strategy in NEEDS_MODEL:
+        raise LowdataError(f"strategy {strategy!r} needs a trained model per round; the simulated loop scores with "
+                           f"a frozen-LR surrogate (use least_confidence, margin, entropy, committee, coreset, badge)")
+    if cold_start not in COLD_START:
+        raise LowdataError(f"acquisition.cold_start {cold_start!r}: expected one of {', '.join(COLD_START)}")
+    y = np.asarray(y)
+    chosen: list[int] = []
+    steps = []
+    for T in sorted(int(t) for t in totals):
+        need = min(T, len(X)) - len(chosen)
+        if need <= 0:
+            continue
+        rest = np.setdiff1d(np.arange(len(X)), chosen)
+        bought = y[chosen]
+        use = strategy
+        if (not chosen and strategy not in COLD_START) or (strategy in NEEDS_LABELS and len(set(bought)) < 2):
+            use = cold_start
+        idx, _ = select(use, np.asarray(X[rest]), need, X_l=X[chosen] if chosen else None,
+                        y_l=bought if chosen else None, n_classes=n_classes, seed=seed * 100_003 + len(chosen),
+                        balance=balance and bool(chosen) and len(set(bought)) >= 2)
+        chosen += rest[idx].tolist()
+        steps.append({"total": len(chosen), "strategy": use})
+    return {"strategy": strategy, "seed": seed, "cold_start": cold_start, "balance": balance, "chosen": chosen,
+            "steps": steps}
