@@ -246,7 +246,9 @@ def kmeans(pool: Pool, n: int, rng):
 TYPICLUST_K = 20
 TYPICLUST_MIN_CLUSTER = 5
 TYPICLUST_MAX_CLUSTERS = 500
-TYPICLUST_MAX_ROWS = 20_000  # deviation: typicality inside a cluster larger than this uses a seeded sample of it
+TYPICLUST_MAX_ROWS = 5_000  # deviation: in a cluster larger than this, typicality is computed on (and the pick made
+# from) a seeded sample of 5,000 of its points: kNN distances in a uniform sample rank density the same way, and the
+# pairwise cost stays (5k)^2 per cluster
 
 
 def typiclust(pool: Pool, n: int, rng):
@@ -269,6 +271,8 @@ def typiclust(pool: Pool, n: int, rng):
     idx, score = [], []
     for _ in range(min(n, N)):
         cand = np.flatnonzero(ok & (left > 0))
+        if not len(cand):  # the clusters of > 5 points are used up: the small ones too, rather than a short batch
+            cand = np.flatnonzero(left > 0)
         if not len(cand):
             break
         j = cand[np.lexsort((-size[cand], covered[cand]))[0]]  # fewest labeled, then largest
@@ -296,20 +300,28 @@ def _typicality(x: np.ndarray, k: int) -> np.ndarray:
     k = min(k, len(x) - 1)
     xx = (x * x).sum(1)
     out = np.empty(len(x))
-    for s in range(0, len(x), 2048):
-        D = np.sqrt(np.maximum(xx[s:s + 2048, None] - 2 * x[s:s + 2048] @ x.T + xx[None], 0))  # (b, M)
+    B = 256  # rows per block: a (B, M) float32 distance block, 20 MB for a 20k-row cluster
+    for s in range(0, len(x), B):
+        D = x[s:s + B] @ x.T                                                  # (B, M)
+        D *= -2
+        D += xx[s:s + B, None]
+        D += xx[None]
+        np.maximum(D, 0, out=D)
+        np.sqrt(D, out=D)
         D[np.arange(len(D)), np.arange(s, s + len(D))] = np.inf  # not its own neighbour
         near = np.partition(D, k - 1, axis=1)[:, :k]
-        out[s:s + 2048] = 1.0 / (near.mean(1) + 1e-5)
+        out[s:s + B] = 1.0 / (near.mean(1) + 1e-5)
     return out
 
 
 def balanced(pick, pool: Pool, n: int, rng, factor: int = 3):
-    """Class-balance-aware selection: ask the strategy for factor*n candidates in preference order, then take them
-    round-robin over the current model's predicted classes (each class's best remaining first), so a batch is not
-    spent on the class the model already sees most. Needs probs."""
+    """Class-balance-aware selection: the strategy's candidates in preference order (the whole ranking of a scoring
+    strategy; factor*n picks of a sequential one: kmeans, typiclust, coreset, badge), taken round-robin over the
+    current model's predicted classes (each class's best remaining first), so a batch is not spent on the class the
+    model already sees most. Needs probs."""
     P = _need_probs(pool, "balance")
-    idx, score = pick(pool, min(len(pool.X), factor * n), rng)
+    ranking = pick.__name__ in RANKING
+    idx, score = pick(pool, len(pool.X) if ranking else min(len(pool.X), factor * n), rng)
     pred = P[idx].argmax(1)
     queues = {c: list(np.flatnonzero(pred == c)) for c in range(P.shape[1])}
     out = []
@@ -325,3 +337,4 @@ NEEDS_PROBS = ("least_confidence", "margin", "entropy", "badge")
 NEEDS_LABELS = ("committee",)
 NEEDS_MODEL = ("mc_dropout",)
 COLD_START = ("random", "kmeans", "typiclust", "coreset")
+RANKING = ("random", "least_confidence", "margin", "entropy", "committee", "mc_dropout")  # a score per point

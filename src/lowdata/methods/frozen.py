@@ -41,6 +41,11 @@ def run(cfg, splits: dict | None = None, *, resume: bool = False, overwrite: boo
 
         raise ConfigError(f"ssl.method={method} is for classification")
     labels = LabelMap.from_data(train)
+    if len(labels) < 2:
+        from ..data import DataError
+
+        raise DataError(f"ssl.method={method} needs labeled examples of at least two classes, got only "
+                        f"{labels.names}", train.source)
     evals = [(n, splits[n]) for n in ("dev", "test") if splits.get(n) is not None]
     for n, d in evals:
         labels.check(d, n)

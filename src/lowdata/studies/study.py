@@ -151,6 +151,7 @@ def acquire(st: Study) -> None:
     y = np.array([names.index(v) for v in train.labels])
     X = cached_embed(train.texts, st.acquisition["backbone"] or base.model.name, base.model.max_length)
     totals = [int(b) * len(names) for b in st.budgets if str(b) != "full"]
+    os.makedirs(os.path.join(st.output_dir, "acquisition"), exist_ok=True)
     for s, seed in todo:
         t0 = time.time()
         tr = trajectory(X, y, totals, s, int(seed), len(names), st.acquisition["cold_start"],
@@ -172,6 +173,18 @@ def acquired_splits(st: Study, cfg, strategy: str, budget, seed) -> dict:
     splits["train"] = full.subset(sorted(chosen))
     splits["unlabeled"] = full.subset(rest, unlabeled=True)
     splits["unlabeled_truth"] = [full.labels[i] for i in rest]
+    # A class nobody bought yet: the model cannot predict it, so each of its test examples is an error. The method
+    # is scored on the test examples of the bought classes and the cell's accuracy scaled by their share (exact for
+    # accuracy); `kept` records that share.
+    have = set(splits["train"].labels)
+    splits["kept"] = 1.0
+    for name in ("dev", "test"):
+        d = splits.get(name)
+        if d is not None and set(d.labels) - have:
+            keep = [i for i, y in enumerate(d.labels) if y in have]
+            if name == "test":
+                splits["kept"] = len(keep) / len(d)
+            splits[name] = d.subset(keep) if keep else None
     return splits
 
 
@@ -211,10 +224,16 @@ def _work(st: Study, worker: str, quiet: bool = False) -> int:
         splits = None
         if st.acquisition and str(budget) != "full":
             splits = acquired_splits(st, cfg, method.split("@")[1], budget, seed)
-        with Heartbeat(store, cell, worker):
-            m = train_config(cfg, splits, overwrite=True)
-        t = m["test"] if m.get("test") else m.get("dev")
-        score = t["accuracy"] if t["task"] == "classify" else t["f1"]
+        kept = splits.pop("kept", 1.0) if splits else 1.0
+        if splits and len(set(splits["train"].labels)) == 1:
+            # one class bought: every model predicts it, so the score is its share of the test set (no training)
+            m = {"n_train": len(splits["train"])}
+            score = kept
+        else:
+            with Heartbeat(store, cell, worker):
+                m = train_config(cfg, splits, overwrite=True)
+            t = m["test"] if m.get("test") else m.get("dev")
+            score = 0.0 if t is None else (t["accuracy"] * kept if t["task"] == "classify" else t["f1"])
         store.finish(cell, score, m["n_train"], time.time() - t0)
         done += 1
         if not quiet:
