@@ -470,6 +470,9 @@ def _ls(args) -> int:
     print("NER augmenters: " + ", ".join(NER_AUGMENTERS.names()))
     print("ssl methods: " + ", ".join(SSL_METHODS.names()))
     print("adversarial training: " + ", ".join(ADVERSARIAL.names()))
+    from .active import STRATEGIES
+
+    print("query strategies (lowdata select, curve acquisition): " + ", ".join(STRATEGIES.names()))
     print("data formats: " + ", ".join(FORMATS))
     print("tasks: classify, ner")
     return 0
