@@ -80,7 +80,7 @@ def test_setfit_from_config(tiny_model, toy_files, tmp_path, epochs):
     tuned = load_file(str(tmp_path / "s" / "model" / "model.safetensors"))
     orig = load_file(f"{tiny_model}/model.safetensors")
     k = next(k for k in orig if "layer.0.attention.self.query.weight" in k)
-    assert not torch.equal(tuned[k], orig[k])
+    assert not torch.equal(tuned["encoder." + k], orig[k])  # TaskModel names: encoder.*, head.*
     # SetFit as published: its logistic head reads L2-normalised vectors (the library's Normalize module); with
     # fine-tuning epochs after the stage, the head is trained end to end on the plain pooled vectors
     meta = json.loads((tmp_path / "s" / "model" / "lowdata.json").read_text())

@@ -6,7 +6,8 @@ import sys
 import pytest
 
 from lowdata.errors import RunExistsError
-from lowdata.methods.finetune import run
+from lowdata.methods import train as run  # methods.train: the method, then the model card
+from lowdata.methods.finetune import run as finetune_run
 
 from .conftest import tiny_cfg
 
@@ -16,7 +17,8 @@ def test_classifier_learns_separable_task_and_writes_outputs(tiny_model, toy_fil
     assert m["test"]["accuracy"] >= 0.95, m["history"]
     out = tmp_path / "run"
     for f in ("config.yaml", "metrics.json", "report.md", "predictions.jsonl", "confusion_test.png",
-              "model/config.json", "model/head.safetensors", "model/lowdata.json"):
+              "model/config.json", "model/model.safetensors", "model/lowdata.json", "model/README.md",
+                  "model/modeling_lowdata.py"):
         assert (out / f).exists(), f
     assert not (out / "checkpoint").exists()
     preds = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
@@ -127,7 +129,7 @@ def test_ssl_and_augment_arguments(tiny_model, toy_files, tmp_path):
         seen.extend(texts)
         return [[t + " again", t.upper()] for t in texts]
 
-    m = run(cfg, splits, ssl=ssl, augment=augment)
+    m = finetune_run(cfg, splits, ssl=ssl, augment=augment)
     assert seen == splits["train"].texts
     assert ssl.calls == m["steps"] == 3  # 8 labeled + 16 augmented = 24 examples / batch 8
     assert set(ssl.sizes) == {16}

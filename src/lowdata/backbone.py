@@ -5,9 +5,10 @@
     model = TaskModel(enc, num_labels=2, task="classify", pooling="mean")
     model.save("out/model", tok, labels=["neg", "pos"]);  model, tok, meta = TaskModel.load("out/model")
 
-A saved model directory holds the encoder in Hugging Face format (config.json, model.safetensors,
-tokenizer files: loadable with AutoModel/AutoTokenizer), plus `head.safetensors` and `lowdata.json`
-(task, label names, pooling, max_length).
+A saved model directory is Hugging Face-native: `pipeline("text-classification" | "token-classification",
+model=DIR)` and AutoModelForSequenceClassification / AutoModelForTokenClassification load it (classifiers through
+lowdata.hf: `import lowdata.hf` or trust_remote_code=True), plus `lowdata.json` (task, label names, pooling,
+max_length) and a model card (README.md, lowdata.evaluate.card).
 """
 from __future__ import annotations
 
@@ -69,6 +70,9 @@ def load_encoder(name: str = DEFAULT):
     hf_logging.set_verbosity_error()  # the load report lists the unused MiniLM pooler on every load
     hf_logging.disable_progress_bar()
     path = check_model(name)
+    if _model_type(path) == "lowdata":  # a lowdata classifier folder: its fine-tuned encoder
+        enc, _, tok = load_task_model(path, "classify")
+        return enc, tok
     try:
         tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
         kw = {"add_pooling_layer": False} if _is_bert(path) else {}
@@ -84,12 +88,20 @@ def load_encoder(name: str = DEFAULT):
     return enc.float(), tok
 
 
-def _is_bert(path: str) -> bool:
+def _model_type(path: str) -> str | None:
     cfg = os.path.join(path, "config.json")
     if not os.path.exists(cfg):
-        return False
-    with open(cfg) as f:
-        return json.load(f).get("model_type") == "bert"
+        return None
+    try:
+        with open(cfg, encoding="utf-8") as f:
+            d = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelError(f"{cfg}: not valid JSON ({e})") from None
+    return d.get("model_type") if isinstance(d, dict) else None
+
+
+def _is_bert(path: str) -> bool:
+    return _model_type(path) == "bert"
 
 
 class TaskModel(nn.Module):
@@ -126,20 +138,21 @@ class TaskModel(nn.Module):
         return self.head(self.dropout(self.features(input_ids, attention_mask)))  # (B, C) or (B, T, C)
 
     def save(self, path: str, tokenizer, labels: list[str], max_length: int) -> None:
-        """Write the model folder atomically: filled beside `path`, then renamed into place."""
-        from safetensors.torch import save_file
-
+        """Write a Hugging Face-native model folder atomically (filled beside `path`, then renamed into place).
+        classify: config.json with model_type "lowdata" + auto_map, model.safetensors (this module's weights) and
+        modeling_lowdata.py (lowdata.hf, verbatim); ner: the encoder's own XForTokenClassification. Both also hold
+        the tokenizer (model_max_length = max_length) and lowdata.json (task, labels, pooling, max_length)."""
         from .runs import replace_dir
 
         def write(d):
-            cfg = self.encoder.config
-            cfg.id2label = dict(enumerate(labels))
-            cfg.label2id = {n: i for i, n in enumerate(labels)}
-            self.encoder.save_pretrained(d)
+            if self.task == "classify":
+                self._save_classifier(d, labels)
+            else:
+                self._save_tagger(d, labels)
+            tokenizer.model_max_length = max_length  # pipeline(..., truncation=True) then cuts where lowdata does
             tokenizer.save_pretrained(d)
-            save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()},
-                      os.path.join(d, "head.safetensors"))
-            meta = {"task": self.task, "labels": labels, "pooling": self.pooling, "max_length": max_length}
+            meta = {"task": self.task, "labels": labels, "pooling": self.pooling, "max_length": max_length,
+                    "format": 2}
             if self.normalize:
                 meta["normalize"] = True
             with open(os.path.join(d, "lowdata.json"), "w", encoding="utf-8") as f:
@@ -147,11 +160,50 @@ class TaskModel(nn.Module):
 
         replace_dir(path, write)
 
+    def _save_classifier(self, d: str, labels: list[str]) -> None:
+        import shutil
+
+        from safetensors.torch import save_file
+
+        from . import hf
+
+        enc_cfg = self.encoder.config.to_dict()
+        for k in ("architectures", "id2label", "label2id", "auto_map", "_name_or_path", "transformers_version"):
+            enc_cfg.pop(k, None)
+        cfg = hf.LowdataConfig(encoder_config=enc_cfg, pooling=self.pooling, normalize=self.normalize,
+                               classifier_dropout=self.dropout.p, id2label=dict(enumerate(labels)),
+                               label2id={n: i for i, n in enumerate(labels)})
+        cfg.architectures = ["LowdataForSequenceClassification"]
+        cfg.auto_map = {"AutoConfig": "modeling_lowdata.LowdataConfig",
+                        "AutoModelForSequenceClassification": "modeling_lowdata.LowdataForSequenceClassification"}
+        cfg.save_pretrained(d)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()
+                 if not k.startswith("encoder.pooler.")}  # an unused pooler (mpnet) is not part of the model
+        save_file(state, os.path.join(d, "model.safetensors"), metadata={"format": "pt"})
+        shutil.copyfile(hf.__file__, os.path.join(d, "modeling_lowdata.py"))
+
+    def _save_tagger(self, d: str, labels: list[str]) -> None:
+        import copy
+
+        from transformers import AutoModelForTokenClassification
+
+        cfg = copy.deepcopy(self.encoder.config)
+        cfg.id2label, cfg.label2id = dict(enumerate(labels)), {n: i for i, n in enumerate(labels)}
+        cfg.architectures = None
+        tagger = AutoModelForTokenClassification.from_config(cfg)
+        body = tagger.base_model
+        missing, unexpected = body.load_state_dict(self.encoder.state_dict(), strict=False)
+        head = getattr(tagger, "classifier", None)
+        if missing or any(not k.startswith("pooler.") for k in unexpected) or not isinstance(head, nn.Linear):
+            raise ModelError(f"{type(tagger).__name__} does not take this encoder + linear head (missing "
+                             f"{missing[:3]}, unexpected {unexpected[:3]})")
+        head.load_state_dict(self.head.state_dict())
+        tagger.save_pretrained(d)
+
     @classmethod
     def load(cls, path: str):
-        """-> (model, tokenizer, meta) from a directory written by `save`."""
-        from safetensors.torch import load_file
-
+        """-> (model, tokenizer, meta) from a directory written by `save` (or by lowdata before the HF-native
+        layout: encoder + head.safetensors)."""
         meta_path = os.path.join(path, "lowdata.json")
         if not os.path.exists(meta_path):
             raise ModelError(f"{path}: not a lowdata model directory (no lowdata.json; expected the model/ folder "
@@ -167,6 +219,20 @@ class TaskModel(nn.Module):
         if not ok:
             raise ModelError(f"{meta_path}: expected task (classify|ner), pooling (mean|cls), labels (a list) and "
                              f"max_length (an integer)")
+        if os.path.exists(os.path.join(path, "head.safetensors")):
+            return cls._load_v1(path, meta)
+        enc, head, tok = load_task_model(path, meta["task"])
+        if head.out_features != len(meta["labels"]):
+            raise ModelError(f"{path}: the head has {head.out_features} outputs but lowdata.json names "
+                             f"{len(meta['labels'])} labels")
+        model = cls(enc, len(meta["labels"]), meta["task"], meta["pooling"], normalize=meta.get("normalize") is True)
+        model.head = head
+        return model, tok, meta
+
+    @classmethod
+    def _load_v1(cls, path: str, meta: dict):
+        from safetensors.torch import load_file
+
         enc, tok = load_encoder(path)
         model = cls(enc, len(meta["labels"]), meta["task"], meta["pooling"], normalize=meta.get("normalize") is True)
         try:
@@ -174,6 +240,29 @@ class TaskModel(nn.Module):
         except (OSError, RuntimeError) as e:
             raise ModelError(f"{path}/head.safetensors: cannot load the classifier head ({str(e)[:200]})") from None
         return model, tok, meta
+
+
+def load_task_model(path: str, task: str):
+    """(encoder, head, tokenizer) of an HF-native lowdata folder, loaded through transformers' Auto classes exactly
+    as a user's pipeline() would (registered class, no remote code; weights from safetensors)."""
+    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from . import hf
+
+    hf.register()
+    hf_logging.set_verbosity_error()
+    auto = AutoModelForSequenceClassification if task == "classify" else AutoModelForTokenClassification
+    try:
+        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+        m = auto.from_pretrained(path, trust_remote_code=False)
+    except (OSError, ValueError, KeyError) as e:
+        reason = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+        raise ModelError(f"{path}: cannot load the model ({reason})") from None
+    m = m.float()
+    if task == "classify":
+        return m.encoder, m.head, tok
+    return m.base_model, m.classifier, tok
 
 
 def make_tiny(path: str, hidden: int = 32, layers: int = 2, heads: int = 2, seed: int = 0, head: str | None = None) -> str:

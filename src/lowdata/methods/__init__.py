@@ -49,6 +49,14 @@ def train(cfg, splits: dict | None = None, *, resume: bool = False, overwrite: b
     `lowdata train` and every cell of `lowdata curve` go through here."""
     from ..config import validate
 
+    import os
+
+    from ..evaluate.card import write_card
+
     validate(cfg)
-    return METHODS.factory(method_of(cfg))(cfg, splits, resume=resume, overwrite=overwrite,
-                                           allow_changes=allow_changes)
+    result = METHODS.factory(method_of(cfg))(cfg, splits, resume=resume, overwrite=overwrite,
+                                             allow_changes=allow_changes)
+    write_card(cfg.output_dir)  # model/README.md, the model card (a run without model/ gets none)
+    if isinstance(result, dict) and result.get("final_run"):
+        write_card(os.path.join(cfg.output_dir, result["final_run"]))
+    return result
