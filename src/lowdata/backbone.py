@@ -186,7 +186,9 @@ class TaskModel(nn.Module):
         import copy
 
         from transformers import AutoModelForTokenClassification
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # "Writing model shards"
         cfg = copy.deepcopy(self.encoder.config)
         cfg.id2label, cfg.label2id = dict(enumerate(labels)), {n: i for i, n in enumerate(labels)}
         cfg.architectures = None
@@ -252,6 +254,7 @@ def load_task_model(path: str, task: str):
 
     hf.register()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     auto = AutoModelForSequenceClassification if task == "classify" else AutoModelForTokenClassification
     try:
         tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)

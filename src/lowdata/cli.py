@@ -116,6 +116,34 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--format", help="input format (default: guessed; stdin: one text per line)")
     pr.add_argument("-o", "--output", help="output JSONL (default: stdout)")
     pr.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    pr.add_argument("--onnx", action="store_true", help="run an exported folder (lowdata export) on onnxruntime "
+                    "(a folder with model.onnx is run so anyway)")
+    pr.add_argument("--int8", action="store_true", help="with an exported folder: its int8 graph")
+    pr.add_argument("--batch-size", type=_count, default=64, help="texts per model call (sorted by length)")
+    pr.add_argument("--chunk", type=_count, default=4096, help="texts read, predicted and written at a time "
+                    "(bounds memory)")
+    pr.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+    ex = sub.add_parser("export", help="export a trained model to ONNX (checked against PyTorch)")
+    ex.add_argument("--model", required=True, help="a model directory written by train (…/model)")
+    ex.add_argument("--format", default="onnx", choices=["onnx"])
+    ex.add_argument("--quantize", choices=["int8"], help="also write model.int8.onnx (dynamic int8 quantization)")
+    ex.add_argument("--check", help="texts (one per line) to compare PyTorch and ONNX on (default: the run's own "
+                    "predictions.jsonl texts)")
+    ex.add_argument("-o", "--output", required=True, help="output folder")
+    ex.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+
+    sv = sub.add_parser("serve", help="an HTTP JSON prediction server (FastAPI + uvicorn, micro-batching)")
+    sv.add_argument("--model", required=True, help="a model directory, or an exported ONNX folder")
+    sv.add_argument("--onnx", action="store_true", help="require an exported folder and run it on onnxruntime")
+    sv.add_argument("--int8", action="store_true", help="with an exported folder: its int8 graph")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=_natural, default=8000)
+    sv.add_argument("--max-batch", type=_count, default=32, help="texts per model call")
+    sv.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a batch waits for more requests")
+    sv.add_argument("--max-texts", type=_count, default=256, help="texts per request")
+    sv.add_argument("--max-chars", type=_count, default=10000, help="characters per text")
+    sv.add_argument("--max-body", type=_count, default=2_000_000, help="bytes per request body")
 
     ag = sub.add_parser("augment", help="augment a labeled file (label kept; NER tags re-aligned)")
     ag.add_argument("-i", "--input", required=True)
@@ -198,7 +226,8 @@ def main(argv=None) -> int:
     warnings.formatwarning = one_line
     try:
         verbs = {"train": _train, "auto": _auto, "select": _select, "merge": _merge, "pretrain": _pretrain, "eval": _eval, "predict": _predict, "augment": _augment,
-                 "attack": _attack, "curve": _curve, "ls": _ls, "demo": _demo, "synth": _synth}
+                 "attack": _attack, "curve": _curve, "ls": _ls, "demo": _demo, "synth": _synth,
+                 "export": _export, "serve": _serve}
         return verbs[args.verb](args)
     except (LowdataError, FileExistsError, FileNotFoundError, PermissionError, IsADirectoryError,
             NotADirectoryError) as e:
@@ -347,27 +376,54 @@ def _eval(args) -> int:
 
 def _predict(args) -> int:
     import json
+    import tempfile
 
-    from .data import DataError, TextData, TokenData, read
-    from .evaluate.report import evaluate_split
-    from .runs import output_file, write_text
+    from .predict import load_predictor, predict_stream, stream_file
+    from .runs import output_file
 
     output_file(args.output, [args.input, args.model], args.overwrite)  # before any work: never over an input
-    model, tok, meta, labels = _load_model(args.model)
-    if args.input:
-        data = read(args.input, format=args.format, task=meta["task"], labeled=False)
-    else:
-        lines = [ln.rstrip("\n") for ln in sys.stdin if ln.strip()]
-        if not lines:
+    model, tok, meta = load_predictor(args.model, args.onnx, args.int8)
+    chunks = stream_file(args.input, meta["task"], args.format, args.chunk, progress=not args.no_progress)
+    recs = predict_stream(model, tok, meta, chunks, args.batch_size)
+    if not args.output:
+        n = 0
+        for r in recs:
+            sys.stdout.write(json.dumps(r, ensure_ascii=False) + "\n")
+            n += 1
+        if n == 0 and args.input is None:
+            from .data import DataError
+
             raise DataError("no input (expected one text per line)", "<stdin>")
-        data = TextData(lines, source="<stdin>") if meta["task"] == "classify" else \
-            TokenData([ln.split() for ln in lines], source="<stdin>")
-    _, recs = evaluate_split(model, tok, data, labels, meta["max_length"])
-    body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs)
-    if args.output:
-        write_text(args.output, body)  # atomically: a failed run leaves no half-written file
-    else:
-        sys.stdout.write(body)
+        return 0
+    out = os.path.abspath(args.output)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(out), prefix=".lowdata-predict-")
+    try:  # streamed into a file beside the output, renamed into place at the end: never half-written
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            for r in recs:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        os.replace(tmp, out)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return 0
+
+
+def _export(args) -> int:
+    from .export import export
+
+    rec = export(args.model, args.output, args.quantize, args.check, args.overwrite)
+    for name, g in rec["graphs"].items():
+        print(f"{os.path.join(args.output, name)}: {g['bytes'] / 1e6:.1f} MB, vs PyTorch on {g['compared']} "
+              f"{'texts' if rec['task'] == 'classify' else 'words'}: max abs diff in probabilities "
+              f"{g['max_abs_diff']:.2e}, argmax agreement {g['argmax_agreement']:.4f}")
+    return 0
+
+
+def _serve(args) -> int:
+    from .serve import serve
+
+    serve(args.model, args.host, args.port, args.onnx, args.int8, max_batch=args.max_batch,
+          max_wait_ms=args.max_wait_ms, max_texts=args.max_texts, max_chars=args.max_chars, max_body=args.max_body)
     return 0
 
 
