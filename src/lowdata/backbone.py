@@ -137,16 +137,17 @@ class TaskModel(nn.Module):
     def forward(self, input_ids, attention_mask, **_):
         return self.head(self.dropout(self.features(input_ids, attention_mask)))  # (B, C) or (B, T, C)
 
-    def save(self, path: str, tokenizer, labels: list[str], max_length: int) -> None:
+    def save(self, path: str, tokenizer, labels: list[str], max_length: int, extra: dict | None = None) -> None:
         """Write a Hugging Face-native model folder atomically (filled beside `path`, then renamed into place).
         classify: config.json with model_type "lowdata" + auto_map, model.safetensors (this module's weights) and
         modeling_lowdata.py (lowdata.hf, verbatim); ner: the encoder's own XForTokenClassification. Both also hold
-        the tokenizer (model_max_length = max_length) and lowdata.json (task, labels, pooling, max_length)."""
+        the tokenizer (model_max_length = max_length) and lowdata.json (task, labels, pooling, max_length, and
+        `extra`: multi-label models add multilabel, thresholds, at_least_one)."""
         from .runs import replace_dir
 
         def write(d):
             if self.task == "classify":
-                self._save_classifier(d, labels)
+                self._save_classifier(d, labels, bool((extra or {}).get("multilabel")))
             else:
                 self._save_tagger(d, labels)
             tokenizer.model_max_length = max_length  # pipeline(..., truncation=True) then cuts where lowdata does
@@ -155,12 +156,13 @@ class TaskModel(nn.Module):
                     "format": 2}
             if self.normalize:
                 meta["normalize"] = True
+            meta.update(extra or {})
             with open(os.path.join(d, "lowdata.json"), "w", encoding="utf-8") as f:
                 json.dump(meta, f, indent=2, ensure_ascii=False)
 
         replace_dir(path, write)
 
-    def _save_classifier(self, d: str, labels: list[str]) -> None:
+    def _save_classifier(self, d: str, labels: list[str], multilabel: bool = False) -> None:
         import shutil
 
         from safetensors.torch import save_file
@@ -174,6 +176,8 @@ class TaskModel(nn.Module):
                                classifier_dropout=self.dropout.p, id2label=dict(enumerate(labels)),
                                label2id={n: i for i, n in enumerate(labels)})
         cfg.architectures = ["LowdataForSequenceClassification"]
+        if multilabel:  # pipeline() then applies a sigmoid per label, not a softmax
+            cfg.problem_type = "multi_label_classification"
         cfg.auto_map = {"AutoConfig": "modeling_lowdata.LowdataConfig",
                         "AutoModelForSequenceClassification": "modeling_lowdata.LowdataForSequenceClassification"}
         cfg.save_pretrained(d)

@@ -152,7 +152,7 @@ def _parser() -> argparse.ArgumentParser:
     ag.add_argument("--n", type=_count, help="variants per example (default: the augmenter's)")
     ag.add_argument("--seed", type=_natural, default=0)
     ag.add_argument("--format", help="input format (default: guessed)")
-    ag.add_argument("--task", default="classify", choices=["classify", "ner"])
+    ag.add_argument("--task", default="classify", choices=["classify", "ner", "multilabel"])
     ag.add_argument("--workers", type=_count, default=1, help="processes on this machine")
     ag.add_argument("--engine", default="local", choices=["local", "ray"])
     ag.add_argument("--no-original", action="store_true", help="write only the augmented rows")
@@ -362,9 +362,16 @@ def _eval(args) -> int:
             for name in ("metrics.json", "report.md"):
                 output_file(os.path.join(args.out, name), [args.data], args.overwrite)
     model, tok, meta, labels = _load_model(args.model)
-    data = read(args.data, format=args.format, task=meta["task"])
-    labels.check(data, "eval")
-    rep, _ = evaluate_split(model, tok, data, labels, meta["max_length"])
+    if meta.get("multilabel"):  # label sets: a delimited column ("a,b"), JSON lists (lowdata.data.multilabel)
+        from .data.multilabel import read_multilabel
+
+        data = read_multilabel(args.data, format=args.format)
+        data.multi_hot(labels.names)  # a label the model does not know: DataError with its line
+    else:
+        data = read(args.data, format=args.format, task=meta["task"])
+        labels.check(data, "eval")
+    rep, _ = evaluate_split(model, tok, data, labels, meta["max_length"],
+                            multilabel=meta if meta.get("multilabel") else None)
     md = render_markdown(rep, f"eval ({args.data})")
     print(md)
     if args.out:

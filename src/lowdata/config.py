@@ -20,7 +20,7 @@ class DataConfig:
     dev: Optional[str] = None
     test: Optional[str] = None
     format: Optional[str] = None         # csv tsv jsonl label_text text conll hf; None = guess from name/content
-    task: str = "classify"               # classify | ner
+    task: str = "classify"               # classify | ner | multilabel
     text_column: Union[str, int, None] = None
     label_column: Union[str, int, None] = None
     header: Optional[bool] = None        # None = auto-detect
@@ -32,6 +32,9 @@ class DataConfig:
     unlabeled: Optional[str] = None      # unlabeled text file (default with k_per_class: the rest of train)
     unlabeled_column: Union[str, int, None] = None  # its text column (default: text_column)
     test_sample: int = 0                 # >0: score on this many test examples, the same seeded draw for every run
+    label_sep: str = ","                 # multilabel: separator of the label names in a label column ("joy,fear")
+    label_names: Optional[str] = None    # multilabel: file of label names, one per line; integer labels index it
+    label_columns: Optional[list] = None  # multilabel: one 0/1 column per label (CSV/TSV with a header)
 
 
 @dataclass
@@ -154,6 +157,16 @@ class FrozenConfig:
 
 
 @dataclass
+class MultiLabelConfig:
+    """Multi-label classification (data.task=multilabel; lowdata.methods.multilabel)."""
+    thresholds: str = "auto"                 # per-label decision thresholds: auto = dev when there is one, else
+    # cross-validated inside the labels where the method allows it cheaply (frozen_lr, setfit), else fixed
+    threshold: float = 0.5                   # the fixed threshold (thresholds=fixed, or fine-tuning with no dev)
+    at_least_one: bool = True                # a text with no label over its threshold gets its most probable one
+    cv_folds: int = 5
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -165,6 +178,7 @@ class Config:
     adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
     contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
     frozen: FrozenConfig = field(default_factory=FrozenConfig)
+    multilabel: MultiLabelConfig = field(default_factory=MultiLabelConfig)
     output_dir: str = "runs/default"
 
 
@@ -421,7 +435,7 @@ def _positive(optional=False):
 
 _FORMATS = (None, "csv", "tsv", "jsonl", "label_text", "text", "conll", "hf")  # = lowdata.data.readers.FORMATS
 RULES = {
-    DataConfig: {"format": _one_of(*_FORMATS), "task": _one_of("classify", "ner"), "k_per_class": _int(1, True),
+    DataConfig: {"format": _one_of(*_FORMATS), "task": _one_of("classify", "ner", "multilabel"), "k_per_class": _int(1, True),
                  "fraction": _num(0, 1, lo_open=True, optional=True), "dev_fraction": _unit(hi_open=True),
                  "sample_seed": _int(0, True), "test_sample": _int(0)},
     ModelConfig: {"pooling": _one_of("mean", "cls"), "max_length": _num(8, 8192, integer=True),
@@ -443,6 +457,9 @@ RULES = {
                    "max_length": _num(8, 8192, integer=True)},
     ContrastiveConfig: {"pairs": _int(0), "epochs": _int(0), "max_steps": _int(0), "batch_size": _int(2),
                         "lr": _positive()},
+    MultiLabelConfig: {"thresholds": _one_of("auto", "dev", "cv", "fixed"), "threshold": _unit(lo_open=True,
+                                                                                              hi_open=True),
+                       "cv_folds": _int(2)},
     FrozenConfig: {"k": _int(1), "alpha": _num(0, 1, lo_open=True, hi_open=True), "C": _positive()},
     CorpusConfig: {"format": _one_of(None, "text", "jsonl", "hf"), "documents": _one_of("auto", "blank_line", "line"),
                    "language": _one_of("auto", "en", "zh"), "heldout": _unit(hi_open=True), "max_heldout": _int(0),

@@ -58,12 +58,36 @@ def pair_loss(model, batch):
     return F.mse_loss(F.cosine_similarity(u, v, dim=-1), batch["target"])
 
 
-def contrastive_stage(model, enc: list[dict], pad: int, cc, tc, acc, out: str) -> dict:
+def make_pairs_multilabel(Y, rounds: int, seed: int = 0) -> np.ndarray:
+    """Multi-label pairs, as the setfit library's multi-label pair generation: for each round and text i, one of
+    its labels c at random, a partner j != i that carries c (same = 1) and a partner that does not (same = 0).
+    Y: (N, C) 0/1. Texts without labels only ever serve as negatives."""
+    Y = np.asarray(Y) > 0
+    rng = np.random.default_rng([seed, 1729])
+    rows = []
+    for _ in range(rounds):
+        for i in range(len(Y)):
+            mine = np.flatnonzero(Y[i])
+            if not len(mine):
+                continue
+            c = mine[rng.integers(len(mine))]
+            pos, neg = np.flatnonzero(Y[:, c]), np.flatnonzero(~Y[:, c])
+            pos = pos[pos != i]
+            if len(pos):
+                rows.append((i, pos[rng.integers(len(pos))], 1))
+            if len(neg):
+                rows.append((i, neg[rng.integers(len(neg))], 0))
+    return np.array(rows, dtype=np.int64).reshape(-1, 3)
+
+
+def contrastive_stage(model, enc: list[dict], pad: int, cc, tc, acc, out: str, pairs=None) -> dict:
     """Tune `model`'s encoder on pairs of the labeled examples `enc` (cc: the config's contrastive section, tc:
-    train section for the shared loop settings). Logs under out/contrastive. -> the loop state."""
+    train section for the shared loop settings; pairs: (P, 3) rows, default make_pairs over the examples' labels).
+    Logs under out/contrastive. -> the loop state."""
     from .loop import fit
 
-    pairs = make_pairs([e["label"] for e in enc], cc.pairs, tc.seed)
+    if pairs is None:
+        pairs = make_pairs([e["label"] for e in enc], cc.pairs, tc.seed)
     if not len(pairs):
         from .config import ConfigError
 

@@ -120,7 +120,8 @@ def predict_stream(model, tok, meta, chunks, batch_size: int = 64):
         n_chunks += 1
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", LowdataWarning)
-            _, recs = evaluate_split(model, tok, data, labels, meta["max_length"], batch_size)
+            _, recs = evaluate_split(model, tok, data, labels, meta["max_length"], batch_size,
+                                     multilabel=meta if meta.get("multilabel") else None)
         noted += [str(w.message) for w in caught if issubclass(w.category, LowdataWarning)]
         yield from recs
     if noted:

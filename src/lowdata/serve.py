@@ -136,7 +136,8 @@ def build_app(model, tok, meta, backend: str = "torch", max_batch: int = 32, max
 
     def predict(items):
         data = TextData(items, source="<request>") if task == "classify" else TokenData(items, source="<request>")
-        return evaluate_split(model, tok, data, labels, meta["max_length"], max_batch)[1]
+        return evaluate_split(model, tok, data, labels, meta["max_length"], max_batch,
+                              multilabel=meta if meta.get("multilabel") else None)[1]
 
     batcher = MicroBatcher(predict, max_batch, max_wait_ms / 1000)
 
@@ -160,7 +161,8 @@ def build_app(model, tok, meta, backend: str = "torch", max_batch: int = 32, max
 
     @app.get("/metadata")
     async def metadata():
-        return {"task": task, "labels": labels.names, "max_length": meta["max_length"], "backend": backend,
+        return {"task": task, "multilabel": bool(meta.get("multilabel")), "labels": labels.names,
+                "max_length": meta["max_length"], "backend": backend,
                 "input": "texts" if task == "classify" else "tokens", "uptime_s": round(time.time() - started, 1),
                 "batches": batcher.batches, "predicted": batcher.items,
                 "limits": {"max_texts": max_texts, "max_chars": max_chars, "max_body": max_body,

@@ -67,7 +67,16 @@ def augment_file(inp: str, out: str, spec: str, n: int | None = None, seed: int 
         raise DataError("output is the input file; lowdata never overwrites its input", out)
     if os.path.exists(out) and not overwrite:
         raise FileExistsError(f"{out}: exists; pass --overwrite to replace it")
-    data = read(inp, format=fmt, task=task)
+    if task == "multilabel":  # label sets travel as one "a,b" label column (lowdata.data.multilabel reads it back)
+        from ..data.multilabel import read_multilabel
+
+        data = read_multilabel(inp, format=fmt)
+        if any("," in y for ys in data.labels for y in ys):
+            raise DataError("a label name holds ',' (the separator of the written label column)", inp)
+        labels = [",".join(ys) for ys in data.labels]
+    else:
+        data = read(inp, format=fmt, task=task)
+        labels = data.labels
     if data.targets is None:
         raise DataError("input has no labels", inp)
     if task == "ner":
@@ -82,8 +91,8 @@ def augment_file(inp: str, out: str, spec: str, n: int | None = None, seed: int 
         _write_atomic(out, lambda f: _write_conll(f, rows))
         return {"input": len(data), "output": len(rows)}
     variants = augment_texts(data.texts, spec, seed, n, workers, engine)
-    rows = [(t, y, "original") for t, y in zip(data.texts, data.labels)] if keep_original else []
-    rows += [(v, y, spec) for vs, y in zip(variants, data.labels) for v in vs if v.strip()]
+    rows = [(t, y, "original") for t, y in zip(data.texts, labels)] if keep_original else []
+    rows += [(v, y, spec) for vs, y in zip(variants, labels) for v in vs if v.strip()]
     dropped = sum(1 for vs in variants for v in vs if not v.strip())
     _write_atomic(out, lambda f: write_rows(f, out, rows))
     return {"input": len(data), "output": len(rows), "dropped_empty": dropped}

@@ -53,6 +53,11 @@ def _metrics_lines(run: str, m: dict) -> list[str]:
             lo, hi = wilson(r["accuracy"] * r["n"], r["n"])
             lines.append(f"| {split} | {r['n']} | accuracy {r['accuracy']:.4f} [{lo:.4f}, {hi:.4f}] | "
                          f"macro-F1 {r['macro_f1']:.4f} |")
+        elif r.get("task") == "multilabel":
+            lo, hi = wilson(r["subset_accuracy"] * r["n"], r["n"])
+            lines.append(f"| {split} | {r['n']} | micro-F1 {r['micro_f1']:.4f}, subset accuracy "
+                         f"{r['subset_accuracy']:.4f} [{lo:.4f}, {hi:.4f}] | macro-F1 {r['macro_f1']:.4f}, Hamming "
+                         f"loss {r['hamming_loss']:.4f} |")
         elif r.get("task") == "ner":
             ci = ""
             recs = _predictions(run, split)
@@ -76,11 +81,20 @@ def render_card(run: str, cfg: dict, m: dict, meta: dict) -> str:
     data, model = cfg.get("data", {}), cfg.get("model", {})
     task = meta["task"]
     pipe = "text-classification" if task == "classify" else "token-classification"
+    if meta.get("multilabel"):
+        task_note = (f" Multi-label: a sigmoid per label; a label applies when its probability reaches its threshold "
+                     f"(chosen on {meta.get('thresholds_from', '?')}; in lowdata.json), which pipeline() does not "
+                     f"apply: it returns the probabilities.")
+    else:
+        task_note = ""
     labels = meta["labels"]
     dev_used = bool(data.get("dev")) or bool(data.get("dev_fraction"))
     budget = f"{m.get('n_train', '?')} labeled training examples"
     if data.get("k_per_class"):
-        budget += f" ({data['k_per_class']} per class, seeded draw {data.get('sample_seed', cfg.get('train', {}).get('seed'))})"
+        draw = data.get("sample_seed")
+        draw = cfg.get("train", {}).get("seed") if draw is None else draw
+        per = "label (at least)" if data.get("task") == "multilabel" else "class"
+        budget += f" ({data['k_per_class']} per {per}, seeded draw {draw})"
     budget += "; a labeled dev split chose the checkpoint (its labels count too)" if dev_used else \
         "; no dev split: nothing outside these labels chose anything"
     method = m.get("method") or cfg.get("ssl", {}).get("method") or "fine-tuning"
@@ -92,7 +106,7 @@ def render_card(run: str, cfg: dict, m: dict, meta: dict) -> str:
         f"# {os.path.basename(os.path.abspath(run))}: a lowdata {'classifier' if task == 'classify' else 'tagger'}",
         "", f"Base encoder `{model.get('name', '?')}` ({meta['pooling']} pooling, max_length {meta['max_length']}); "
         f"method: {method}. {len(labels)} labels: {', '.join(f'`{x}`' for x in labels[:40])}"
-        f"{' ...' if len(labels) > 40 else ''}.", "",
+        f"{' ...' if len(labels) > 40 else ''}.{task_note}", "",
         "## Use", "", "```python", load + "from transformers import pipeline",
         f"p = pipeline(\"{pipe}\", model=\"path/to/this/folder\"" +
         (", top_k=None)  # truncation=True to cut at max_length as lowdata does" if task == "classify" else ")"),

@@ -25,6 +25,30 @@ def classification_report(y_true: list[str], y_pred: list[str], labels: list[str
             "averages": avgs, "labels": labels, "confusion": cm, "n": len(y_true)}
 
 
+def multilabel_report(Y_true, Y_pred, labels: list[str]) -> dict:
+    """Multi-label: micro / macro / weighted F1, subset accuracy (exact set match), Hamming loss, per-label P/R/F1.
+    Y_true, Y_pred: (N, C) 0/1 arrays over `labels`. "f1" is the micro F1 (what learning curves fit)."""
+    import numpy as np
+    from sklearn.metrics import accuracy_score, hamming_loss, precision_recall_fscore_support
+
+    Y_true, Y_pred = np.asarray(Y_true, int), np.asarray(Y_pred, int)
+    p, r, f, sup = precision_recall_fscore_support(Y_true, Y_pred, average=None, zero_division=0)
+    per = {lab: {"precision": float(p[i]), "recall": float(r[i]), "f1-score": float(f[i]), "support": float(sup[i])}
+           for i, lab in enumerate(labels)}
+    avgs = {}
+    for name, avg in (("micro avg", "micro"), ("macro avg", "macro"), ("weighted avg", "weighted"),
+                      ("samples avg", "samples")):
+        ap, ar, af, _ = precision_recall_fscore_support(Y_true, Y_pred, average=avg, zero_division=0)
+        avgs[name] = {"precision": float(ap), "recall": float(ar), "f1-score": float(af), "support": float(sup.sum())}
+    return {"task": "multilabel", "f1": avgs["micro avg"]["f1-score"], "micro_f1": avgs["micro avg"]["f1-score"],
+            "macro_f1": avgs["macro avg"]["f1-score"], "weighted_f1": avgs["weighted avg"]["f1-score"],
+            "subset_accuracy": float(accuracy_score(Y_true, Y_pred)), "hamming_loss": float(hamming_loss(Y_true,
+                                                                                                         Y_pred)),
+            "per_class": per, "averages": avgs, "labels": labels, "n": int(len(Y_true)),
+            "label_cardinality": {"true": float(Y_true.sum(1).mean()) if len(Y_true) else 0.0,
+                                  "predicted": float(Y_pred.sum(1).mean()) if len(Y_pred) else 0.0}}
+
+
 def ner_report(y_true: list[list[str]], y_pred: list[list[str]]) -> dict:
     """seqeval entity-level report, in default (conlleval-like) and strict IOB2 modes."""
     from seqeval.metrics import classification_report as sq_report
@@ -61,6 +85,13 @@ def _table(rows: dict, order: list[str], averages: dict | None = None) -> str:
 
 def render_markdown(rep: dict, title: str = "Report") -> str:
     out = [f"## {title}", ""]
+    if rep["task"] == "multilabel":
+        out += [f"micro F1 **{rep['micro_f1']:.4f}**, macro F1 {rep['macro_f1']:.4f}, weighted F1 "
+                f"{rep['weighted_f1']:.4f}, subset accuracy {rep['subset_accuracy']:.4f}, Hamming loss "
+                f"{rep['hamming_loss']:.4f}, labels per text {rep['label_cardinality']['true']:.2f} true / "
+                f"{rep['label_cardinality']['predicted']:.2f} predicted, n={rep['n']}", ""]
+        out.append(_table(rep["per_class"], rep["labels"], rep["averages"]))
+        return "\n".join(out) + "\n"
     if rep["task"] == "classify":
         out += [f"accuracy **{rep['accuracy']:.4f}**, macro F1 {rep['macro_f1']:.4f}, n={rep['n']}", ""]
         out.append(_table(rep["per_class"], rep["labels"], rep["averages"]))

@@ -8,11 +8,14 @@ from ..runs import write_json, write_lines, write_text
 from .metrics import classification_report, ner_report, render_markdown, save_confusion_png
 
 
-def evaluate_split(model, tok, data, labels, max_length, batch_size=64, device=None, autocast=None):
-    """-> (report dict, prediction records) for one labeled (or unlabeled) split."""
+def evaluate_split(model, tok, data, labels, max_length, batch_size=64, device=None, autocast=None, multilabel=None):
+    """-> (report dict, prediction records) for one labeled (or unlabeled) split. multilabel: a multi-label model's
+    lowdata.json (thresholds, at_least_one): sigmoid per label, the labels over their thresholds."""
     import torch
 
     recs = []
+    if multilabel:
+        return _evaluate_multilabel(model, tok, data, labels, max_length, batch_size, device, autocast, multilabel)
     if data.task == "classify":
         enc = encode(data, tok, None, max_length)
         logits = predict_logits(model, enc, tok.pad_token_id, batch_size, device, autocast)
@@ -35,6 +38,28 @@ def evaluate_split(model, tok, data, labels, max_length, batch_size=64, device=N
             r["tags"] = data.tags[i]
         recs.append(r)
     rep = ner_report(data.tags, pred) if data.tags is not None else None
+    return rep, recs
+
+
+def _evaluate_multilabel(model, tok, data, labels, max_length, batch_size, device, autocast, meta):
+    import numpy as np
+    import torch
+
+    from ..data import TextData
+    from ..methods.multilabel import decide
+    from .metrics import multilabel_report
+
+    enc = encode(TextData(data.texts, source=data.source, lines=data.lines), tok, None, max_length)
+    P = torch.sigmoid(predict_logits(model, enc, tok.pad_token_id, batch_size, device, autocast).float()).numpy()
+    D = decide(P, meta["thresholds"], meta.get("at_least_one", True))
+    recs = []
+    for i, (t, row, p) in enumerate(zip(data.texts, D, P)):
+        r = {"text": t, "pred": [labels.names[j] for j in np.flatnonzero(row)],
+             "scores": {labels.names[j]: round(float(p[j]), 6) for j in np.argsort(-p)[:5]}}
+        if data.labels is not None:
+            r["labels"] = list(data.labels[i])
+        recs.append(r)
+    rep = multilabel_report(data.multi_hot(labels.names), D, labels.names) if data.labels is not None else None
     return rep, recs
 
 

@@ -9,7 +9,8 @@ finetune: the loop over the encoder and a head (+ augmentation, in-loop SSL loss
 SetFit's contrastive stage before fine-tuning, as the config asks); frozen: no loop, a classifier over frozen
 sentence vectors (frozen_lr, label_spreading, gcn); self_training: rounds of finetune runs on pseudo-labels; setfit:
 the contrastive stage and a logistic-regression head, no fine-tuning epochs; fusion: continued MLM on the run's own
-text first, then whichever of the others the rest of the config names. method_of reads the choice off the config.
+text first, then whichever of the others the rest of the config names; multilabel: data.task=multilabel (sigmoid
+heads, per-label thresholds; fine-tuning, frozen_lr, SetFit-style or self-training inside). method_of reads the choice off the config.
 Every method writes the same run directory: config.yaml, metrics.json (last: the run is finished), report.md,
 predictions.jsonl.
 """
@@ -23,6 +24,7 @@ METHODS = Registry("method", {
     "self_training": "lowdata.methods.self_training:run",
     "setfit": "lowdata.methods.setfit:run",
     "fusion": "lowdata.methods.fusion:run",
+    "multilabel": "lowdata.methods.multilabel:run",
 })
 FROZEN = ("frozen_lr", "label_spreading", "gcn")  # the ssl.method names of lowdata.methods.frozen
 
@@ -31,6 +33,8 @@ def method_of(cfg, after_pretrain: bool = False) -> str:
     """The registered method a config asks for: fusion when its `pretrain:` section is on (then, after_pretrain,
     the method that follows), frozen / self_training by ssl.method, setfit for contrastive pairs with no training
     epochs or steps, finetune otherwise (in-loop SSL losses, augmentation and adversarial training included)."""
+    if cfg.data.task == "multilabel":
+        return "multilabel"
     if not after_pretrain and (cfg.pretrain.epochs or cfg.pretrain.max_steps):
         return "fusion"
     m = cfg.ssl.method
