@@ -129,3 +129,24 @@ def test_export_real_minilm(tmp_path):
     assert rec["graphs"]["model.onnx"]["max_abs_diff"] < 1e-4
     assert rec["graphs"]["model.int8.onnx"]["argmax_agreement"] >= 0.75
     assert np.isfinite(rec["graphs"]["model.int8.onnx"]["max_abs_diff"])
+
+
+def test_ray_path_matches_local(models, tmp_path):
+    """--engine ray on a local Ray: the same records, in input order, as the local path."""
+    pytest.importorskip("ray")
+    import glob
+
+    small = tmp_path / "in.txt"
+    small.write_text("\n".join((models / "in.txt").read_text().splitlines()[:300]) + "\n\n")
+    r = _cli("predict", "--model", str(models / "clf"), "-i", str(small), "--engine", "ray", "-o",
+             str(tmp_path / "shards"), "--chunk", "64", "--no-progress", timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = [json.loads(x) for f in sorted(glob.glob(str(tmp_path / "shards" / "*.json"))) for x in open(f)]
+    loc = _cli("predict", "--model", str(models / "clf"), "-i", str(small), "--no-progress")
+    want = [json.loads(x) for x in loc.stdout.splitlines()]
+    assert len(got) == len(want) == 300
+    assert [g["text"] for g in got] == [w["text"] for w in want]
+    assert all(g["pred"] == w["pred"] and abs(g["confidence"] - w["confidence"]) < 1e-6 for g, w in zip(got, want))
+    again = _cli("predict", "--model", str(models / "clf"), "-i", str(small), "--engine", "ray", "-o",
+                 str(tmp_path / "shards"))
+    assert again.returncode == 2 and "exists" in again.stderr  # never over an earlier output

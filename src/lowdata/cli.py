@@ -123,6 +123,9 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--chunk", type=_count, default=4096, help="texts read, predicted and written at a time "
                     "(bounds memory)")
     pr.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    pr.add_argument("--engine", choices=["local", "ray"], default="local", help="ray: Ray Data (lowdata[ray]); -o "
+                    "is then a new folder of JSONL shards, in input order")
+    pr.add_argument("--workers", type=_count, default=1, help="with --engine ray: model replicas (actors)")
 
     ex = sub.add_parser("export", help="export a trained model to ONNX (checked against PyTorch)")
     ex.add_argument("--model", required=True, help="a model directory written by train (…/model)")
@@ -388,6 +391,17 @@ def _predict(args) -> int:
     from .predict import load_predictor, predict_stream, stream_file
     from .runs import output_file
 
+    if args.engine == "ray":
+        from .predict import predict_ray
+
+        if not args.input or not args.output:
+            from .errors import ConfigError
+
+            raise ConfigError("--engine ray needs -i FILE and -o FOLDER")
+        n = predict_ray(args.model, args.input, args.output, args.onnx, args.int8, args.batch_size, args.chunk,
+                        args.workers)
+        print(f"{n} predictions written to {args.output}/ (JSONL shards, in input order)", file=sys.stderr)
+        return 0
     output_file(args.output, [args.input, args.model], args.overwrite)  # before any work: never over an input
     model, tok, meta = load_predictor(args.model, args.onnx, args.int8)
     chunks = stream_file(args.input, meta["task"], args.format, args.chunk, progress=not args.no_progress)

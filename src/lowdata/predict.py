@@ -127,3 +127,50 @@ def predict_stream(model, tok, meta, chunks, batch_size: int = 64):
     if noted:
         more = f" (said of the first of {n_chunks} chunks where it happened; later ones too)" if n_chunks > 1 else ""
         warnings.warn(noted[0] + more, LowdataWarning, stacklevel=2)
+
+
+class _RayPredictor:
+    """One model per Ray actor (loaded once), called on batches of {"text": [...]}."""
+
+    def __init__(self, model_dir: str, onnx: bool, int8: bool, batch_size: int):
+        self.model, self.tok, self.meta = load_predictor(model_dir, onnx, int8)
+        self.batch_size = batch_size
+
+    def __call__(self, batch):
+        import pandas as pd
+
+        from .data import TextData
+
+        texts = [str(t).strip() for t in batch["text"]]
+        recs = list(predict_stream(self.model, self.tok, self.meta, [TextData(texts)], self.batch_size))
+        return pd.DataFrame(recs)
+
+
+def predict_ray(model_dir: str, path: str, out_dir: str, onnx: bool = False, int8: bool = False,
+                batch_size: int = 64, chunk: int = 4096, workers: int = 1) -> int:
+    """Ray Data path for files that outgrow one machine (`lowdata[ray]`): read_text -> one model per actor ->
+    JSONL shards in `out_dir`, in input order (preserve_order). Classification only (one text per line).
+    Returns the number of texts predicted."""
+    try:
+        import ray
+    except ImportError:
+        raise ModelError("--engine ray needs Ray: pip install 'lowdata[ray]'") from None
+    from .data import DataError
+
+    if os.path.exists(out_dir):
+        raise DataError("output folder exists (Ray writes a folder of JSONL shards; choose a new one)", out_dir)
+    if not os.path.isfile(path):
+        raise DataError("file not found (the Ray path reads one text per line)", path)
+    meta = load_predictor(model_dir, onnx, int8)[2]  # fail fast, before Ray starts
+    if meta["task"] != "classify":
+        raise ModelError(f"{model_dir}: the Ray path predicts classifiers (one text per line); a tagger: use the "
+                         f"local path")
+    if not ray.is_initialized():
+        ray.init(ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True
+    ds = ray.data.read_text(path).filter(lambda r: bool(r["text"].strip()))
+    ds = ds.map_batches(_RayPredictor, fn_constructor_args=(os.path.abspath(model_dir), onnx, int8, batch_size),
+                        batch_size=chunk, concurrency=workers, batch_format="numpy")
+    ds.write_json(out_dir)
+    return sum(1 for f in os.listdir(out_dir) if f.endswith(".json") for _ in open(os.path.join(out_dir, f)))
