@@ -31,6 +31,22 @@ def tiny_model(tmp_path_factory):
     return make_tiny(str(tmp_path_factory.mktemp("tiny") / "bert"))
 
 
+def save_random_model(tiny_model, path, task="classify", labels=("neg", "pos", "meh"), max_length=32,
+                      scale=2.0, seed=0, **kw):
+    """A model folder of the tiny encoder + a random head far from zero (differences between two ways of running
+    it would show); kw: TaskModel's pooling / normalize. -> (path, the in-memory model, tokenizer)"""
+    import torch
+
+    from lowdata.backbone import TaskModel, load_encoder
+
+    enc, tok = load_encoder(tiny_model)
+    m = TaskModel(enc, len(labels), task, **kw)
+    torch.manual_seed(seed)
+    m.head.weight.data.normal_(0, scale)
+    m.save(str(path), tok, list(labels), max_length)
+    return str(path), m.eval(), tok
+
+
 @pytest.fixture
 def toy_files(tmp_path):
     """A trivially separable sentiment task: any working loop learns it."""

@@ -11,6 +11,8 @@ import torch
 from lowdata.backbone import TaskModel, load_encoder
 from lowdata.errors import ConfigError, ModelError, RunExistsError
 
+from .conftest import save_random_model
+
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
@@ -22,12 +24,8 @@ def _cli(*args, **kw):
 @pytest.fixture(scope="module")
 def models(tiny_model, tmp_path_factory):
     d = tmp_path_factory.mktemp("export")
-    enc, tok = load_encoder(tiny_model)
-    m = TaskModel(enc, 3)
-    torch.manual_seed(0)
-    m.head.weight.data.normal_(0, 2.0)
-    m.save(str(d / "clf"), tok, ["neg", "pos", "meh"], 32)
-    TaskModel(enc, 3, "ner").save(str(d / "tag"), tok, ["O", "B-X", "I-X"], 16)
+    save_random_model(tiny_model, d / "clf")
+    save_random_model(tiny_model, d / "tag", "ner", ["O", "B-X", "I-X"], 16)
     texts = [f"the movie {'good ' * (i % 6)}number {i} {'bad' if i % 3 else 'fine'}" for i in range(3000)]
     (d / "in.txt").write_text("\n".join(texts) + "\n")
     return d

@@ -13,16 +13,13 @@ from lowdata.backbone import TaskModel, load_encoder
 from lowdata.batching import predict_probs
 from lowdata.errors import ModelError
 
+from .conftest import save_random_model
+
 TEXTS = ["the movie was good", "bad", "a fine film , not bad at all", "worse than the first one", "é ü 字 ok"]
 
 
-def _saved(tiny_model, tmp_path, task="classify", pooling="mean", normalize=False, n=3):
-    enc, tok = load_encoder(tiny_model)
-    m = TaskModel(enc, n, task, pooling, normalize=normalize)
-    torch.manual_seed(1)
-    m.head.weight.data.normal_(0, 2.0)  # a head far from zero: differences would show
-    m.save(str(tmp_path / "m"), tok, ["neg", "pos", "meh"][:n], 32)
-    return str(tmp_path / "m"), m.eval(), tok
+def _saved(tiny_model, tmp_path, task="classify", pooling="mean", normalize=False):
+    return save_random_model(tiny_model, tmp_path / "m", task, seed=1, pooling=pooling, normalize=normalize)
 
 
 @pytest.mark.parametrize("pooling,normalize", [("mean", False), ("cls", False), ("mean", True)])

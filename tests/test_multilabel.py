@@ -208,3 +208,20 @@ def test_augment_keeps_label_sets(ml_files, tmp_path):
     assert back.labels[: len(src)] == src.labels  # originals first, unchanged
     by_text = dict(zip(src.texts, src.labels))
     assert set(back.labels[len(src):]) <= set(by_text.values())
+
+
+def test_learning_curve_study_over_label_sets(tiny_model, ml_files, tmp_path):
+    """lowdata curve takes multi-label data: cells sample k per label and score micro-F1."""
+    import yaml
+
+    from lowdata.config import to_dict
+    from lowdata.studies.study import load_study, run_study
+
+    base = to_dict(_cfg(tiny_model, ml_files, "unused", method="frozen_lr"))
+    st = {"base": base, "budgets": [4, 8], "seeds": [0], "methods": {"lr": {}}, "baseline": "lr",
+          "output_dir": str(tmp_path / "study")}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(st))
+    res = run_study(load_study(str(tmp_path / "s.yaml")))
+    assert res["cells"] == 2
+    m = json.loads((tmp_path / "study" / "cells" / "lr-8-0" / "metrics.json").read_text())
+    assert m["task"] == "multilabel" and m["n_train"] >= 8

@@ -11,9 +11,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import torch
 
 from lowdata.backbone import TaskModel, load_encoder
+
+from .conftest import save_random_model
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
@@ -28,11 +29,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def served(tiny_model, tmp_path_factory):
     d = tmp_path_factory.mktemp("serve")
-    enc, tok = load_encoder(tiny_model)
-    m = TaskModel(enc, 3)
-    torch.manual_seed(0)
-    m.head.weight.data.normal_(0, 2.0)
-    m.save(str(d / "m"), tok, ["neg", "pos", "meh"], 32)
+    save_random_model(tiny_model, d / "m")
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "lowdata.cli", "serve", "--model", str(d / "m"), "--port",
                              str(port), "--max-texts", "8", "--max-chars", "200", "--max-body", "4000",
@@ -148,9 +145,8 @@ def test_tagger_server(tiny_model, tmp_path):
 
     from lowdata.serve import build_app
 
-    enc, tok = load_encoder(tiny_model)
-    TaskModel(enc, 3, "ner").save(str(tmp_path / "t"), tok, ["O", "B-X", "I-X"], 32)
-    model, tok, meta = TaskModel.load(str(tmp_path / "t"))
+    path = save_random_model(tiny_model, tmp_path / "t", "ner", ["O", "B-X", "I-X"])[0]
+    model, tok, meta = TaskModel.load(path)
     with TestClient(build_app(model, tok, meta)) as c:
         r = c.post("/predict", json={"tokens": [["john", "lives", "in", "oslo"], ["hi"]]})
         assert r.status_code == 200

@@ -28,13 +28,7 @@ class MultiLabelData(TextData):
     task = "multilabel"
 
     def __post_init__(self):
-        if self.lines is None:
-            self.lines = list(range(1, len(self.texts) + 1))
-        if self.labels is not None and len(self.labels) != len(self.texts):
-            raise DataError(f"{len(self.texts)} texts but {len(self.labels)} label sets", self.source)
-        for i, t in enumerate(self.texts):
-            if not isinstance(t, str) or not t.strip():
-                raise DataError("empty text (expected a non-empty string)", self.source, self.lines[i])
+        self._check_texts()
         if self.labels is not None:
             self.labels = [tuple(sorted({str(y) for y in ys})) for ys in self.labels]
             for i, ys in enumerate(self.labels):

@@ -32,13 +32,7 @@ class TextData:
     lines: list[int] | None = None
 
     def __post_init__(self):
-        if self.lines is None:
-            self.lines = list(range(1, len(self.texts) + 1))
-        if self.labels is not None and len(self.labels) != len(self.texts):
-            raise DataError(f"{len(self.texts)} texts but {len(self.labels)} labels", self.source)
-        for i, t in enumerate(self.texts):
-            if not isinstance(t, str) or not t.strip():
-                raise DataError("empty text (expected a non-empty string)", self.source, self.lines[i])
+        self._check_texts()
         if self.labels is not None:
             self.labels = [str(y) for y in self.labels]
             for i, y in enumerate(self.labels):
@@ -46,6 +40,15 @@ class TextData:
                     raise DataError("empty label", self.source, self.lines[i])
 
     task = "classify"
+
+    def _check_texts(self):
+        if self.lines is None:
+            self.lines = list(range(1, len(self.texts) + 1))
+        if self.labels is not None and len(self.labels) != len(self.texts):
+            raise DataError(f"{len(self.texts)} texts but {len(self.labels)} labels", self.source)
+        for i, t in enumerate(self.texts):
+            if not isinstance(t, str) or not t.strip():
+                raise DataError("empty text (expected a non-empty string)", self.source, self.lines[i])
 
     def __len__(self):
         return len(self.texts)

@@ -12,6 +12,10 @@ from .schema import DataError
 
 
 def load_splits(dc, seed: int = 0) -> dict:
+    if dc.task == "multilabel":  # label sets: lowdata.data.multilabel (k_per_class = at least k per label)
+        from .multilabel import load_multilabel_splits
+
+        return load_multilabel_splits(dc, seed)
     if not dc.train:
         raise DataError("no training data: set data.train (a file path, or a dataset name with data.format=hf)")
     kw = dict(format=dc.format, task=dc.task, text_column=dc.text_column, label_column=dc.label_column,
