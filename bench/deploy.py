@@ -10,6 +10,7 @@ parity:     per backbone, a real classifier (frozen-encoder logistic regression 
             sentences): max abs difference, argmax agreement.
 onnx:       MiniLM AG News classifier (frozen LR, 40 labels): lowdata export fp32 and int8 vs PyTorch on 1,000 AG News
             test texts: max abs diff, argmax agreement, test accuracy, texts/s at batch 1 and 32, file size.
+memory:     peak RSS of `lowdata predict` (tiny random BERT) over 10k, 100k and 400k-line files: flat = bounded.
 throughput: the same model on the first 10,000 AG News pool texts: lowdata predict (PyTorch, ONNX fp32, ONNX int8;
             streamed, length-sorted chunks) vs transformers.pipeline (batch_size 1, its default, and 64), same
             max_length (64), same threads. Baseline: the pipeline at batch_size 64 (the faster of its two).
@@ -177,6 +178,38 @@ def throughput(n: int) -> dict:
     return res
 
 
+def memory(sizes) -> dict:
+    """Peak RSS of `lowdata predict` over files of growing size (the tiny random BERT, so a million lines take
+    minutes: memory is what is measured, and it does not depend on the encoder's size beyond its weights)."""
+    import subprocess
+    import tempfile
+
+    from lowdata.backbone import TaskModel, load_encoder, make_tiny
+
+    d = tempfile.mkdtemp(prefix="lowdata-mem-")
+    enc, tok = load_encoder(make_tiny(os.path.join(d, "enc")))
+    TaskModel(enc, 3).save(os.path.join(d, "m"), tok, ["a", "b", "c"], 32)
+    words = "the a film movie good bad great awful plot actor scene ending music".split()
+    rng = np.random.default_rng(0)
+    res = {}
+    for n in sizes:
+        path = os.path.join(d, f"in-{n}.txt")
+        with open(path, "w") as f:
+            for _ in range(n):
+                f.write(" ".join(rng.choice(words, rng.integers(3, 30))) + "\n")
+        code = ("import resource, sys; from lowdata.cli import main; rc = main(sys.argv[1:]); "
+                "print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)")
+        t0 = time.time()
+        r = subprocess.run([sys.executable, "-c", code, "predict", "--model", os.path.join(d, "m"), "-i", path, "-o",
+                            os.path.join(d, f"out-{n}.jsonl"), "--no-progress"], capture_output=True, text=True)
+        rss = [ln.split()[1] for ln in r.stderr.splitlines() if ln.startswith("MAXRSS")]
+        lines = sum(1 for _ in open(os.path.join(d, f"out-{n}.jsonl")))
+        res[str(n)] = {"rc": r.returncode, "input_mb": os.path.getsize(path) / 1e6, "output_lines": lines,
+                       "peak_rss_mb": int(rss[0]) / 1024 if rss else None, "seconds": time.time() - t0}
+        print(n, res[str(n)], flush=True)
+    return res
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--stages", nargs="+", default=["parity", "onnx", "throughput"])
@@ -194,6 +227,8 @@ def main() -> None:
             res["onnx"] = onnx_stage(a.n)
         elif st == "throughput":
             res["throughput"] = throughput(a.throughput_n)
+        elif st == "memory":
+            res["memory"] = memory([10_000, 100_000, 400_000])
         save_results(OUT, res)
     print(f"written {OUT}")
 

@@ -228,7 +228,8 @@ def main(argv=None) -> int:
 
     warnings.formatwarning = one_line
     try:
-        verbs = {"train": _train, "auto": _auto, "select": _select, "merge": _merge, "pretrain": _pretrain, "eval": _eval, "predict": _predict, "augment": _augment,
+        verbs = {"train": _train, "auto": _auto, "select": _select, "merge": _merge, "pretrain": _pretrain,
+                 "eval": _eval, "predict": _predict, "augment": _augment,
                  "attack": _attack, "curve": _curve, "ls": _ls, "demo": _demo, "synth": _synth,
                  "export": _export, "serve": _serve}
         return verbs[args.verb](args)

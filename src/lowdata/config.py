@@ -435,7 +435,8 @@ def _positive(optional=False):
 
 _FORMATS = (None, "csv", "tsv", "jsonl", "label_text", "text", "conll", "hf")  # = lowdata.data.readers.FORMATS
 RULES = {
-    DataConfig: {"format": _one_of(*_FORMATS), "task": _one_of("classify", "ner", "multilabel"), "k_per_class": _int(1, True),
+    DataConfig: {"format": _one_of(*_FORMATS), "task": _one_of("classify", "ner", "multilabel"),
+                 "k_per_class": _int(1, True),
                  "fraction": _num(0, 1, lo_open=True, optional=True), "dev_fraction": _unit(hi_open=True),
                  "sample_seed": _int(0, True), "test_sample": _int(0)},
     ModelConfig: {"pooling": _one_of("mean", "cls"), "max_length": _num(8, 8192, integer=True),

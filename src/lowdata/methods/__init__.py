@@ -10,7 +10,8 @@ SetFit's contrastive stage before fine-tuning, as the config asks); frozen: no l
 sentence vectors (frozen_lr, label_spreading, gcn); self_training: rounds of finetune runs on pseudo-labels; setfit:
 the contrastive stage and a logistic-regression head, no fine-tuning epochs; fusion: continued MLM on the run's own
 text first, then whichever of the others the rest of the config names; multilabel: data.task=multilabel (sigmoid
-heads, per-label thresholds; fine-tuning, frozen_lr, SetFit-style or self-training inside). method_of reads the choice off the config.
+heads, per-label thresholds; fine-tuning, frozen_lr, SetFit-style or self-training inside). method_of reads the
+choice off the config.
 Every method writes the same run directory: config.yaml, metrics.json (last: the run is finished), report.md,
 predictions.jsonl.
 """

@@ -15,7 +15,8 @@ threshold); `at_least_one` gives a text with no label over threshold its most pr
 
 Self-training (Lee 2013, per label): each round the current model labels the pool; a pool text joins the student's
 training set when every label's probability is >= self_training.threshold or <= 1 - threshold and at least one is
-positive. Rounds: self_training.rounds; the last student is the model (no dev selection).
+positive (self_training.max_per_class: at most that many per positive label, the most confident first). Rounds:
+self_training.rounds; each student starts again from the pretrained encoder; the last is the model (no dev selection).
 """
 from __future__ import annotations
 
@@ -118,8 +119,8 @@ def choose_thresholds(mc, dev, cv, n_labels: int):
     if cv is not None:
         return best_thresholds(cv[0], cv[1], mc.threshold), "cv"
     if mc.thresholds == "cv":
-        raise ConfigError("multilabel.thresholds=cv: this method has no cheap cross-validation (fine-tuning); use "
-                          "dev or fixed")
+        raise ConfigError("multilabel.thresholds=cv: no cross-validation here (fine-tuning has none; frozen_lr and "
+                          "SetFit need at least 2 x multilabel.cv_folds labeled texts); use dev or fixed")
     return fixed, "fixed"
 
 
@@ -273,6 +274,14 @@ def _self_train(cfg, train, Y, pool, model, tok, out):
         P = _probs(model, tok, pool.texts, cfg)
         sure = ((P >= st.threshold) | (P <= 1 - st.threshold)).all(1) & (P >= st.threshold).any(1)
         keep = np.flatnonzero(sure)
+        if st.max_per_class and len(keep):  # at most this many per positive label, the most confident first
+            conf = np.abs(P[keep] - 0.5).min(1)  # the least certain label of the text
+            pos = P[keep] >= st.threshold
+            take = set()
+            for c in range(P.shape[1]):
+                rows = np.flatnonzero(pos[:, c])
+                take.update(rows[np.argsort(-conf[rows], kind="stable")[: st.max_per_class]].tolist())
+            keep = keep[sorted(take)]
         print(f"self-training round {r}: {len(keep)} of {len(pool)} pool texts pseudo-labeled", flush=True)
         if not len(keep):
             break
