@@ -11,13 +11,14 @@ from lowdata.methods import METHODS, method_of, train
 from .conftest import tiny_cfg
 
 SSL_METHOD = {"finetune": None, "frozen": "frozen_lr", "self_training": "self_training", "setfit": None,
-              "fusion": None}
+              "multilabel": None, "fusion": None}  # fusion last: the loop below reads its config after
 # a value each method's own settings refuse, and what the message must list
 BAD = {"finetune": ("train", "batch_size", 0, "expected an integer >= 1"),
        "frozen": ("frozen", "k", 0, "expected an integer >= 1"),
        "self_training": ("self_training", "select_round", "best", "one of dev, last"),
        "setfit": ("contrastive", "batch_size", 1, "expected an integer >= 2"),
-       "fusion": ("pretrain", "lr", -1.0, "expected a number > 0")}
+       "fusion": ("pretrain", "lr", -1.0, "expected a number > 0"),
+       "multilabel": ("multilabel", "thresholds", "best", "one of auto, dev, cv, fixed")}
 LAYOUT = ("config.yaml", "metrics.json", "report.md", "predictions.jsonl")
 
 
@@ -30,6 +31,8 @@ def _cfg(name, tiny_model, toy_files, out):
         cfg.contrastive.pairs, cfg.contrastive.max_steps, cfg.train.epochs = 2, 4, 0
     if name == "fusion":  # a few steps of MLM on the run's own text, then fine-tuning
         cfg.pretrain.max_steps, cfg.pretrain.batch_size = 3, 8
+    if name == "multilabel":  # the toy labels read as one-label sets; k per label
+        cfg.data.task = "multilabel"
     return cfg
 
 
@@ -39,7 +42,7 @@ def _stable(m: dict) -> dict:
 
 
 def test_every_method_is_registered_and_named_by_config():
-    assert METHODS.names() == ["finetune", "frozen", "fusion", "self_training", "setfit"]
+    assert METHODS.names() == ["finetune", "frozen", "fusion", "multilabel", "self_training", "setfit"]
     from lowdata.config import Config
 
     for name, ssl in SSL_METHOD.items():
@@ -49,6 +52,8 @@ def test_every_method_is_registered_and_named_by_config():
             c.contrastive.pairs, c.train.epochs = 20, 0
         if name == "fusion":
             c.pretrain.epochs = 1
+        if name == "multilabel":
+            c.data.task = "multilabel"
         assert method_of(c) == name
     assert method_of(c, after_pretrain=True) == "finetune"
     for ssl in ("fixmatch", "uda", "gan_bert"):  # in-loop losses are fine-tuning with an ssl= argument

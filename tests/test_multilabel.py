@@ -134,7 +134,7 @@ def test_methods_learn_and_write_a_model(tiny_model, ml_files, tmp_path, method,
     if method == "self_training":
         cfg.data.unlabeled = str(ml_files / "dev.tsv")
         cfg.data.unlabeled_column = 0
-        cfg.self_training.rounds, cfg.self_training.threshold = 1, 0.6
+        cfg.self_training.rounds, cfg.self_training.threshold, cfg.self_training.max_per_class = 1, 0.6, 5
     m = train(cfg)
     assert m["task"] == "multilabel" and m["labels"] == ["anger", "fear", "joy"]
     want = {None: 0.9, "frozen_lr": 0.5, "self_training": 0.9}.get(method if not contrastive else "x", 0.5)

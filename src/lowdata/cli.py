@@ -542,7 +542,7 @@ def _ls(args) -> int:
     from .methods import METHODS
     from .registry import ADVERSARIAL, AUGMENTERS, NER_AUGMENTERS, SSL_METHODS
 
-    print("methods (the config picks one: ssl.method, contrastive.pairs, a pretrain: section): "
+    print("methods (the config picks one: data.task, ssl.method, contrastive.pairs, a pretrain: section): "
           + ", ".join(METHODS.names()))
     print("augmenters: " + ", ".join(AUGMENTERS.names()))
     print("NER augmenters: " + ", ".join(NER_AUGMENTERS.names()))
@@ -552,7 +552,7 @@ def _ls(args) -> int:
 
     print("query strategies (lowdata select, curve acquisition): " + ", ".join(STRATEGIES.names()))
     print("data formats: " + ", ".join(FORMATS))
-    print("tasks: classify, ner")
+    print("tasks: classify, ner, multilabel (data.task; label sets: a delimited column, JSON lists, one-hot columns)")
     return 0
 
 
