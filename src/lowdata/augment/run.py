@@ -76,7 +76,7 @@ def augment_file(inp: str, out: str, spec: str, n: int | None = None, seed: int 
         labels = [",".join(ys) for ys in data.labels]
     else:
         data = read(inp, format=fmt, task=task)
-        labels = data.labels
+        labels = getattr(data, "labels", None)  # NER data has tags, used below
     if data.targets is None:
         raise DataError("input has no labels", inp)
     if task == "ner":
