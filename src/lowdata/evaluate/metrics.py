@@ -25,6 +25,19 @@ def classification_report(y_true: list[str], y_pred: list[str], labels: list[str
             "averages": avgs, "labels": labels, "confusion": cm, "n": len(y_true)}
 
 
+def decide(P, thr, at_least_one: bool = True):
+    """Multi-label decisions: (N, C) probabilities and per-label thresholds -> (N, C) 0/1; with at_least_one, a row
+    with no label over its threshold gets its most probable one."""
+    import numpy as np
+
+    P = np.asarray(P)
+    D = (P >= np.asarray(thr)[None, :]).astype(int)
+    if at_least_one and len(P):
+        empty = D.sum(1) == 0
+        D[np.flatnonzero(empty), P[empty].argmax(1)] = 1
+    return D
+
+
 def multilabel_report(Y_true, Y_pred, labels: list[str]) -> dict:
     """Multi-label: micro / macro / weighted F1, subset accuracy (exact set match), Hamming loss, per-label P/R/F1.
     Y_true, Y_pred: (N, C) 0/1 arrays over `labels`. "f1" is the micro F1 (what learning curves fit)."""

@@ -46,8 +46,7 @@ def _evaluate_multilabel(model, tok, data, labels, max_length, batch_size, devic
     import torch
 
     from ..data import TextData
-    from ..methods.multilabel import decide
-    from .metrics import multilabel_report
+    from .metrics import decide, multilabel_report
 
     enc = encode(TextData(data.texts, source=data.source, lines=data.lines), tok, None, max_length)
     P = torch.sigmoid(predict_logits(model, enc, tok.pad_token_id, batch_size, device, autocast).float()).numpy()

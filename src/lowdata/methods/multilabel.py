@@ -28,6 +28,7 @@ import torch
 
 from .. import runs
 from ..config import ConfigError, validate
+from ..evaluate.metrics import decide
 
 
 def run(cfg, splits=None, *, resume: bool = False, overwrite: bool = False, allow_changes: bool = False) -> dict:
@@ -122,15 +123,6 @@ def choose_thresholds(mc, dev, cv, n_labels: int):
         raise ConfigError("multilabel.thresholds=cv: no cross-validation here (fine-tuning has none; frozen_lr and "
                           "SetFit need at least 2 x multilabel.cv_folds labeled texts); use dev or fixed")
     return fixed, "fixed"
-
-
-def decide(P: np.ndarray, thr, at_least_one: bool = True) -> np.ndarray:
-    """(N, C) probabilities -> 0/1 decisions."""
-    D = (P >= np.asarray(thr)[None, :]).astype(int)
-    if at_least_one and len(P):
-        empty = D.sum(1) == 0
-        D[np.flatnonzero(empty), P[empty].argmax(1)] = 1
-    return D
 
 
 def _encode(tok, texts, max_length, Y=None):
