@@ -150,3 +150,27 @@ def test_cli_auto_refuses_a_dev_split(toy_files, tmp_path, capsys):
     rc = main(["auto", "--train", str(toy_files / "train.tsv"), "-o", str(tmp_path / "a"),
                f"data.dev={toy_files / 'dev.tsv'}"])
     assert rc == 2 and "uses no dev split" in capsys.readouterr().err
+
+
+def test_every_recipe_is_a_valid_config_and_costs_are_ordered(tiny_model, toy_files, tmp_path):
+    base = tiny_cfg(tiny_model, toy_files, tmp_path / "unused")
+    for r in A.RECIPES:  # a mistyped override fails here, not an hour into a search
+        cfg = A._cfg(base, r, tiny_model, str(tmp_path / "x"))
+        assert cfg.model.name == tiny_model
+    by = {r.name: r for r in A.RECIPES}
+    assert A._cfg(base, by["finetune+eda"], tiny_model, "x").augment.specs == ["eda:alpha=0.1,n=4"]
+    assert A._cfg(base, by["finetune+fgm"], tiny_model, "x").adversarial.method == "fgm"
+    ex = {n: A._examples(by[n], 24, 2000) for n in ("finetune", "finetune+fgm", "finetune+eda")}
+    assert ex["finetune"] < ex["finetune+fgm"] < ex["finetune+eda"]
+
+
+def test_auto_samples_a_large_pool_and_says_so(tiny_model, toy_files, tmp_path):
+    base = tiny_cfg(tiny_model, toy_files, tmp_path / "unused")
+    s = _splits(toy_files)
+    r = A.auto(base, s, str(tmp_path / "auto"), backbones=(tiny_model,), budget_s=3600, k=4, repeats=1,
+               recipes=RECIPES[2:3], progress=False, max_pool=10)
+    assert r["pool"] == {"used": 10, "total": 32, "seed": 0}
+    assert json.loads((tmp_path / "auto" / "auto.json").read_text())["settings"]["pool"] == 10
+    assert "a seeded sample of 32" in (tmp_path / "auto" / "report.md").read_text()
+    preds = (tmp_path / "auto" / "final" / "predictions.jsonl").read_text().splitlines()
+    assert len(preds) == 40

@@ -63,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     au.add_argument("--backbones", nargs="+", default=["minilm"], help="e.g. minilm e5-small mpnet (lowdata ls)")
     au.add_argument("--folds", type=_typed(int, lambda v: v >= 2, "an integer >= 2"), default=4)
     au.add_argument("--repeats", type=_count, default=3, help="repeats of the k-fold split (successive halving)")
+    au.add_argument("--max-pool", type=_natural, default=5000,
+                    help="use at most this many unlabeled texts, a seeded sample (default 5000; 0 = all)")
     au.add_argument("--seed", type=_natural, default=0)
     au.add_argument("--resume", action="store_true")
     au.add_argument("--overwrite", action="store_true")
@@ -268,7 +270,7 @@ def _auto(args) -> int:
     splits = load_splits(cfg.data, seed=args.seed)
     r = auto(cfg, splits, args.output_dir, backbones=tuple(args.backbones), budget_s=60 * args.budget, k=args.folds,
              repeats=args.repeats, seed=args.seed, resume=args.resume, overwrite=args.overwrite,
-             progress=not args.no_progress)
+             progress=not args.no_progress, max_pool=args.max_pool)
     ch, est = r["chosen"], r["estimate"]
     print(f"chosen: {ch['recipe']} on {ch['backbone']}; CV accuracy {est['accuracy']:.4f} "
           f"[{est['interval'][0]:.3f}, {est['interval'][1]:.3f}] from {r['labels']} labels")

@@ -35,6 +35,10 @@ def markdown(result) -> str:
     if vs:
         out += [f"Versus plain fine-tuning (CV accuracy {vs['finetune_cv_accuracy']:.4f}): "
                 f"{vs['gain_points']:+.1f} points. (Worth in labels needs a learning curve: `lowdata curve`.)", ""]
+    pool = result.get("pool") or {}
+    if pool.get("total"):
+        out += [f"Unlabeled pool: {pool['used']:,} texts" + (f" (a seeded sample of {pool['total']:,}; raise "
+                f"--max-pool to use more)" if pool["used"] < pool["total"] else "") + ".", ""]
     out += [f"Labels: {result['labels']} (every decision used these and nothing else; {result['k']}-fold CV). "
             f"Time: {result['total_seconds']:.0f} s of a {result['budget_seconds']:.0f} s budget "
             f"(final training {result['final_seconds']:.0f} s).", "",
