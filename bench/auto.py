@@ -13,6 +13,7 @@ numbers. Same test draw, pool and labels as bench/backbones.py (its splits_for).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -21,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from backbones import FEWCLUE, K, splits_for  # noqa: E402
+from backbones import DESIGN, FEWCLUE, K, MORE, splits_for  # noqa: E402
 from common import RESULTS, load_results, machine, save_results  # noqa: E402
 
 CHEAP = ("frozen_lr C=1", "frozen_lr C=10", "frozen_lr C=100", "label_spreading", "gcn")
@@ -43,7 +44,9 @@ def hindsight(recipe, backbone, splits, seed, a) -> float:
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--datasets", nargs="+", default=list(K) + list(FEWCLUE))
+    ap.add_argument("--datasets", nargs="+", default=list(K) + list(MORE) + list(FEWCLUE),
+                    help=f"also the design sets {', '.join(DESIGN)} (what the selection rule was chosen on)")
+    ap.add_argument("--results", default="auto", help="bench/results/<name>.json")
     ap.add_argument("--backbones", nargs="+", default=["minilm", "e5-small"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--test-sample", type=int, default=1000)
@@ -54,7 +57,7 @@ def main():
     from lowdata.methods.auto import RECIPES, auto
 
     recipes = [r for r in RECIPES if r.name in CHEAP]
-    path = RESULTS / "auto.json"
+    path = RESULTS / f"{a.results}.json"
     res = load_results(path) or {"machine": machine(), "runs": {}}
     for dataset in a.datasets:
         for seed in a.seeds:
@@ -68,6 +71,8 @@ def main():
             with tempfile.TemporaryDirectory() as tmp:
                 r = auto(base, splits, os.path.join(tmp, "auto"), backbones=tuple(a.backbones), budget_s=3600,
                          recipes=recipes, seed=seed, progress=False)
+                with open(os.path.join(tmp, "auto", "auto.json"), encoding="utf-8") as f:
+                    cells = {k: c["accuracy"] for k, c in json.load(f)["cells"].items()}
             t_auto = time.time() - t0
             each = {f"{rc.name}|{b}": hindsight(rc, b, splits, seed, a) for b in a.backbones for rc in recipes}
             best = max(each, key=each.get)
@@ -76,7 +81,8 @@ def main():
                                 f"{r['chosen']['backbone']}", "cv": r["estimate"]["accuracy"], "interval": [lo, hi],
                                 "covered": lo <= r["test"]["accuracy"] <= hi, "hindsight": each,
                                 "best": best, "best_accuracy": each[best], "seconds_auto": round(t_auto, 1),
-                                "n_train": len(splits["train"]), "n_test": len(splits["test"])}
+                                "n_train": len(splits["train"]), "n_test": len(splits["test"]),
+                                "rule": r.get("rule"), "cells": cells}
             save_results(path, res)
             print(f"{key}: auto {r['test']['accuracy']:.4f} ({r['chosen']['recipe']} / {r['chosen']['backbone']}, "
                   f"CV {r['estimate']['accuracy']:.3f} [{lo:.3f}, {hi:.3f}]), hindsight best {each[best]:.4f} "

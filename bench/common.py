@@ -19,16 +19,56 @@ DATASETS = {  # name -> data config (paths relative to DATA)
     "banking77": dict(train="banking77/train.csv", test="banking77/test.csv", format="csv", task="classify"),
     "conll2003": dict(train="conll2003/train.txt", dev="conll2003/valid.txt", test="conll2003/test.txt",
                       format="conll", task="ner"),
+    "sst5": dict(train="sst5/stsa.fine.train", dev="sst5/stsa.fine.dev", test="sst5/stsa.fine.test",
+                 format="label_text", task="classify"),
+    # no official split: made once by bench_split() (a fifth of the lines, by a hash of the line, is the test set)
+    "subj": dict(train="subj.train", test="subj.test", format="label_text", task="classify", split="subj/subj.all"),
+    "mr": dict(train="mr.train", test="mr.test", format="label_text", task="classify", split="mr/rt-polarity.all"),
+    "clinc150": dict(train="clinc150.train.tsv", test="clinc150.test.tsv", format="tsv", task="classify",
+                     split="clinc150/data_full.json"),
 }
+SPLITS = ROOT / "runs" / "bench-data"  # the made splits (ignored by git; rebuilt from DATA when missing)
+
+
+def bench_split(name: str) -> None:
+    """Write SPLITS/<name>.train and .test for a dataset without an official split: SUBJ and MR (a fifth of the
+    lines by a blake2b hash of the line is the test set: SUBJ 10,000 -> about 8,000 / 2,000, as in SetFit's copy);
+    CLINC150 (data_full.json's train and test, the 150 in-scope intents; out-of-scope left out)."""
+    import hashlib
+
+    d = DATASETS[name]
+    SPLITS.mkdir(parents=True, exist_ok=True)
+    train, test = SPLITS / d["train"], SPLITS / d["test"]
+    if train.exists() and test.exists():
+        return
+    src = DATA / d["split"]
+    if src.suffix == ".json":
+        full = json.loads(src.read_text(encoding="utf-8"))
+        rows = {k: "".join(f"{lab}\t{t.replace(chr(9), ' ')}\n" for t, lab in full[k]) for k in ("train", "test")}
+    else:
+        # Latin-1 with a few cp1252 bytes: 0x85 is an ellipsis there, not a line break (NEL)
+        lines = [ln.replace("\x85", "...").strip() for ln in src.read_text(encoding="latin-1").split("\n")]
+        lines = [ln for ln in lines if ln]
+        held = [hashlib.blake2b(ln.encode("utf-8"), digest_size=8).digest()[0] % 5 == 0 for ln in lines]
+        rows = {"train": "".join(ln + "\n" for ln, h in zip(lines, held) if not h),
+                "test": "".join(ln + "\n" for ln, h in zip(lines, held) if h)}
+    for path, key in ((train, "train"), (test, "test")):
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(rows[key], encoding="utf-8")
+        os.replace(tmp, path)
 
 
 def data_config(name: str, **extra):
     from lowdata.config import DataConfig
 
     d = dict(DATASETS[name])
+    base = DATA
+    if d.pop("split", None):
+        bench_split(name)
+        base = SPLITS
     for k in ("train", "dev", "test"):
         if d.get(k):
-            d[k] = str(DATA / d[k])
+            d[k] = str(base / d[k])
     d.update(extra)
     return DataConfig(**d)
 

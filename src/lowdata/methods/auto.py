@@ -187,9 +187,11 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
                     if key in cells.cells:
                         continue
                     left = sum(1 for p in todo if f"{key0}|{p[0]}|{p[1]}" not in cells.cells)
+                    eta = _rung_eta(cells, alive, todo, train, pool, k) + final_est
                     _say(progress, f"auto: {r.name} on {b}, repeat {rep + 1}/{repeats}, fold {fold + 1}/{k} "
                                    f"({clock():.0f} s of {budget_s:.0f} s used; this candidate's repeat: ~"
-                                   f"{left * _estimate(cells, key0, r, b, ex):.0f} s left)")
+                                   f"{left * _estimate(cells, key0, r, b, ex):.0f} s left; this repeat of every "
+                                   f"candidate and the final training: ETA ~{eta:.0f} s)")
                     cells.cells[key] = _cell(base, r, b, train, pool, tr, te)
                     if r.tuned:
                         cells.cells[key]["examples"] = _examples(r, len(tr), len(pool) if pool is not None else 0)
@@ -242,6 +244,16 @@ def _estimate(cells, key0, r, backbone, examples) -> float:
     rates = [c["seconds"] / c["examples"] for k, c in cells.cells.items()
              if k.split("|")[1] == backbone and c.get("examples")]
     return examples * (float(np.mean(rates)) if rates else PRIOR_S_PER_EXAMPLE.get(backbone, 0.4))
+
+
+def _rung_eta(cells, alive, todo, train, pool, k) -> float:
+    """Seconds the unfinished cells of this repeat will take, over every candidate still in the search."""
+    total = 0.0
+    for r, b in alive:
+        key0 = f"{r.name}|{b}"
+        ex = _examples(r, len(train) * (k - 1) // k, len(pool) if pool is not None else 0)
+        total += sum(_estimate(cells, key0, r, b, ex) for p in todo if f"{key0}|{p[0]}|{p[1]}" not in cells.cells)
+    return total
 
 
 def _mean(cells, key0) -> float:
