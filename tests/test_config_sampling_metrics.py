@@ -56,6 +56,19 @@ def test_classification_report_numbers():
     assert "| a | 1.0000 | 0.5000 | 0.6667 | 2 |" in md
 
 
+def test_confusion_png_stays_readable_sized_for_many_classes(tmp_path):
+    from PIL import Image
+
+    from lowdata.evaluate.metrics import save_confusion_png
+
+    names = [f"intent_{i}" for i in range(150)]
+    truth = names * 2
+    rep = classification_report(truth, truth[1:] + truth[:1], names)
+    save_confusion_png(rep, str(tmp_path / "c.png"))
+    w, h = Image.open(tmp_path / "c.png").size
+    assert 500 < w <= 2000 and 500 < h <= 2000, (w, h)  # was 6,200 pixels a side (0.4 inch a label)
+
+
 def test_ner_report_default_vs_strict():
     true = [["B-PER", "I-PER", "O", "B-LOC"]]
     pred = [["I-PER", "I-PER", "O", "B-LOC"]]  # conlleval accepts the I- start; strict IOB2 does not
