@@ -5,10 +5,10 @@ in the run's "hindsight" entry (the same config and seed as auto's final trainin
     python bench/auto.py --datasets mr clinc150 --seeds 0 1 2 3 4 --backbones minilm --results auto-design
     python bench/auto_rules.py --results auto-design
 
-Rules: "argmax" (the best mean CV accuracy among the candidates of the last rung: auto's rule until 2026-12-03);
-"one_se" (Breiman et al. 1984's one-standard-error rule over paired folds: the first candidate in the registry's
-order, cheapest and most regularised first, whose mean CV accuracy is within one standard error of the best's, the
-standard error taken over the folds both were scored on). The rule is chosen on the design sets (MR, CLINC150) and
+Rules (lowdata.methods.auto.choose, the code auto runs): "argmax" (the best mean CV accuracy among the candidates of
+the last rung) and "one_se" (Breiman et al. 1984's one-standard-error rule over paired folds: the first candidate in
+the registry's order, cheapest and most regularised first, whose mean CV accuracy is within one standard error of
+the best's, the standard error taken over the folds both were scored on). The rule is chosen on the design sets (MR, CLINC150) and
 then only reported on the benchmark datasets: never chosen on their test sets.
 """
 from __future__ import annotations
@@ -21,37 +21,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, load_results  # noqa: E402
 
-
-def by_candidate(cells: dict) -> dict:
-    """{"recipe|backbone": {"rep|fold": accuracy}}"""
-    out: dict = {}
-    for key, acc in cells.items():
-        recipe, backbone, rep, fold = key.split("|")
-        out.setdefault(f"{recipe}|{backbone}", {})[f"{rep}|{fold}"] = acc
-    return out
+RULES = ("argmax", "one_se")
 
 
-def argmax(cands: dict, order: list) -> str:
-    last = max(len({f.split("|")[0] for f in c}) for c in cands.values())
-    finalists = [k for k, c in cands.items() if len({f.split("|")[0] for f in c}) == last]
-    return max(finalists, key=lambda k: (statistics.mean(cands[k].values()), -order.index(k)))
+def replay(run: dict, rule: str) -> str:
+    """The candidate lowdata.methods.auto.choose picks from this run's cells under `rule` -> "recipe|backbone"."""
+    from lowdata.methods.auto import RECIPES, Cells, choose
 
-
-def one_se(cands: dict, order: list) -> str:
-    best = argmax(cands, order)
-    for k in order:
-        if k not in cands:
-            continue
-        if k == best:
-            return k
-        common = sorted(set(cands[k]) & set(cands[best]))
-        d = [cands[best][f] - cands[k][f] for f in common]
-        if len(d) >= 2 and statistics.mean(d) <= statistics.stdev(d) / len(d) ** 0.5:
-            return k
-    return best
-
-
-RULES = {"argmax": argmax, "one_se": one_se}
+    by_name = {r.name: r for r in RECIPES}
+    cands = [(by_name[k.split("|")[0]], k.split("|")[1]) for k in run["hindsight"]]
+    cells = Cells.__new__(Cells)
+    cells.cells = {k: {"accuracy": a} for k, a in run["cells"].items()}
+    r, b = choose(cells, cands, cands, rule)
+    return f"{r.name}|{b}"
 
 
 def main():
@@ -63,17 +45,12 @@ def main():
         for key, run in load_results(RESULTS / f"{name}.json").get("runs", {}).items():
             if "cells" not in run:
                 continue
-            cands = by_candidate(run["cells"])
-            keys = list(run["hindsight"])  # backbones x the registry's order, as bench/auto.py built it
-            recipes = list(dict.fromkeys(k.split("|")[0] for k in keys))
-            backbones = list(dict.fromkeys(k.split("|")[1] for k in keys))
-            order = sorted(keys, key=lambda k: (recipes.index(k.split("|")[0]), backbones.index(k.split("|")[1])))
             dataset = key.split("/")[0] + " / " + key.split("/")[2]
             r = rows.setdefault(dataset, {"best": [], **{n: [] for n in RULES}})
             fixed = run["hindsight"]
             r["best"].append(fixed)
-            for n, rule in RULES.items():
-                r[n].append(fixed[rule(cands, order)])
+            for n in RULES:
+                r[n].append(fixed[replay(run, n)])
     print("| dataset / backbones | seeds | best fixed recipe in hindsight | " + " | ".join(RULES) + " |")
     print("|---|---:|---|" + "---:|" * len(RULES))
     for dataset, r in rows.items():

@@ -174,3 +174,22 @@ def test_auto_samples_a_large_pool_and_says_so(tiny_model, toy_files, tmp_path):
     assert "a seeded sample of 32" in (tmp_path / "auto" / "report.md").read_text()
     preds = (tmp_path / "auto" / "final" / "predictions.jsonl").read_text().splitlines()
     assert len(preds) == 40
+
+
+def test_selection_rules_argmax_and_one_standard_error():
+    lr, gcn = A.RECIPES[0], next(r for r in A.RECIPES if r.name == "gcn")
+    cands = [(gcn, "m"), (lr, "m")]  # listed out of the registry's order on purpose
+
+    def cells(a_lr, a_gcn):
+        c = A.Cells.__new__(A.Cells)
+        c.cells = {f"{r.name}|m|0|{i}": {"accuracy": a} for r, accs in ((lr, a_lr), (gcn, a_gcn))
+                   for i, a in enumerate(accs)}
+        return c
+
+    clear = cells([0.70, 0.60, 0.70, 0.60], [0.72, 0.62, 0.70, 0.62])  # gcn ahead on every fold: > 1 SE
+    noisy = cells([0.70, 0.60, 0.70, 0.60], [0.60, 0.65, 0.65, 0.62 + 0.2])  # ahead on average, within 1 SE
+    assert A.choose(clear, cands, cands, "argmax") == (gcn, "m") == A.choose(clear, cands, cands, "one_se")
+    assert A.choose(noisy, cands, cands, "argmax") == (gcn, "m")
+    assert A.choose(noisy, cands, cands, "one_se") == (lr, "m")  # the simpler one, first in the registry
+    with pytest.raises(Exception, match="unknown selection rule"):
+        A.choose(noisy, cands, cands, "best")

@@ -138,10 +138,12 @@ class Cells:
 
 def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float = 1800, k: int = 4,
          repeats: int = 3, recipes=None, seed: int = 0, resume: bool = False, overwrite: bool = False,
-         progress: bool = True, max_pool: int = 5000) -> dict:
+         progress: bool = True, max_pool: int = 5000, rule: str = "argmax") -> dict:
     """Score the candidates by CV on splits["train"], train the winner on all of it; see the module docstring."""
     from ..data import LabelMap
 
+    if rule not in RULES:
+        raise ConfigError(f"unknown selection rule {rule!r} (valid: {', '.join(RULES)})")
     train, pool, test = splits["train"], splits.get("unlabeled"), splits.get("test")
     pool_total = len(pool) if pool is not None else 0
     if pool is not None and max_pool and len(pool) > max_pool:  # a seeded sample: the pool's encoding and the kNN
@@ -204,9 +206,7 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
                 alive = ranked[:keep]
         if not alive:
             raise ConfigError(f"lowdata auto: no candidate fits a budget of {budget_s:.0f} s; raise --budget")
-        last = max(_reps(cells, f"{r.name}|{b}") for r, b in alive)
-        finalists = [rb for rb in alive if _reps(cells, f"{rb[0].name}|{rb[1]}") == last]
-        win_r, win_b = max(finalists, key=lambda rb: _mean(cells, f"{rb[0].name}|{rb[1]}"))
+        win_r, win_b = choose(cells, cands, alive, rule)
         _say(progress, f"auto: {win_r.name} on {win_b} wins; training it on all {len(train)} labels")
         t0 = time.time()
         cfg = _cfg(base, win_r, win_b, os.path.join(out, "final"))
@@ -218,12 +218,52 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
         result = _summary(cells, cands, dropped, (win_r, win_b), final, time.time() - t0, clock(), budget_s, k,
                           len(train), test)
         result["pool"] = {"used": settings["pool"], "total": pool_total, "seed": seed}
+        result["rule"] = rule
+        if rule == "one_se":
+            top_r, top_b = choose(cells, cands, alive, "argmax")
+            result["reason"] = (f"one-standard-error rule: the first candidate in the registry's order (cheapest and "
+                                f"most regularised first) whose mean CV accuracy is within one standard error (paired "
+                                f"over shared folds) of the best mean, {top_r.name} on {top_b} "
+                                f"({_mean(cells, f'{top_r.name}|{top_b}'):.4f})")
         cells.save(result=result)
         from .auto_report import write_reports
 
         write_reports(out, result)
         runs.write_json(os.path.join(out, "metrics.json"), result)
     return result
+
+
+RULES = ("one_se", "argmax")
+
+
+def choose(cells, cands, alive, rule: str = "one_se"):
+    """The winner. argmax: the best mean CV accuracy among the candidates that reached the last repeat. one_se (the
+    one-standard-error rule, Breiman et al. 1984; Hastie et al., ESL 7.10): the first candidate in the registry's
+    order (cheapest and most regularised first: RECIPES, then the backbones as given) whose mean accuracy on the
+    folds it shares with the argmax winner is within one standard error of the winner's there (the standard error
+    of the paired differences over those folds). Chosen between the two on MR and CLINC150 (bench/auto_rules.py),
+    never on a benchmark's test set."""
+    if rule not in RULES:
+        raise ConfigError(f"unknown selection rule {rule!r} (valid: {', '.join(RULES)})")
+    last = max(_reps(cells, f"{r.name}|{b}") for r, b in alive)
+    finalists = [rb for rb in alive if _reps(cells, f"{rb[0].name}|{rb[1]}") == last]
+    best = max(finalists, key=lambda rb: _mean(cells, f"{rb[0].name}|{rb[1]}"))
+    if rule == "argmax":
+        return best
+    acc = lambda rb: {kk.split("|", 2)[2]: c["accuracy"] for kk, c in cells.cells.items()  # noqa: E731
+                      if kk.startswith(f"{rb[0].name}|{rb[1]}|")}
+    names = [r.name for r in RECIPES]
+    order = sorted(cands, key=lambda rb: (names.index(rb[0].name) if rb[0].name in names else len(names),
+                                          [b for _, b in cands].index(rb[1])))
+    a_best = acc(best)
+    for rb in order:
+        if rb == best:
+            return best
+        mine = acc(rb)
+        d = np.array([a_best[f] - mine[f] for f in sorted(set(mine) & set(a_best))])
+        if len(d) >= 2 and d.mean() <= d.std(ddof=1) / np.sqrt(len(d)):
+            return rb
+    return best
 
 
 def _say(progress, msg):
