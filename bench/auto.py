@@ -70,7 +70,7 @@ def main():
             t0 = time.time()
             with tempfile.TemporaryDirectory() as tmp:
                 r = auto(base, splits, os.path.join(tmp, "auto"), backbones=tuple(a.backbones), budget_s=3600,
-                         recipes=recipes, seed=seed, progress=False)
+                         recipes=recipes, seed=seed, progress=False, worth=False)
                 with open(os.path.join(tmp, "auto", "auto.json"), encoding="utf-8") as f:
                     cells = {k: c["accuracy"] for k, c in json.load(f)["cells"].items()}
             t_auto = time.time() - t0

@@ -69,7 +69,14 @@ def test_auto_end_to_end_blind_folds_and_reports(tiny_model, toy_files, tmp_path
     assert len(finalists) == 2 and all(c["repeats"] == 2 for c in finalists)  # halving: 4 -> 2 after repeat 1
     best = max(finalists, key=lambda c: c["cv_accuracy"])
     assert r["chosen"]["recipe"] == best["recipe"] and best["status"] == "chosen"
-    assert len(cells) == 4 * 4 + 2 * 4
+    assert len([c for c in cells if not c.startswith("worth|")]) == 4 * 4 + 2 * 4
+    w = r["worth"]  # fine-tuning at 1/4, 1/2 (and all) of each first-repeat fold, unless fine-tuning won
+    if r["chosen"]["recipe"] == "finetune":
+        assert "itself" in w["skipped"]
+    else:
+        assert sorted({p[0] for p in w["points"]}) == [12, 24, 48] and len(w["points"]) == 12
+        assert sum(c.startswith("worth|") for c in cells) == 8  # the full folds reuse the search's finetune cells
+        assert "Worth in labels versus plain fine-tuning" in (tmp_path / "auto" / "report.md").read_text()
     assert r["test"]["n"] == 40 and 0 <= r["test"]["accuracy"] <= 1
     lo, hi = r["estimate"]["interval"]
     assert lo <= r["estimate"]["accuracy"] <= hi
@@ -104,23 +111,23 @@ def test_auto_resumes_without_redoing_cells_and_respects_the_budget(tiny_model, 
     out = str(tmp_path / "auto")
     with pytest.raises(Killed):
         A.auto(base, s, out, backbones=(tiny_model,), budget_s=3600, k=4, repeats=1, recipes=RECIPES[:2],
-               progress=False)
+               progress=False, worth=False)
     done = len(json.loads((tmp_path / "auto" / "auto.json").read_text())["cells"])
     assert done == 5
     calls.clear()
     r = A.auto(base, s, out, backbones=(tiny_model,), budget_s=3600, k=4, repeats=1, recipes=RECIPES[:2],
-               progress=False, resume=True)
+               progress=False, resume=True, worth=False)
     assert len(calls) == 8 - 5 + 1  # the three missing cells and the final training
     assert {c["recipe"] for c in r["candidates"]} == {"frozen_lr C=1", "frozen_lr C=100"}
     monkeypatch.setattr(methods, "train", real)
     # a budget too small for the tuned recipe drops it (and says so); one too small for anything is an error
     r = A.auto(base, s, str(tmp_path / "b"), backbones=(tiny_model,), budget_s=150, k=4, repeats=1,
                recipes=(RECIPES[0], A.Recipe("setfit", ("contrastive.pairs=20", "train.epochs=0"), True, False)),
-               progress=False)
+               progress=False, worth=False)
     assert next(c for c in r["candidates"] if c["recipe"] == "setfit")["status"].startswith("budget")
     with pytest.raises(ConfigError, match="no candidate fits"):
         A.auto(base, s, str(tmp_path / "c"), backbones=(tiny_model,), budget_s=1, k=4, repeats=1,
-               recipes=RECIPES[:1], progress=False)
+               recipes=RECIPES[:1], progress=False, worth=False)
 
 
 def test_frozen_lr_model_predicts_what_the_regression_did(tiny_model, toy_files, tmp_path):
@@ -193,3 +200,19 @@ def test_selection_rules_argmax_and_one_standard_error():
     assert A.choose(noisy, cands, cands, "one_se") == (lr, "m")  # the simpler one, first in the registry
     with pytest.raises(Exception, match="unknown selection rule"):
         A.choose(noisy, cands, cands, "best")
+
+
+def test_worth_in_labels_from_a_known_power_law():
+    from lowdata.methods import auto_worth as W
+
+    y = [0] * 12 + [1] * 12
+    part = W.stratified_part(y, list(range(24)), 0.25, seed=0)
+    assert len(part) == 6 and sum(y[i] for i in part) == 3 and part == W.stratified_part(y, list(range(24)), 0.25, 0)
+    law = lambda n: 0.5 * n ** -0.5 + 0.05  # noqa: E731  error of "fine-tuning" at n labels
+    pts = [(n, 1 - law(n) + e) for n in (6, 12, 24) for e in (-0.004, 0.0, 0.004, 0.002)]
+    w = W.estimate(pts, 24, winner_accuracy=1 - law(96), seed=0)
+    assert 3.0 < w["multiplier"] < 5.5 and w["extrapolated"]  # the law says 96 labels = 4x the fold's 24
+    lo, hi = w["multiplier_interval"]
+    assert lo <= w["multiplier"] <= hi
+    assert "4." in W.describe(w) or "3." in W.describe(w) or "5." in W.describe(w)
+    assert "not measured (x)" in W.describe({"skipped": "x"})

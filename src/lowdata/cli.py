@@ -67,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="use at most this many unlabeled texts, a seeded sample (default 5000; 0 = all)")
     au.add_argument("--rule", default="argmax", choices=["argmax", "one_se"],
                     help="argmax: the best mean CV accuracy; one_se: the cheapest candidate within one standard error")
+    au.add_argument("--no-worth", action="store_true",
+                    help="skip the worth in labels versus plain fine-tuning (extra fine-tuning folds)")
     au.add_argument("--seed", type=_natural, default=0)
     au.add_argument("--resume", action="store_true")
     au.add_argument("--overwrite", action="store_true")
@@ -272,7 +274,8 @@ def _auto(args) -> int:
     splits = load_splits(cfg.data, seed=args.seed)
     r = auto(cfg, splits, args.output_dir, backbones=tuple(args.backbones), budget_s=60 * args.budget, k=args.folds,
              repeats=args.repeats, seed=args.seed, resume=args.resume, overwrite=args.overwrite,
-             progress=not args.no_progress, max_pool=args.max_pool, rule=args.rule)
+             progress=not args.no_progress, max_pool=args.max_pool, rule=args.rule,
+             worth=not args.no_worth)
     ch, est = r["chosen"], r["estimate"]
     print(f"chosen: {ch['recipe']} on {ch['backbone']}; CV accuracy {est['accuracy']:.4f} "
           f"[{est['interval'][0]:.3f}, {est['interval'][1]:.3f}] from {r['labels']} labels")

@@ -138,7 +138,7 @@ class Cells:
 
 def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float = 1800, k: int = 4,
          repeats: int = 3, recipes=None, seed: int = 0, resume: bool = False, overwrite: bool = False,
-         progress: bool = True, max_pool: int = 5000, rule: str = "argmax") -> dict:
+         progress: bool = True, max_pool: int = 5000, rule: str = "argmax", worth: bool = True) -> dict:
     """Score the candidates by CV on splits["train"], train the winner on all of it; see the module docstring."""
     from ..data import LabelMap
 
@@ -207,6 +207,13 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
         if not alive:
             raise ConfigError(f"lowdata auto: no candidate fits a budget of {budget_s:.0f} s; raise --budget")
         win_r, win_b = choose(cells, cands, alive, rule)
+        win_ex = _examples(win_r, len(train), len(pool) if pool is not None else 0)
+        final_est = _estimate(cells, f"{win_r.name}|{win_b}", win_r, win_b, win_ex) * 1.5
+        w = None
+        if worth:
+            ft = next((r for r in (recipes or RECIPES) if r.name == "finetune"),
+                      next(r for r in RECIPES if r.name == "finetune"))
+            w = _worth(base, cells, ft, (win_r, win_b), train, y, plan, seed, clock, budget_s - final_est, progress)
         _say(progress, f"auto: {win_r.name} on {win_b} wins; training it on all {len(train)} labels")
         t0 = time.time()
         cfg = _cfg(base, win_r, win_b, os.path.join(out, "final"))
@@ -218,7 +225,7 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
         result = _summary(cells, cands, dropped, (win_r, win_b), final, time.time() - t0, clock(), budget_s, k,
                           len(train), test)
         result["pool"] = {"used": settings["pool"], "total": pool_total, "seed": seed}
-        result["rule"] = rule
+        result["rule"], result["worth"] = rule, w
         if rule == "one_se":
             top_r, top_b = choose(cells, cands, alive, "argmax")
             result["reason"] = (f"one-standard-error rule: the first candidate in the registry's order (cheapest and "
@@ -231,6 +238,34 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
         write_reports(out, result)
         runs.write_json(os.path.join(out, "metrics.json"), result)
     return result
+
+
+def _worth(base, cells, ft: Recipe, winner, train, y, plan, seed, clock, budget_s, progress) -> dict:
+    """The winner's worth in labels versus plain fine-tuning on its backbone (methods/auto_worth.py), from extra
+    fine-tuning cells at fractions of the first repeat's folds; skipped, with the reason, when it does not fit."""
+    from . import auto_worth
+
+    win_r, b = winner
+    if win_r.name == ft.name:
+        return {"skipped": "the winner is plain fine-tuning itself (1x by definition)"}
+    first = [p for p in plan if p[0] == 0]
+    todo = [(f"worth|{b}|{f}|{fold}", tr, te) for f, fold, tr, te in auto_worth.plan(y, first, seed)]
+    todo += [(f"{ft.name}|{b}|0|{fold}" if f"{ft.name}|{b}|0|{fold}" in cells.cells else f"worth|{b}|1.0|{fold}",
+              tr, te) for _, fold, tr, te in first]
+    need = sum(_estimate(cells, f"{ft.name}|{b}", ft, b, _examples(ft, len(tr), 0))
+               for key, tr, _ in todo if key not in cells.cells)
+    if need and clock() + need > budget_s:
+        return {"skipped": f"budget: ~{need:.0f} s of fine-tuning cells would not fit"}
+    points = []
+    for i, (key, tr, te) in enumerate(todo):
+        if key not in cells.cells:
+            _say(progress, f"auto: worth in labels, fine-tuning on {len(tr)} labels ({i + 1}/{len(todo)})")
+            cells.cells[key] = _cell(base, ft, b, train, None, tr, te)
+            cells.cells[key]["examples"] = _examples(ft, len(tr), 0)
+            cells.save()
+        points.append((len(tr), cells.cells[key]["accuracy"]))
+    fold_size = int(round(np.mean([len(tr) for _, _, tr, _ in first])))
+    return auto_worth.estimate(points, fold_size, _mean(cells, f"{win_r.name}|{b}"), seed=seed)
 
 
 RULES = ("one_se", "argmax")

@@ -34,7 +34,11 @@ def markdown(result) -> str:
     vs = result.get("vs_finetune")
     if vs:
         out += [f"Versus plain fine-tuning (CV accuracy {vs['finetune_cv_accuracy']:.4f}): "
-                f"{vs['gain_points']:+.1f} points. (Worth in labels needs a learning curve: `lowdata curve`.)", ""]
+                f"{vs['gain_points']:+.1f} points.", ""]
+    if result.get("worth"):
+        from .auto_worth import describe
+
+        out += [describe(result["worth"]), ""]
     pool = result.get("pool") or {}
     if pool.get("total"):
         out += [f"Unlabeled pool: {pool['used']:,} texts" + (f" (a seeded sample of {pool['total']:,}; raise "
