@@ -63,8 +63,9 @@ def describe(w: dict) -> str:
     m = w["multiplier"]
     show = lambda v: "never" if v is None or not np.isfinite(v) else f"{v:.1f}x"  # noqa: E731
     budgets = sorted({p[0] for p in w["points"]})
-    return (f"Worth in labels versus plain fine-tuning: **{show(m)}** (95% interval {show(lo)}-{show(hi)}): fine-tuning "
-            f"would need about {'no finite number of' if not np.isfinite(w['labels_needed']) else round(w['labels_needed'])}"
-            f" labels to reach the winner's CV accuracy {w['winner_cv_accuracy']:.3f} at {w['fold_labels']} labels "
+    need = "no finite number of" if not np.isfinite(w["labels_needed"]) else f"about {round(w['labels_needed'])}"
+    return (f"Worth in labels versus plain fine-tuning: **{show(m)}** (95% interval {show(lo)}-{show(hi)}): "
+            f"fine-tuning would need {need} labels to reach the winner's CV accuracy {w['winner_cv_accuracy']:.3f} "
+            f"at {w['fold_labels']} labels "
             f"(a power-law fit to fine-tuning at {', '.join(map(str, budgets))} labels inside the folds"
             f"{'; an extrapolation beyond them' if w['extrapolated'] else ''}).")
