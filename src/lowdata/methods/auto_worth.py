@@ -61,11 +61,11 @@ def describe(w: dict) -> str:
         return f"Worth in labels versus plain fine-tuning: {w['error']}."
     lo, hi = w["multiplier_interval"]
     m = w["multiplier"]
-    show = lambda v: "never" if v is None or not np.isfinite(v) else f"{v:.1f}x"  # noqa: E731
+    show = lambda v: "unbounded" if v is None or not np.isfinite(v) else f"{v:.1f}x"  # noqa: E731
     budgets = sorted({p[0] for p in w["points"]})
-    need = "no finite number of" if not np.isfinite(w["labels_needed"]) else f"about {round(w['labels_needed'])}"
-    return (f"Worth in labels versus plain fine-tuning: **{show(m)}** (95% interval {show(lo)}-{show(hi)}): "
-            f"fine-tuning would need {need} labels to reach the winner's CV accuracy {w['winner_cv_accuracy']:.3f} "
-            f"at {w['fold_labels']} labels "
+    acc = f"the winner's CV accuracy {w['winner_cv_accuracy']:.3f} at {w['fold_labels']} labels"
+    what = (f"fine-tuning would need about {round(w['labels_needed'])} labels to reach {acc}"
+            if np.isfinite(w["labels_needed"]) else f"fine-tuning's fitted curve levels off below {acc}")
+    return (f"Worth in labels versus plain fine-tuning: **{show(m)}** (95% interval {show(lo)}-{show(hi)}): {what} "
             f"(a power-law fit to fine-tuning at {', '.join(map(str, budgets))} labels inside the folds"
             f"{'; an extrapolation beyond them' if w['extrapolated'] else ''}).")
