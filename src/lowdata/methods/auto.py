@@ -138,7 +138,7 @@ class Cells:
 
 def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float = 1800, k: int = 4,
          repeats: int = 3, recipes=None, seed: int = 0, resume: bool = False, overwrite: bool = False,
-         progress: bool = True, max_pool: int = 5000, rule: str = "argmax", worth: bool = True) -> dict:
+         progress: bool = True, max_pool: int = 5000, rule: str = "one_se", worth: bool = True) -> dict:
     """Score the candidates by CV on splits["train"], train the winner on all of it; see the module docstring."""
     from ..data import LabelMap
 
