@@ -221,3 +221,12 @@ def test_worth_in_labels_from_a_known_power_law():
     assert lo <= w["multiplier"] <= hi
     assert "4." in W.describe(w) or "3." in W.describe(w) or "5." in W.describe(w)
     assert "not measured (x)" in W.describe({"skipped": "x"})
+
+
+def test_one_se_prefers_the_better_backbone_within_a_recipe():
+    lr = A.RECIPES[0]
+    cands = [(lr, "small"), (lr, "big")]  # the weaker backbone listed first
+    c = A.Cells.__new__(A.Cells)
+    c.cells = {f"{lr.name}|{b}|0|{i}": {"accuracy": a} for b, accs in
+               (("small", [0.60, 0.70, 0.55, 0.75]), ("big", [0.70, 0.72, 0.68, 0.74])) for i, a in enumerate(accs)}
+    assert A.choose(c, cands, cands, "one_se") == (lr, "big")
