@@ -103,7 +103,8 @@ def main():
         auto_mean = statistics.mean(v["auto"] for v in rs)
         gaps_all.append(100 * (auto_mean - fixed[best]))
         worst = min(100 * (v["auto"] - v["best_accuracy"]) for v in rs)
-        print(f"| {dataset} | {rs[0]['n_train']} | {auto_mean:.4f} ({len(rs)} seeds) | {fixed[best]:.4f} ({best}) | "
+        shown = best.replace("|", " on ")
+        print(f"| {dataset} | {rs[0]['n_train']} | {auto_mean:.4f} ({len(rs)} seeds) | {fixed[best]:.4f} ({shown}) | "
               f"{100 * (auto_mean - fixed[best]):+.2f} | {statistics.mean(v['best_accuracy'] for v in rs):.4f} | "
               f"{worst:+.2f} | {sum(v['covered'] for v in rs)}/{len(rs)} | "
               f"{statistics.mean(v['seconds_auto'] for v in rs):.0f} |")

@@ -8,8 +8,8 @@ in the run's "hindsight" entry (the same config and seed as auto's final trainin
 Rules (lowdata.methods.auto.choose, the code auto runs): "argmax" (the best mean CV accuracy among the candidates of
 the last rung) and "one_se" (Breiman et al. 1984's one-standard-error rule over paired folds: the first candidate in
 the registry's order, cheapest and most regularised first, whose mean CV accuracy is within one standard error of
-the best's, the standard error taken over the folds both were scored on). The rule is chosen on the design sets (MR, CLINC150) and
-then only reported on the benchmark datasets: never chosen on their test sets.
+the best's, the standard error taken over the folds both were scored on). The rule is chosen on the design sets
+(MR, CLINC150) and then only reported on the benchmark datasets: never chosen on their test sets.
 """
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def main():
     for dataset, r in rows.items():
         fixed = {c: statistics.mean(h[c] for h in r["best"]) for c in r["best"][0]}
         best = max(fixed, key=fixed.get)
-        print(f"| {dataset} | {len(r['best'])} | {fixed[best]:.4f} ({best}) | " +
+        print(f"| {dataset} | {len(r['best'])} | {fixed[best]:.4f} ({best.replace('|', ' on ')}) | " +
               " | ".join(f"{statistics.mean(r[n]):.4f} ({100 * (statistics.mean(r[n]) - fixed[best]):+.2f})"
                          for n in RULES) + " |")
 
