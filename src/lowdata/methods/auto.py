@@ -192,7 +192,8 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
                     if key in cells.cells:
                         continue
                     left = sum(1 for p in todo if f"{key0}|{p[0]}|{p[1]}" not in cells.cells)
-                    eta = _rung_eta(cells, alive, todo, train, pool, k) + final_est
+                    # candidates that would not fit are dropped before they start: the budget bounds the ETA
+                    eta = min(_rung_eta(cells, alive, todo, train, pool, k) + final_est, max(0.0, budget_s - clock()))
                     _say(progress, f"auto: {r.name} on {b}, repeat {rep + 1}/{repeats}, fold {fold + 1}/{k} "
                                    f"({clock():.0f} s of {budget_s:.0f} s used; this candidate's repeat: ~"
                                    f"{left * _estimate(cells, key0, r, b, ex):.0f} s left; this repeat of every "
