@@ -19,8 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from backbones import DESIGN, K, MORE  # noqa: E402
-from common import DATA, DATASETS, RESULTS, ROOT, bench_split, load_results, machine, save_results  # noqa: E402
-from common import SPLITS  # noqa: E402
+from common import RESULTS, ROOT, data_config, load_results, machine, save_results  # noqa: E402
 
 
 def main():
@@ -36,22 +35,17 @@ def main():
     k_of = {**K, **MORE, **DESIGN}
     res = load_results(path) or {"machine": machine(), "runs": {}}
     for ds in a.datasets:
-        d = dict(DATASETS[ds])
-        base = DATA
-        if d.get("split"):
-            bench_split(ds)
-            base = SPLITS
+        d = data_config(ds)  # the dataset's files, made splits included
         for seed in a.seeds:
             key = f"{ds}/{seed}/{'+'.join(a.backbones)}/{a.budget:g}min"
             if key in res["runs"]:
                 continue
             out = ROOT / "runs" / "bench-auto-full" / key.replace("/", "-")
-            cmd = [sys.executable, "-m", "lowdata.cli", "auto", "--train", str(base / d["train"]), "--test",
-                   str(base / d["test"]), "--budget", str(a.budget), "-o", str(out), "--seed", str(seed),
-                   "--backbones", *a.backbones, "--no-progress", "--overwrite", f"data.format={d['format']}",
+            cmd = [sys.executable, "-m", "lowdata.cli", "auto", "--train", d.train, "--test", d.test,
+                   "--budget", str(a.budget), "-o", str(out), "--seed", str(seed),
+                   "--backbones", *a.backbones, "--no-progress", "--overwrite", f"data.format={d.format}",
                    f"data.k_per_class={k_of[ds]}", f"data.test_sample={a.test_sample}",
-                   f"model.max_length={a.max_length}", *([f"data.encoding={d['encoding']}"] if "encoding" in d
-                                                          else [])]
+                   f"model.max_length={a.max_length}", f"data.encoding={d.encoding}"]
             t0 = time.time()
             p = subprocess.run(cmd, capture_output=True, text=True)
             wall = time.time() - t0
