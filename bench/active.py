@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA, DATASETS, RESULTS, ROOT, machine, save_results  # noqa: E402
+from common import DATASETS, RESULTS, ROOT, data_config, machine, save_results  # noqa: E402
 
 COMMIT = os.popen(f"git -C {ROOT} rev-parse --short HEAD 2>/dev/null").read().strip()
 STRATEGIES = ["random", "kmeans", "typiclust", "least_confidence", "margin", "entropy", "committee", "coreset", "badge"]
@@ -37,11 +37,11 @@ METHODS = {
 
 
 def study_for(ds: str, a) -> dict:
-    d = dict(DATASETS[ds])
-    data = {"train": str(DATA / d["train"]), "test": str(DATA / d["test"]), "format": d["format"],
-            "task": "classify", "test_sample": a.test_sample}
-    if d.get("encoding"):
-        data["encoding"] = d["encoding"]
+    dc = data_config(ds)  # the made splits (MR, SUBJ, ...) resolve to runs/bench-data
+    data = {"train": dc.train, "test": dc.test, "format": dc.format, "task": "classify",
+            "test_sample": a.test_sample}
+    if DATASETS[ds].get("encoding"):
+        data["encoding"] = DATASETS[ds]["encoding"]
     base = {"data": data, "model": {"name": a.backbone, "max_length": a.max_length},
             "train": {"report_to": [], "save_every": 0, "patience": 0, "progress": False}}
     out = ROOT / "runs" / f"bench-active-{ds}{('-' + a.suffix) if a.suffix else ''}"

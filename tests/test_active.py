@@ -133,6 +133,7 @@ def test_selection_streams_a_large_memmap_pool_in_bounded_memory(tmp_path, monke
     X.flush()
     X = np.load(str(tmp_path / "X.npy"), mmap_mode="r")
     P = rng.dirichlet(np.ones(4), N)
+    import sklearn.cluster  # noqa: F401  imported before tracing: a first import's module objects are ~90 MB
     for name in ("coreset", "margin", "badge", "typiclust"):
         tracemalloc.start()
         idx, _ = select(name, X, 20, probs=P, seed=0)
@@ -316,6 +317,22 @@ def test_stopping_rules():
     g = next_batch_gain(X, y, batch=100, target=0.99)
     assert g["extrapolated"] and g["accuracy_after"] >= g["accuracy_now"] and 0.5 < g["ceiling"] <= 1.0
     assert g["fitted_labels"][1] < len(y) and "labels_for_target" in g
+    lo, hi = g["gain_ci"]
+    assert lo <= hi and lo - 1e-9 <= g["gain"] <= hi + 1e-9, g
+    assert next_batch_gain(X, y, batch=100, target=0.99) == g  # seeded: the same interval again
+    assert "gain_ci" not in next_batch_gain(X, y, batch=100, boot=0)
+    from lowdata.active.stopping import stop_by_gain
+
+    small, noisy = {"gain": 0.002, "gain_ci": (-0.01, 0.004)}, {"gain": 0.002, "gain_ci": (-0.03, 0.05)}
+    assert stop_by_gain(small, 0.01) and stop_by_gain(noisy, 0.01) and stop_by_gain(small, 0.01, "upper")
+    assert not stop_by_gain(noisy, 0.01, "upper") and not stop_by_gain({"error": "x"}, 0.01)
+    assert g["learning"] and g["chance"] == 0.5
+    # labels that carry no signal: at chance, so no gain rule stops there however flat the curve
+    noise = next_batch_gain(rng.normal(0, 1, (40, 5)), np.r_[np.zeros(20, int), np.ones(20, int)], batch=40)
+    assert not noise["learning"] and noise["above_chance_p"] > 0.05
+    flat = {**noise, "gain": 0.0, "gain_ci": (0.0, 0.001)}
+    assert not stop_by_gain(flat, 0.01) and not stop_by_gain(flat, 0.01, "upper") and stop_by_gain(flat, 0.01,
+                                                                                                   guard=False)
 
 
 def test_trajectory_buys_labels_only_as_it_goes():

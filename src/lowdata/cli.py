@@ -299,7 +299,13 @@ def _select(args) -> int:
     if g and "gain" in g:
         print(f"expected from the labels alone (CV curve of a frozen-LR surrogate, random labels, extrapolated): "
               f"accuracy {g['accuracy_now']:.3f} now -> {g['accuracy_after']:.3f} after {g['batch']} more "
-              f"({100 * g['gain']:+.1f} points; ceiling {g['ceiling']:.3f})")
+              f"({100 * g['gain']:+.1f} points" + (f", 95% interval {100 * g['gain_ci'][0]:+.1f} to "
+                                                    f"{100 * g['gain_ci'][1]:+.1f}" if "gain_ci" in g else "")
+              + f"; ceiling {g['ceiling']:.3f})")
+        if not g.get("learning", True):
+            print(f"the surrogate is not above chance yet (CV accuracy {g['cv_accuracy_full_fold']:.3f} vs the "
+                  f"majority class {g['chance']:.3f}, p = {g['above_chance_p']:.2f}): a flat curve here means it has "
+                  "not started, not that it has levelled off")
     print(f"label them, then: lowdata merge --annotated {args.output}" +
           (f" --labeled {args.labeled}" if args.labeled else "") + " -o NEW_LABELED_FILE")
     return 0
