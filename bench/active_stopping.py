@@ -93,18 +93,17 @@ def main() -> None:
                 accs = [acc for _, acc in coarse]
                 fine_fits = [fit(chosen[:T], seed) for T in fine]
                 gains = []
-                for i, T in enumerate(totals):
+                for i, T in enumerate(totals[:-1]):  # the last round has no next round to weigh
                     b = chosen[:T]
-                    nxt = totals[i + 1] - T if i + 1 < len(totals) else T
+                    nxt = totals[i + 1] - T
                     ok = np.bincount(y[b], minlength=C)
                     gains.append(next_batch_gain(X[b], y[b], nxt, seed=seed)
                                  if (ok[ok > 0] >= 2).all() and (ok > 0).sum() >= 2 else {})
                 at = {"kappa": stabilizing_predictions([pr for pr, _ in fine_fits]),
                       "kappa-doubling": stabilizing_predictions([pr for pr, _ in coarse]),
-                      "gain": next((i for i, g in enumerate(gains[:-1])
-                                    if stop_by_gain(g, a.min_gain, guard=False)), None),
-                      "gain-guarded": next((i for i, g in enumerate(gains[:-1]) if stop_by_gain(g, a.min_gain)), None),
-                      "gain-upper": next((i for i, g in enumerate(gains[:-1])
+                      "gain": next((i for i, g in enumerate(gains) if stop_by_gain(g, a.min_gain, guard=False)), None),
+                      "gain-guarded": next((i for i, g in enumerate(gains) if stop_by_gain(g, a.min_gain)), None),
+                      "gain-upper": next((i for i, g in enumerate(gains)
                                           if stop_by_gain(g, a.min_gain, "upper")), None)}
                 for rule, i in at.items():
                     grid, acc = (fine, [x for _, x in fine_fits]) if rule == "kappa" else (totals, accs)
