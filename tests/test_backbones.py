@@ -141,6 +141,19 @@ def test_build_is_atomic_checksummed_and_done_once(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 @needs_e5
+def test_build_key_is_shared_across_environments(tmp_path):
+    from lowdata.packaged import _key
+
+    a, b = tmp_path / "venv1" / "e5-small-q4.bin", tmp_path / "venv2" / "e5-small-q4.bin"
+    for f in (a, b):
+        f.parent.mkdir()
+        f.write_bytes(b"x" * 100)
+    os.utime(a, (1, 1))  # another install time, another folder: the same build
+    assert _key("e5-small", [str(a)]) == _key("e5-small", [str(b)])
+    b.write_bytes(b"x" * 101)  # another file: another build
+    assert _key("e5-small", [str(a)]) != _key("e5-small", [str(b)])
+
+
 def test_e5_normaliser_equals_the_blob_map_on_every_code_point():
     from lowdata.packaged import _e5_sources, e5_normalizer, read_e5_blob
 

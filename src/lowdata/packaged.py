@@ -306,11 +306,19 @@ def _sources(alias: str) -> list[str]:
 
 
 def _key(alias: str, sources: list[str]) -> str:
-    """Cheap identity of the installed sources (path, size, mtime): a reinstall gives a new cache folder."""
+    """Cheap identity of the installed sources: each distribution's version, each source file's name and size. Not
+    their path or mtime, so every virtual environment with the same packages shares one build (keyed by path, each
+    new environment left another ~450 MB folder behind)."""
+    from importlib import metadata
+
     h = hashlib.sha1()
+    for d in PACKAGED[alias].dists:
+        try:
+            h.update(f"{d}=={metadata.version(d)}|".encode())
+        except metadata.PackageNotFoundError:
+            h.update(f"{d}|".encode())
     for s in sources:
-        st = os.stat(s)
-        h.update(f"{s}|{st.st_size}|{int(st.st_mtime)}".encode())
+        h.update(f"{os.path.basename(s)}|{os.path.getsize(s)}|".encode())
     return h.hexdigest()[:12]
 
 
