@@ -37,6 +37,20 @@ def test_ner_learns_and_reports_entities(tiny_model, toy_ner, tmp_path):
     assert len(rec["tokens"]) == len(rec["pred"]) == len(rec["tags"])
 
 
+def test_ner_test_tags_train_lacks_are_scored_as_missed(tiny_model, toy_ner, tmp_path):
+    from lowdata.errors import LowdataWarning
+
+    for name in ("dev", "test"):  # a third entity type that the training sample never has (a 1% sample's fate)
+        f = toy_ner / f"{name}.conll"
+        f.write_text(f.read_text() + "\nacme\tB-ORG\nsells\tO\n")
+    with pytest.warns(LowdataWarning, match=r"test\.conll: tags in the test split that train never has: 'B-ORG' "
+                                            r"\(1 tokens, first at line \d+\)"):
+        m = run(tiny_cfg(tiny_model, toy_ner, tmp_path / "ner", task="ner", ext="conll", epochs=15))
+    t = m["test"]
+    assert "ORG" in t["per_type"] and t["per_type"]["ORG"]["recall"] == 0.0  # missed, and counted
+    assert 0.85 <= t["f1"] < 1.0, t
+
+
 def test_same_seed_same_metrics_on_cpu(tiny_model, toy_files, tmp_path):
     a = run(tiny_cfg(tiny_model, toy_files, tmp_path / "a", epochs=2))
     b = run(tiny_cfg(tiny_model, toy_files, tmp_path / "b", epochs=2))

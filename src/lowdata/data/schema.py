@@ -142,15 +142,29 @@ class LabelMap:
         return self.index[label]
 
     def check(self, data, split: str) -> None:
-        """Every label in `data` (a dev/test split) must be known from train."""
+        """Every label in `data` (a dev/test split) must be known from train. NER: a tag train lacks is a warning,
+        not an error (a 1% sample of Weibo NER has no B-GPE.NOM): the model cannot predict it, and seqeval scores
+        those entities as missed, which is what a model trained on that sample deserves."""
         if data.targets is None:
             return
         if data.task == "classify":
-            pairs = zip(data.labels, data.lines)
-        else:
-            pairs = ((t, ln) for seq, ln in zip(data.tags, data.lines) for t in seq)
-        for lab, ln in pairs:
-            if lab not in self.index:
-                raise DataError(
-                    f"label {lab!r} in the {split} split is absent from train (train labels: {self.names})",
-                    data.source, ln)
+            for lab, ln in zip(data.labels, data.lines):
+                if lab not in self.index:
+                    raise DataError(
+                        f"label {lab!r} in the {split} split is absent from train (train labels: {self.names})",
+                        data.source, ln)
+            return
+        unseen: dict = {}
+        for seq, ln in zip(data.tags, data.lines):
+            for t in seq:
+                if t not in self.index:
+                    unseen.setdefault(t, [0, ln])[0] += 1
+        if unseen:
+            import warnings
+
+            from ..errors import LowdataWarning
+
+            where = f"{data.source}: " if data.source else ""
+            say = ", ".join(f"{t!r} ({n} tokens, first at line {ln})" for t, (n, ln) in sorted(unseen.items()))
+            warnings.warn(f"{where}tags in the {split} split that train never has: {say}; the model cannot predict "
+                          f"them and their entities are scored as missed", LowdataWarning, stacklevel=2)

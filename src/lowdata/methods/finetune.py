@@ -84,7 +84,7 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
     enc_dev = None  # NER dev sentences past max_length are scored over whole-word windows, as at test time
     if dev is not None:
         enc_dev = encode(dev, tok, labels, cfg.model.max_length) if dev.task == "classify" else \
-            encode_windows(dev, tok, labels, cfg.model.max_length)
+            encode_windows(dev, tok, None, cfg.model.max_length)  # scored on dev.tags: a tag train lacks is fine
     uses_u = ssl is not None and getattr(ssl, "uses_unlabeled", True)
     if uses_u and not splits.get("unlabeled"):
         raise ConfigError("this ssl method needs unlabeled data: set data.unlabeled (a file) or data.k_per_class "
