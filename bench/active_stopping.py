@@ -82,8 +82,7 @@ def main() -> None:
             if len(set(y[b])) < 2:
                 return np.full(len(stop), y[b][0]), float((yt == y[b][0]).mean())
             clf = LogisticRegression(max_iter=2000, C=10.0, random_state=seed).fit(X[b], y[b])
-            return clf.classes_[clf.predict_proba(X[stop]).argmax(1)], \
-                float((clf.classes_[clf.predict_proba(Xt).argmax(1)] == yt).mean())
+            return clf.predict(X[stop]), float(clf.score(Xt, yt))
 
         rows = {}
         for strat in a.strategies or st.acquisition["strategies"]:
