@@ -93,14 +93,10 @@ def folds(y: list, k: int, repeats: int, seed: int) -> list:
 
 
 def wilson(correct: float, n: int, z: float = 1.96) -> tuple:
-    """Wilson score interval of a proportion correct/n."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = correct / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return (max(0.0, c - h), min(1.0, c + h))
+    """Wilson score interval of a proportion correct/n (evaluate.card's); no data: the whole of [0, 1]."""
+    from ..evaluate.card import wilson as interval
+
+    return (0.0, 1.0) if n == 0 else interval(correct, n, z)
 
 
 def _cfg(base, recipe: Recipe, backbone: str, out: str):
