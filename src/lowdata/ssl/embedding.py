@@ -7,43 +7,73 @@ learning-curve study embeds each text once.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-import shutil
 
 import numpy as np
+
 
 def _cache_dir(model: str, max_length: int) -> str:
     from ..backbone import resolve
 
     root = os.environ.get("LOWDATA_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "lowdata"))
+    # "|2": vectors of batch-independent padding (ssl.graph.embed); older caches mixed the two
     key = hashlib.sha1(f"{os.path.abspath(resolve(model)) if os.path.exists(resolve(model)) else model}|"
-                       f"{max_length}".encode()).hexdigest()[:16]
+                       f"{max_length}|2".encode()).hexdigest()[:16]
     return os.path.join(root, "embeddings", key)
 
 
 def cached_embed(texts: list[str], model: str, max_length: int = 128) -> np.ndarray:
-    """Embeddings for `texts`, computing only those not cached yet (cache: keys.npy + vecs.npy, replaced
-    atomically; concurrent writers can at worst embed a text twice)."""
+    """Embeddings for `texts`, computing only those not cached yet (cache: keys.npy + vecs.npy, append-only, each
+    replaced atomically, vecs first; writers take a lock file, so two processes never pair one's keys with the
+    other's vectors; a reader without the lock sees keys no longer than vecs, rows aligned)."""
     from .graph import embed
 
     d = _cache_dir(model, max_length)
     keys = np.array([hashlib.sha1(t.encode()).digest()[:12] for t in texts], dtype="S12")
-    old_k, old_v = np.zeros(0, "S12"), None
-    if os.path.exists(os.path.join(d, "vecs.npy")):
-        old_k, old_v = np.load(os.path.join(d, "keys.npy")), np.load(os.path.join(d, "vecs.npy"))
+    old_k, old_v = _load(d)
     row = {k: i for i, k in enumerate(old_k.tolist())}
     missing = sorted({t for t, k in zip(texts, keys.tolist()) if k not in row})
     if missing:
         new_v = embed(missing, model=model, max_length=max_length)
         new_k = np.array([hashlib.sha1(t.encode()).digest()[:12] for t in missing], dtype="S12")
-        all_k = np.concatenate([old_k, new_k])
-        all_v = new_v if old_v is None else np.vstack([old_v, new_v])
         os.makedirs(d, exist_ok=True)
-        for name, arr in (("keys", all_k), ("vecs", all_v)):  # vecs last: a reader never sees keys without vecs
-            tmp = os.path.join(d, f"{name}.{os.getpid()}.tmp.npy")
-            np.save(tmp, arr)
-            os.replace(tmp, os.path.join(d, f"{name}.npy"))
-        row.update({k: len(old_k) + i for i, k in enumerate(new_k.tolist())})
+        with _lock(os.path.join(d, "lock")):
+            old_k, old_v = _load(d)  # what other writers added meanwhile
+            have = set(old_k.tolist())
+            fresh = [i for i, k in enumerate(new_k.tolist()) if k not in have]
+            all_k = np.concatenate([old_k, new_k[fresh]])
+            all_v = new_v[fresh] if old_v is None else np.vstack([old_v, new_v[fresh]])
+            for name, arr in (("vecs", all_v), ("keys", all_k)):  # keys last: never more keys than vectors
+                tmp = os.path.join(d, f"{name}.{os.getpid()}.tmp.npy")
+                np.save(tmp, arr)
+                os.replace(tmp, os.path.join(d, f"{name}.npy"))
+        row = {k: i for i, k in enumerate(all_k.tolist())}
         old_v = all_v
     return old_v[[row[k] for k in keys.tolist()]]
+
+
+def _load(d: str):
+    """(keys, vecs) of a cache folder, vecs cut to the keys (a writer may have replaced vecs but not keys yet)."""
+    if not os.path.exists(os.path.join(d, "keys.npy")):
+        return np.zeros(0, "S12"), None
+    k = np.load(os.path.join(d, "keys.npy"))
+    v = np.load(os.path.join(d, "vecs.npy"))
+    return k, v[:len(k)]
+
+
+@contextlib.contextmanager
+def _lock(path: str):
+    """An exclusive lock file around a cache update (POSIX flock; elsewhere none, as before)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock
+        yield
+        return
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

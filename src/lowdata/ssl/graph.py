@@ -21,14 +21,24 @@ def embed(texts: list[str], model: str = "minilm", batch_size: int = 64, max_len
     from ..batching import lengths
 
     enc_model, tok = encoder or load_for_embedding(model, device)
+    if not texts:
+        return np.zeros((0, enc_model.config.hidden_size), dtype=np.float32)
     dev = next(enc_model.parameters()).device
     ids = tok(texts, truncation=True, max_length=max_length)["input_ids"]
-    order = np.argsort(-lengths([{"input_ids": x} for x in ids]), kind="stable")
+    # Each text is padded to its own length rounded up to a multiple of 8 (at most max_length), and a batch holds
+    # texts of one padded length only, so a text's vector depends on the text alone, not on its batch-mates: CPU
+    # attention gives the same text results ~1e-7 apart at different padded lengths (measured on MiniLM), which
+    # made the embedding cache, and k-means or margin ties downstream, depend on what was cached before.
+    lens = lengths([{"input_ids": x} for x in ids])
+    padded = np.maximum(lens, np.minimum((lens + 7) // 8 * 8, max_length or 0))
+    order = np.lexsort((np.arange(len(ids)), -padded))  # longest padded length first, input order within one
+    batches = [c[s: s + batch_size] for c in np.split(order, np.flatnonzero(np.diff(padded[order])) + 1)
+               for s in range(0, len(c), batch_size)]
     out = np.zeros((len(texts), enc_model.config.hidden_size), dtype=np.float32)
     with torch.inference_mode():
-        for s in range(0, len(order), batch_size):
-            idx = order[s: s + batch_size]
-            b = tok.pad({"input_ids": [ids[i] for i in idx]}, return_tensors="pt")
+        for idx in batches:
+            b = tok.pad({"input_ids": [ids[i] for i in idx]}, padding="max_length", max_length=int(padded[idx[0]]),
+                        return_tensors="pt")
             h = enc_model(input_ids=b["input_ids"].to(dev), attention_mask=b["attention_mask"].to(dev)).last_hidden_state
             m = b["attention_mask"].to(dev).unsqueeze(-1).to(h.dtype)
             v = (h * m).sum(1) / m.sum(1).clamp(min=1)
