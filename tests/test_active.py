@@ -93,6 +93,22 @@ def test_cold_start_strategies_cover_the_clusters():
     assert ci[0] == far
 
 
+def test_probcover_covers_the_densest_balls_first():
+    """ProbCover (Yehuda et al. 2022): one pick per cluster, the biggest first, together covering all; a
+    labeled cluster is covered already; past full coverage, random; no class count, a clear error."""
+    X, y, _ = _blobs((60, 30, 10))
+    idx, score = select("probcover", X, 3, n_classes=3, seed=0)
+    assert sorted(y[idx].tolist()) == [0, 1, 2]
+    assert score.sum() == len(X) and (np.diff(score) <= 0).all()  # 3 balls cover all; gains never grow (greedy)
+    assert score[0] >= 60  # the radius reaches across the first cluster (95% pure balls may take a few strays)
+    first, _ = select("probcover", X[y > 0], 1, X_l=X[y == 0][:5], y_l=np.zeros(5, int), n_classes=3, seed=0)
+    assert y[y > 0][first[0]] == 1  # cluster 0 is labeled, so the biggest uncovered cluster is 1
+    more, sc = select("probcover", X, 100, n_classes=3, seed=0)  # past full coverage: seeded random picks
+    assert len(set(more.tolist())) == 100 and sc[-1] == 0
+    with pytest.raises(Exception, match="needs the number of classes"):
+        select("probcover", X, 3, seed=0)
+
+
 def test_badge_first_pick_is_the_largest_gradient_and_batches_are_diverse():
     X, y, _ = _blobs((40, 40), H=6)
     P = np.full((len(X), 2), 0.5)
@@ -230,6 +246,20 @@ def test_select_and_merge_round_trip(tiny_model, al_files, ext):
     assert list(zip(new.texts, new.labels))[:5] == lab  # every old row kept, first, unchanged
     assert dict(zip(new.texts[5:], new.labels[5:])) == truth and len(new) == 11
     assert (d / "lab.tsv").read_text().count("\n") == 6  # the input untouched
+
+
+def test_select_probcover_cold_start_needs_classes(tiny_model, al_files):
+    from lowdata.active.run import select_file
+    from lowdata.errors import LowdataError
+
+    d, pool, lab = al_files
+    kw = {"backbone": tiny_model, "max_length": 32, "progress": False}
+    with pytest.raises(LowdataError, match="--classes"):
+        select_file(str(d / "pool.txt"), str(d / "p.csv"), "probcover", 4, **kw)
+    assert not (d / "p.csv").exists()
+    r = select_file(str(d / "pool.txt"), str(d / "p.csv"), "probcover", 4, classes=2, **kw)
+    rows = list(csv.DictReader(open(d / "p.csv")))
+    assert r["n"] == 4 == len(rows) and len({x["id"] for x in rows}) == 4
 
 
 def _batch(d, tiny_model):

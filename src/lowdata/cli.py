@@ -82,8 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--labeled", help="the labels so far (their texts are left out of the pool)")
     se.add_argument("--model", help="a lowdata model folder: its features and probabilities drive the strategy")
     se.add_argument("--n", type=_count, required=True, help="how many texts to select")
-    se.add_argument("--strategy", default="typiclust", help="random, kmeans, typiclust (default), least_confidence, "
-                    "margin, entropy, committee, mc_dropout, coreset, badge")
+    se.add_argument("--strategy", default="typiclust", help="random, kmeans, typiclust (default), probcover, "
+                    "least_confidence, margin, entropy, committee, mc_dropout, coreset, badge")
+    se.add_argument("--classes", type=_count, help="number of classes (probcover without --labeled or --model)")
     se.add_argument("--balance", action="store_true", help="spread the batch over the predicted classes")
     se.add_argument("--backbone", default="minilm", help="encoder of the pool vectors without --model (lowdata ls)")
     se.add_argument("--max-length", type=_count, default=128)
@@ -291,7 +292,7 @@ def _select(args) -> int:
 
     r = select_file(args.pool, args.output, args.strategy, args.n, labeled=args.labeled, model=args.model,
                     backbone=args.backbone, max_length=args.max_length, seed=args.seed, balance=args.balance,
-                    overwrite=args.overwrite, progress=not args.no_progress, fmt=args.format)
+                    overwrite=args.overwrite, progress=not args.no_progress, fmt=args.format, classes=args.classes)
     print(f"{args.output}: {r['n']} of {r['pool_size']} pool texts by {args.strategy}"
           f"{' (balanced)' if args.balance else ''} in {r['seconds']:.1f}s"
           + (f"; {r['left_out']} left out (already labeled or repeated)" if r["left_out"] else ""))

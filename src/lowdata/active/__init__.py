@@ -19,8 +19,8 @@ from ..registry import Registry
 
 _S = "lowdata.active.strategies:"
 STRATEGIES = Registry("query strategy", {n: _S + n for n in (
-    "random", "kmeans", "typiclust", "least_confidence", "margin", "entropy", "committee", "mc_dropout", "coreset",
-    "badge")})
+    "random", "kmeans", "typiclust", "probcover", "least_confidence", "margin", "entropy", "committee", "mc_dropout",
+    "coreset", "badge")})
 SURROGATE_C = 10.0  # the frozen-LR surrogate's inverse L2 strength (lowdata auto's frozen_lr grid holds 1/10/100)
 
 
@@ -56,8 +56,9 @@ def select(strategy: str, X: np.ndarray, n: int, *, X_l=None, y_l=None, probs=No
     pick = STRATEGIES.factory(strategy)
     if probs is None and X_l is not None and len(X_l) and (strategy in S.NEEDS_PROBS or balance):
         probs = surrogate_probs(X_l, np.asarray(y_l), X, n_classes or int(np.max(y_l)) + 1, seed)
+    classes = n_classes or (int(np.max(y_l)) + 1 if y_l is not None and len(y_l) else None)
     pool = S.Pool(X, X_l=X_l if X_l is not None and len(X_l) else None,
-                  y_l=None if y_l is None else np.asarray(y_l), probs=probs, samples=samples)
+                  y_l=None if y_l is None else np.asarray(y_l), probs=probs, samples=samples, classes=classes)
     rng = np.random.default_rng(seed)
     n = min(n, len(X))
     if balance:

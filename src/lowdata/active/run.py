@@ -1,6 +1,7 @@
 """`lowdata select`: the texts of a pool to label next, written for annotation.
 
     lowdata select --pool unlabeled.txt --n 40 --strategy typiclust -o to_label.csv                 # cold start
+    lowdata select --pool unlabeled.txt --n 40 --strategy probcover --classes 4 -o to_label.csv     # cold start
     lowdata select --pool unlabeled.txt --labeled labeled.tsv --n 40 --strategy margin -o to_label.json
     lowdata select --pool unlabeled.txt --model runs/x/model --n 40 --strategy badge -o to_label.csv
     lowdata merge --annotated to_label.csv --labeled labeled.tsv -o labeled_v2.tsv
@@ -57,7 +58,8 @@ def model_outputs(model_dir: str, texts: list[str], passes: int = 0, batch_size:
 
 def select_file(pool: str, out: str, strategy: str, n: int, *, labeled: str | None = None, model: str | None = None,
                 backbone: str = "minilm", max_length: int = 128, seed: int = 0, balance: bool = False,
-                overwrite: bool = False, progress: bool = True, fmt: str | None = None) -> dict:
+                overwrite: bool = False, progress: bool = True, fmt: str | None = None,
+                classes: int | None = None) -> dict:
     from ..data import LabelMap, read
     from ..errors import LowdataError
     from ..runs import output_file
@@ -89,7 +91,9 @@ def select_file(pool: str, out: str, strategy: str, n: int, *, labeled: str | No
         raise LowdataError(f"strategy {strategy!r} needs --model (a trained lowdata model)")
     if (strategy in NEEDS_PROBS or strategy in NEEDS_LABELS or balance) and not (model or labeled):
         raise LowdataError(f"strategy {strategy!r}{' with --balance' if balance else ''} needs --labeled or --model "
-                           f"(cold start, nothing labeled yet: random, kmeans, typiclust, coreset)")
+                           f"(cold start, nothing labeled yet: random, kmeans, typiclust, probcover, coreset)")
+    if strategy == "probcover" and not (model or labeled or classes):
+        raise LowdataError("strategy 'probcover' needs the number of classes: give --classes N (or --labeled)")
     names = LabelMap.from_data(L_data).names if L_data is not None else None
     X_l = y_l = probs = samples = None
     if model:
@@ -110,7 +114,7 @@ def select_file(pool: str, out: str, strategy: str, n: int, *, labeled: str | No
             raise LowdataError(f"{labeled}: labels {bad} are not the model's ({', '.join(names)})")
         y_l = np.array([lm[y] for y in L_data.labels])
     idx, scores = select(strategy, X, n, X_l=X_l, y_l=y_l, probs=probs, samples=samples,
-                         n_classes=len(names) if names else None, seed=seed, balance=balance)
+                         n_classes=len(names) if names else classes, seed=seed, balance=balance)
     if probs is None and X_l is not None and len(np.unique(y_l)) >= 2:
         from . import surrogate_probs
 

@@ -6,10 +6,11 @@ the idx in preference order (best first), found by name in `lowdata.active.STRAT
     pool = Pool(X, X_l=X[idx], y_l=y, probs=P)           # with labels and a model's (N, C) probabilities
     idx, score = STRATEGIES.factory("margin")(pool, 40, rng)
 
-Cold start (no model): random, kmeans, typiclust; uncertainty (need probs): least_confidence, margin, entropy,
-committee (fits its own bootstrap committee on the labeled vectors), mc_dropout (needs `samples`, T stochastic passes
-of a model); diversity: coreset, badge (needs probs). Every strategy streams the pool in row chunks, so a memory-mapped
-(N, H) array of 1M rows is read, never copied whole.
+Cold start (no model): random, kmeans, typiclust, probcover (needs the class count); uncertainty (need probs):
+least_confidence, margin, entropy, committee (fits its own bootstrap committee on the labeled vectors), mc_dropout
+(needs `samples`, T stochastic passes of a model); diversity: coreset, badge (needs probs). Every strategy streams the
+pool in row chunks, so a memory-mapped (N, H) array of 1M rows is read, never copied whole (typiclust and probcover
+work on a seeded sample of a large pool or cluster).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class Pool:
     y_l: np.ndarray | None = None            # (L,) their class ids 0..C-1
     probs: np.ndarray | None = None          # (N, C) the current model's class probabilities on the pool
     samples: np.ndarray | None = None        # (T, N, C) MC-dropout passes (mc_dropout only)
+    classes: int | None = None               # number of classes, where known (probcover's ball radius)
 
     def labeled(self) -> int:
         return 0 if self.X_l is None else len(self.X_l)
@@ -42,7 +44,7 @@ def _need_probs(pool: Pool, name: str) -> np.ndarray:
         from ..errors import LowdataError
 
         raise LowdataError(f"strategy {name!r} needs a model's class probabilities (give --labeled or --model); "
-                           f"cold-start strategies without one: random, kmeans, typiclust")
+                           f"cold-start strategies without one: random, kmeans, typiclust, probcover")
     return pool.probs
 
 
@@ -302,23 +304,87 @@ def _typicality(x: np.ndarray, k: int) -> np.ndarray:
     out = np.empty(len(x))
     B = 256  # rows per block: a (B, M) float32 distance block, 20 MB for a 20k-row cluster
     for s in range(0, len(x), B):
-        D = x[s:s + B] @ x.T                                                  # (B, M)
-        D *= -2
-        D += xx[s:s + B, None]
-        D += xx[None]
-        np.maximum(D, 0, out=D)
-        np.sqrt(D, out=D)
+        D = np.sqrt(_pair_sq(x[s:s + B], x, xx[s:s + B], xx))                # (B, M)
         D[np.arange(len(D)), np.arange(s, s + len(D))] = np.inf  # not its own neighbour
         near = np.partition(D, k - 1, axis=1)[:, :k]
         out[s:s + B] = 1.0 / (near.mean(1) + 1e-5)
     return out
 
 
+# ProbCover (Yehuda, Dekel, Hacohen & Weinshall 2022, "Active Learning Through a Covering Lens", NeurIPS)
+PROBCOVER_PURITY = 0.95     # alpha: the ball radius is the largest whose balls are this pure (the paper's value)
+PROBCOVER_MAX_ROWS = 20_000  # deviation: on a larger pool the graph is built over a seeded sample of this many rows
+# (the paper's pools are 50k-1.3M images with faiss range search; a (20k)^2 distance pass stays seconds on a CPU)
+
+
+def probcover(pool: Pool, n: int, rng):
+    """ProbCover: delta-balls around every point; delta is the largest radius at which >= 95% of balls are pure with
+    respect to k-means with k = the number of classes (here in closed form: the 5th percentile of each point's
+    distance to its nearest point of another cluster; the paper scans a grid of delta). Greedy max coverage: each
+    pick is the pool point whose ball holds the most points not yet covered (points in a labeled point's ball start
+    covered); once everything is covered, seeded random picks (as the paper). Score = points newly covered."""
+    from ..errors import LowdataError
+
+    if not pool.classes or pool.classes < 2:
+        raise LowdataError("strategy 'probcover' needs the number of classes (its ball radius comes from k-means "
+                           "with k = classes): give --labeled, or --classes without labels")
+    N = len(pool.X)
+    rows = np.arange(N) if N <= PROBCOVER_MAX_ROWS else np.sort(rng.permutation(N)[:PROBCOVER_MAX_ROWS])
+    x = np.asarray(pool.X[rows], dtype=np.float32)
+    L = 0 if not pool.labeled() else len(pool.X_l)
+    X_all = x if not L else np.vstack([np.asarray(pool.X_l, dtype=np.float32), x])
+    _, lab = _kmeans(X_all, min(pool.classes, len(X_all)), int(rng.integers(2**31)))
+    sq = (X_all * X_all).sum(1)
+    other = np.full(len(X_all), np.inf, dtype=np.float32)  # squared distance to the nearest point of another cluster
+    for a in range(0, len(X_all), 512):
+        D = _pair_sq(X_all[a:a + 512], X_all, sq[a:a + 512], sq)                    # (B, M)
+        D[lab[a:a + 512, None] == lab[None]] = np.inf
+        other[a:a + 512] = D.min(1)
+    delta2 = float(np.quantile(other[np.isfinite(other)], 1 - PROBCOVER_PURITY)) if np.isfinite(other).any() else 0.0
+    xs = sq[L:]
+    covered = np.zeros(len(x), dtype=bool)
+    for a in range(0, L, 512):  # points within delta of a labeled point are covered already
+        covered |= (_pair_sq(X_all[a:min(L, a + 512)], x, sq[a:min(L, a + 512)], xs) < delta2).any(0)
+    # balls are recomputed, never stored: a well-separated pool can have balls of N / classes points (edges ~N^2)
+    deg = np.empty(len(x), dtype=np.int64)  # uncovered points in each pool point's ball, itself included
+    for a in range(0, len(x), 512):
+        deg[a:a + 512] = _balls(x, xs, np.arange(a, min(len(x), a + 512)), delta2)[:, ~covered].sum(1)
+    picked = np.zeros(len(x), dtype=bool)
+    idx, score = [], []
+    for _ in range(min(n, N)):
+        free = np.where(picked, -1, deg)
+        i = int(_top(free.astype(float), 1, rng)[0]) if free.max() > 0 else int(rng.choice(np.flatnonzero(~picked)))
+        new = np.flatnonzero(_balls(x, xs, np.array([i]), delta2)[0] & ~covered)
+        idx.append(int(rows[i]))
+        score.append(float(len(new)))  # the true gain (deg can be off by one where float rounding breaks symmetry)
+        picked[i] = True
+        covered[new] = True
+        for a in range(0, len(new), 512):  # the ball relation is symmetric: each newly covered point leaves the
+            deg -= _balls(x, xs, new[a:a + 512], delta2).sum(0)  # degree of every ball it lies in
+    return np.array(idx, dtype=int), np.array(score)
+
+
+def _balls(x: np.ndarray, xs: np.ndarray, rows: np.ndarray, delta2: float) -> np.ndarray:
+    """(len(rows), N) bool: which points of x lie within the radius of each of x[rows], the row itself included."""
+    inside = _pair_sq(x[rows], x, xs[rows], xs) < delta2
+    inside[np.arange(len(rows)), rows] = True
+    return inside
+
+
+def _pair_sq(a: np.ndarray, b: np.ndarray, aa: np.ndarray, bb: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) squared Euclidean distances, float32, clipped at 0."""
+    D = a @ b.T
+    D *= -2
+    D += aa[:, None]
+    D += bb[None]
+    return np.maximum(D, 0, out=D)
+
+
 def balanced(pick, pool: Pool, n: int, rng, factor: int = 3):
     """Class-balance-aware selection: the strategy's candidates in preference order (the whole ranking of a scoring
-    strategy; factor*n picks of a sequential one: kmeans, typiclust, coreset, badge), taken round-robin over the
-    current model's predicted classes (each class's best remaining first), so a batch is not spent on the class the
-    model already sees most. Needs probs."""
+    strategy; factor*n picks of a sequential one: kmeans, typiclust, probcover, coreset, badge), taken round-robin
+    over the current model's predicted classes (each class's best remaining first), so a batch is not spent on the
+    class the model already sees most. Needs probs."""
     P = _need_probs(pool, "balance")
     ranking = pick.__name__ in RANKING
     idx, score = pick(pool, len(pool.X) if ranking else min(len(pool.X), factor * n), rng)
@@ -336,5 +402,5 @@ def balanced(pick, pool: Pool, n: int, rng, factor: int = 3):
 NEEDS_PROBS = ("least_confidence", "margin", "entropy", "badge")
 NEEDS_LABELS = ("committee",)
 NEEDS_MODEL = ("mc_dropout",)
-COLD_START = ("random", "kmeans", "typiclust", "coreset")
+COLD_START = ("random", "kmeans", "typiclust", "probcover", "coreset")
 RANKING = ("random", "least_confidence", "margin", "entropy", "committee", "mc_dropout")  # a score per point
