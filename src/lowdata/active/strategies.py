@@ -326,8 +326,8 @@ def probcover(pool: Pool, n: int, rng):
     from ..errors import LowdataError
 
     if not pool.classes or pool.classes < 2:
-        raise LowdataError("strategy 'probcover' needs the number of classes (its ball radius comes from k-means "
-                           "with k = classes): give --labeled, or --classes without labels")
+        raise LowdataError(f"strategy 'probcover' needs the number of classes, at least 2 (its ball radius comes "
+                           f"from k-means with k = classes; got {pool.classes}): give --labeled, or --classes N")
     N = len(pool.X)
     rows = np.arange(N) if N <= PROBCOVER_MAX_ROWS else np.sort(rng.permutation(N)[:PROBCOVER_MAX_ROWS])
     x = np.asarray(pool.X[rows], dtype=np.float32)
