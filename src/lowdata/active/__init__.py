@@ -54,9 +54,9 @@ def select(strategy: str, X: np.ndarray, n: int, *, X_l=None, y_l=None, probs=No
 
         raise LowdataError(f"asked to select {n} texts (expected at least 1)")
     pick = STRATEGIES.factory(strategy)
-    if probs is None and X_l is not None and len(X_l) and (strategy in S.NEEDS_PROBS or balance):
-        probs = surrogate_probs(X_l, np.asarray(y_l), X, n_classes or int(np.max(y_l)) + 1, seed)
     classes = n_classes or (int(np.max(y_l)) + 1 if y_l is not None and len(y_l) else None)
+    if probs is None and X_l is not None and len(X_l) and (strategy in S.NEEDS_PROBS or balance):
+        probs = surrogate_probs(X_l, np.asarray(y_l), X, classes, seed)
     pool = S.Pool(X, X_l=X_l if X_l is not None and len(X_l) else None,
                   y_l=None if y_l is None else np.asarray(y_l), probs=probs, samples=samples, classes=classes)
     rng = np.random.default_rng(seed)

@@ -351,7 +351,7 @@ def probcover(pool: Pool, n: int, rng):
         deg[a:a + 512] = _balls(x, xs, np.arange(a, min(len(x), a + 512)), delta2)[:, ~covered].sum(1)
     picked = np.zeros(len(x), dtype=bool)
     idx, score = [], []
-    for _ in range(min(n, N)):
+    for _ in range(min(n, len(x))):  # a sampled pool offers its sample only
         free = np.where(picked, -1, deg)
         i = int(_top(free.astype(float), 1, rng)[0]) if free.max() > 0 else int(rng.choice(np.flatnonzero(~picked)))
         new = np.flatnonzero(_balls(x, xs, np.array([i]), delta2)[0] & ~covered)
