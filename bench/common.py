@@ -24,6 +24,8 @@ DATASETS = {  # name -> data config (paths relative to DATA)
     # no official split: made once by bench_split() (a fifth of the lines, by a hash of the line, is the test set)
     "subj": dict(train="subj.train", test="subj.test", format="label_text", task="classify", split="subj/subj.all"),
     "mr": dict(train="mr.train", test="mr.test", format="label_text", task="classify", split="mr/rt-polarity.all"),
+    # Pros & Cons (Ganapathibhotla & Liu 2008), the EDA paper's copy: a design set of lowdata auto, never a result
+    "pc": dict(train="eda-paper/pc/train_orig.txt", test="eda-paper/pc/test.txt", format="label_text", task="classify"),
     "clinc150": dict(train="clinc150.train.tsv", test="clinc150.test.tsv", format="tsv", task="classify",
                      split="clinc150/data_full.json"),
 }

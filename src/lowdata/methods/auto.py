@@ -198,12 +198,10 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
                     if r.tuned:
                         cells.cells[key]["examples"] = _examples(r, len(tr), len(pool) if pool is not None else 0)
                     cells.save()
-            if rung + 1 < repeats and len(alive) > 1:  # successive halving on the mean over every finished cell
-                ranked = sorted(alive, key=lambda rb: -_mean(cells, f"{rb[0].name}|{rb[1]}"))
-                keep = max(1, math.ceil(len(ranked) / 2))
-                for r, b in ranked[keep:]:
+            if rung + 1 < repeats and len(alive) > 1:
+                alive, out_now = halve(cells, alive, preferred(alive, rule))
+                for r, b in out_now:
                     dropped[f"{r.name}|{b}"] = f"halving after repeat {rung + 1}"
-                alive = ranked[:keep]
         if not alive:
             raise ConfigError(f"lowdata auto: no candidate fits a budget of {budget_s:.0f} s; raise --budget")
         win_r, win_b = choose(cells, cands, alive, rule)
@@ -268,7 +266,31 @@ def _worth(base, cells, ft: Recipe, winner, train, y, plan, seed, clock, budget_
     return auto_worth.estimate(points, fold_size, _mean(cells, f"{win_r.name}|{b}"), seed=seed)
 
 
-RULES = ("one_se", "argmax")
+RULES = ("prior_se", "one_se", "argmax")
+# prior_se's preference order: the recipes by mean test accuracy over the design sets' samples, best first (MR and
+# Pros & Cons, 16/class, MiniLM, 3 samples each: bench/auto_grid.py --results auto-design-grid, replayed by
+# bench/auto_rules.py), never a benchmark's. Recipes the design grid did not run (too slow for it on 2 CPU cores)
+# follow in the registry's order.
+PREFERENCE = ()
+
+
+def halve(cells, alive, protect=()) -> tuple:
+    """Successive halving (Jamieson & Talwalkar 2016) on the mean over every finished cell: -> (the better half,
+    rounded up, in rank order; the rest). Ties keep the earlier candidate (cheap first). Candidates in `protect`
+    (prior_se's preferred recipe, the incumbent the others must beat) are kept and not counted in the half."""
+    ranked = sorted((rb for rb in alive if rb not in protect), key=lambda rb: -_mean(cells, f"{rb[0].name}|{rb[1]}"))
+    keep = max(1, math.ceil(len(ranked) / 2)) if ranked else 0
+    return [rb for rb in alive if rb in protect] + ranked[:keep], ranked[keep:]
+
+
+def preferred(cands, rule: str) -> list:
+    """The candidates halving must keep: under prior_se, the first recipe of PREFERENCE among the candidates (on
+    every backbone it runs on); none under the other rules."""
+    if rule != "prior_se":
+        return []
+    names = {r.name for r, _ in cands}
+    top = next((n for n in PREFERENCE if n in names), None)
+    return [rb for rb in cands if rb[0].name == top]
 
 
 def choose(cells, cands, alive, rule: str = "one_se"):
@@ -290,6 +312,8 @@ def choose(cells, cands, alive, rule: str = "one_se"):
     acc = lambda rb: {kk.split("|", 2)[2]: c["accuracy"] for kk, c in cells.cells.items()  # noqa: E731
                       if kk.startswith(f"{rb[0].name}|{rb[1]}|")}
     names = [r.name for r in RECIPES]
+    if rule == "prior_se":
+        names = [*PREFERENCE, *(n for n in names if n not in PREFERENCE)]
     # backbones are no axis of complexity: within a recipe, the backbone with the better mean CV accuracy comes first
     order = sorted(cands, key=lambda rb: (names.index(rb[0].name) if rb[0].name in names else len(names),
                                           -_mean(cells, f"{rb[0].name}|{rb[1]}")))
