@@ -51,38 +51,57 @@ def replay(run: dict, rule: str) -> str:
     return f"{r.name}|{b}"
 
 
+def order_of(hindsights: list) -> tuple:
+    """Recipe names by mean test accuracy over these runs, best first (how PREFERENCE is read off the design sets)."""
+    common = [c for c in hindsights[0] if all(c in h for h in hindsights)]
+    return tuple(c.split("|")[0] for c in sorted(common, key=lambda c: -statistics.mean(h[c] for h in hindsights)))
+
+
 def main():
+    import lowdata.methods.auto as A
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", nargs="+", default=["auto-design"])
     a = ap.parse_args()
-    rows, picks = {}, {}
+    by_set = {}
     for name in a.results:
-        for key, run in load_results(RESULTS / f"{name}.json").get("runs", {}).items():
-            if "cells" not in run or {k.rsplit("|", 2)[0] for k in run["cells"]} - set(run["hindsight"]):
+        runs = load_results(RESULTS / f"{name}.json").get("runs", {})
+        every = set().union(*(set(run.get("hindsight", {})) for run in runs.values()))
+        for key, run in runs.items():
+            if "cells" not in run or ("auto" not in run and set(run["hindsight"]) != every):
                 continue  # not a run of auto's cells, or a grid still running (a recipe without its test score)
-            dataset = key.split("/")[0] + " / " + key.split("/")[2]
-            r = rows.setdefault(dataset, {"best": [], **{n: [] for n in RULES}})
-            fixed = run["hindsight"]
-            r["best"].append(fixed)
-            for n in RULES:
-                pick = replay(run, n)
-                r[n].append(fixed[pick])
-                picks.setdefault(n, []).append(pick.split("|")[0])
-    every = [h for r in rows.values() for h in r["best"]]
-    common = [c for c in every[0] if all(c in h for h in every)]
-    order = sorted(common, key=lambda c: -statistics.mean(h[c] for h in every))
+            by_set.setdefault(key.split("/")[0] + " / " + key.split("/")[2], []).append(run)
+    hs = [run["hindsight"] for rs in by_set.values() for run in rs]
     print("recipes by mean test accuracy over these runs (prior_se's PREFERENCE when they are the design sets): " +
-          ", ".join(f"{c.split('|')[0]} {statistics.mean(h[c] for h in every):.4f}" for c in order) + "\n")
-    print("| dataset / backbones | seeds | best fixed recipe in hindsight | " + " | ".join(RULES) + " |")
-    print("|---|---:|---|" + "---:|" * len(RULES))
+          ", ".join(f"{c} {statistics.mean(h[f'{c}|{b}'] for h in hs for b in [next(iter(h)).split('|')[1]]):.4f}"
+                    for c in order_of(hs)))
+    print(f"prior_se as shipped: PREFERENCE = {A.PREFERENCE}; prior_se (LOO): the best recipe of the other "
+          f"datasets of these results (leave one dataset out) first, then the registry's order\n")
+    cols = [*RULES, "prior_se (LOO)"]
+    rows, picks = {}, {}
+    for dataset, rs in by_set.items():
+        others = [run["hindsight"] for d, rr in by_set.items() if d != dataset for run in rr]
+        r = rows.setdefault(dataset, {"best": [run["hindsight"] for run in rs], **{n: [] for n in cols}})
+        for run in rs:
+            for n in cols:
+                if n == "prior_se (LOO)":
+                    shipped, A.PREFERENCE = A.PREFERENCE, order_of(others)[:1] if others else ()
+                    pick = replay(run, "prior_se")
+                    A.PREFERENCE = shipped
+                else:
+                    pick = replay(run, n)
+                r[n].append(run["hindsight"][pick])
+                picks.setdefault(n, []).append(pick.split("|")[0])
+    print("| dataset / backbones | seeds | best fixed recipe in hindsight | " + " | ".join(cols) + " |")
+    print("|---|---:|---|" + "---:|" * len(cols))
     for dataset, r in rows.items():
         fixed = {c: statistics.mean(h[c] for h in r["best"]) for c in r["best"][0]}
         best = max(fixed, key=fixed.get)
         print(f"| {dataset} | {len(r['best'])} | {fixed[best]:.4f} ({best.replace('|', ' on ')}) | " +
               " | ".join(f"{statistics.mean(r[n]):.4f} ({100 * (statistics.mean(r[n]) - fixed[best]):+.2f})"
-                         for n in RULES) + " |")
-
-    for n in RULES:
+                         for n in cols) + " |")
+    print()
+    for n in cols:
         print(f"{n} chose: " + ", ".join(f"{c} x{picks[n].count(c)}" for c in sorted(set(picks[n]))))
 
 

@@ -207,6 +207,26 @@ def test_selection_rules_argmax_and_one_standard_error():
         A.choose(noisy, cands, cands, "best")
 
 
+def test_prior_se_prefers_the_design_sets_recipe_and_halving_keeps_it(monkeypatch):
+    lr, gcn = A.RECIPES[0], next(r for r in A.RECIPES if r.name == "gcn")
+    ls = next(r for r in A.RECIPES if r.name == "label_spreading")
+    monkeypatch.setattr(A, "PREFERENCE", ("gcn", lr.name))
+    cands = [(lr, "m"), (ls, "m"), (gcn, "m")]
+    c = A.Cells.__new__(A.Cells)
+    accs = {lr: [0.70, 0.60, 0.70, 0.60], gcn: [0.60, 0.62, 0.66, 0.62], ls: [0.5, 0.5, 0.5, 0.5]}
+    c.cells = {f"{r.name}|m|0|{i}": {"accuracy": a} for r, acc in accs.items() for i, a in enumerate(acc)}
+    assert A.choose(c, cands, cands, "one_se") == (lr, "m")  # the registry's first within 1 SE: lr is the best
+    assert A.choose(c, cands, cands, "prior_se") == (gcn, "m")  # gcn is within 1 SE of lr and preferred
+    assert A.preferred(cands, "prior_se") == [(gcn, "m")] and A.preferred(cands, "one_se") == []
+    kept, out = A.halve(c, cands)  # 3 -> the better 2 by mean: lr, gcn
+    assert kept == [(lr, "m"), (gcn, "m")] and out == [(ls, "m")]
+    kept, out = A.halve(c, cands, [(gcn, "m")])  # gcn is kept aside; the other two are halved to 1
+    assert kept == [(gcn, "m"), (lr, "m")] and out == [(ls, "m")]
+    c.cells.update({f"{r.name}|m|1|{i}": {"accuracy": a} for r, a in ((lr, 0.9), (gcn, 0.6)) for i in range(4)})
+    # lr now far ahead over the 8 folds both ran: more than one standard error, the preference gives way
+    assert A.choose(c, cands, [(lr, "m"), (gcn, "m")], "prior_se") == (lr, "m")
+
+
 def test_worth_in_labels_from_a_known_power_law():
     from lowdata.methods import auto_worth as W
 
