@@ -156,6 +156,35 @@ def test_frozen_lr_model_predicts_what_the_regression_did(tiny_model, toy_files,
     assert diff < 1e-4, diff  # float32 head vs the regression in float64, confidences rounded to 6 digits
 
 
+def test_frozen_methods_over_a_setfit_tuned_encoder(tiny_model, toy_files, tmp_path):
+    from lowdata.backbone import TaskModel, load_encoder
+    from lowdata.batching import encode, predict_logits
+    from lowdata.data import read
+    from lowdata.methods import method_of, train
+
+    cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "st")
+    cfg.ssl.method, cfg.contrastive.pairs, cfg.train.epochs, cfg.data.dev = "frozen_lr", 2, 0, None
+    assert method_of(cfg) == "frozen"
+    train(cfg)
+    out = tmp_path / "st"
+    assert (out / "encoder" / "metrics.json").exists() and not (out / "encoder" / "model").exists()
+    assert "tuned by SetFit's contrastive stage (2 pairs per text)" in (out / "report.md").read_text()
+    model, tok, meta = TaskModel.load(str(out / "model"))
+    base, _ = load_encoder(tiny_model)
+    moved = max((p - q).abs().max().item() for p, q in zip(model.encoder.parameters(), base.parameters()))
+    assert moved > 1e-4  # model/ holds the tuned encoder under the regression, not the backbone
+    test = read(str(toy_files / "test.tsv"), task="classify")
+    probs = predict_logits(model.eval(), encode(test, tok, None, meta["max_length"]), tok.pad_token_id, 64).softmax(-1)
+    recs = [json.loads(ln) for ln in (out / "predictions.jsonl").read_text().splitlines()]
+    assert [meta["labels"][i] for i in probs.argmax(1).tolist()] == [r["pred"] for r in recs]
+    assert np.abs(probs.max(1).values.numpy() - [r["confidence"] for r in recs]).max() < 1e-4
+    cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "g")
+    cfg.ssl.method, cfg.contrastive.pairs, cfg.train.epochs, cfg.data.dev, cfg.frozen.k = "gcn", 2, 0, None, 5
+    train(cfg)
+    assert len((tmp_path / "g" / "predictions.jsonl").read_text().splitlines()) == len(test)
+    assert not (tmp_path / "g" / "model").exists() and (tmp_path / "g" / "encoder" / "metrics.json").exists()
+
+
 def test_cli_auto_refuses_a_dev_split(toy_files, tmp_path, capsys):
     from lowdata.cli import main
 

@@ -11,6 +11,9 @@ graph as unlabeled nodes, as in the papers' transductive setting. Output dir: me
 predictions.jsonl, confusion PNGs, like a fine-tuning run; frozen_lr also writes model/ (the frozen encoder and the
 regression as the head of normalised vectors, so lowdata predict uses it); the graph methods are transductive and
 write no model. Sentence vectors come from lowdata.ssl.embedding.cached_embed.
+With contrastive.pairs > 0 the encoder is first tuned by SetFit's contrastive stage on the labeled texts (its run in
+output_dir/encoder; tune_encoder) and the method runs over the tuned encoder's vectors (computed afresh, not cached):
+frozen_lr is then SetFit itself, gcn / label_spreading propagate the labels over a graph of tuned features.
 """
 from __future__ import annotations
 
@@ -51,14 +54,37 @@ def run(cfg, splits: dict | None = None, *, resume: bool = False, overwrite: boo
         labels.check(d, n)
     check_model(cfg.model.name)
     with runs.start(out, cfg, overwrite=overwrite, inputs=runs.data_inputs(cfg)):
-        return _run_embedding(cfg, splits, method, out, labels, evals)
+        encoder = tune_encoder(cfg, train, out) if cfg.contrastive.pairs else None
+        metrics = _run_embedding(cfg, splits, method, out, labels, evals, encoder)
+        if encoder:  # its weights are in model/ (frozen_lr) or needed no more (the graph methods label what they saw)
+            shutil.rmtree(encoder, ignore_errors=True)
+        return metrics
 
 
-def _run_embedding(cfg, splits, method, out, labels, evals) -> dict:
-    from ..ssl.graph import gcn, propagate
+def tune_encoder(cfg, train, out: str) -> str:
+    """SetFit's contrastive stage (lowdata.contrastive, Tunstall et al. 2022) on the labeled texts, as its own run in
+    out/encoder -> the tuned model folder, whose encoder the frozen method then embeds with. With a graph method this
+    is label propagation over features tuned on the labels, as in Iscen et al. 2019 ("Label Propagation for Deep
+    Semi-supervised Learning"), whose kNN graph is built on the trained network's features; deviation: the features
+    are tuned once, on the labeled pairs only, not re-extracted every epoch."""
+    import copy
+
+    from .finetune import run as finetune
+
+    c = copy.deepcopy(cfg)
+    c.ssl.method, c.output_dir, c.train.epochs, c.train.max_steps = None, os.path.join(out, "encoder"), 0, 0
+    finetune(c, {"train": train, "dev": None, "test": None, "unlabeled": None}, overwrite=True)
+    return os.path.join(out, "encoder", "model")
+
+
+def _run_embedding(cfg, splits, method, out, labels, evals, encoder=None) -> dict:
+    from ..ssl.graph import embed, gcn, load_for_embedding, propagate
 
     train = splits["train"]
     emb = lambda d: cached_embed(d.texts, cfg.model.name, cfg.model.max_length)  # noqa: E731
+    if encoder:  # a tuned encoder: embedded afresh (its vectors belong to this run alone, not to the shared cache)
+        pair = load_for_embedding(encoder)
+        emb = lambda d: embed(d.texts, encoder, max_length=cfg.model.max_length, encoder=pair)  # noqa: E731
     E_l, y = emb(train), np.array([labels.encode(v) for v in train.labels])
     if method == "frozen_lr":
         from sklearn.linear_model import LogisticRegression
@@ -66,7 +92,7 @@ def _run_embedding(cfg, splits, method, out, labels, evals) -> dict:
         clf = LogisticRegression(max_iter=2000, C=cfg.frozen.C, random_state=cfg.train.seed).fit(E_l, y)
         probs = {n: clf.predict_proba(emb(d)) for n, d in evals}
         if cfg.frozen.save_model:
-            save_lr_model(cfg, clf, labels, os.path.join(out, "model"))
+            save_lr_model(cfg, clf, labels, os.path.join(out, "model"), encoder)
     else:
         parts = ([emb(splits["unlabeled"])] if splits.get("unlabeled") is not None else []) + [emb(d) for _, d in
                                                                                               evals]
@@ -82,14 +108,16 @@ def _run_embedding(cfg, splits, method, out, labels, evals) -> dict:
                 probs[n], end = P[end - len(d): end], end - len(d)
     metrics = {"task": "classify", "n_train": len(train), "labels": labels.names, "steps": 0, "best_step": 0,
                "history": [], "method": method}
-    header = f"model `{cfg.model.name}` (frozen), method {method}, {len(train)} labeled examples" + \
+    how = f"tuned by SetFit's contrastive stage ({cfg.contrastive.pairs} pairs per text), then frozen" if encoder \
+        else "frozen"
+    header = f"model `{cfg.model.name}` ({how}), method {method}, {len(train)} labeled examples" + \
         (f", {len(splits['unlabeled'])} unlabeled" if splits.get("unlabeled") is not None else "")
     write_prob_outputs(out, header, evals, probs, labels, metrics)
     shutil.rmtree(os.path.join(out, "checkpoint"), ignore_errors=True)
     return metrics
 
 
-def save_lr_model(cfg, clf, labels, path: str) -> None:
+def save_lr_model(cfg, clf, labels, path: str, encoder: str | None = None) -> None:
     """The frozen encoder + the logistic regression as a lowdata model folder (lowdata predict/eval/attack load
     it): the head is the regression's weights over the L2-normalised mean-pooled vector (TaskModel normalize=True),
     for two classes the logits (0, w.x + b), whose softmax is the regression's probability."""
@@ -97,7 +125,7 @@ def save_lr_model(cfg, clf, labels, path: str) -> None:
 
     from ..backbone import TaskModel, load_encoder
 
-    enc, tok = load_encoder(cfg.model.name)
+    enc, tok = load_encoder(encoder or cfg.model.name)  # a tuned encoder: the model folder tune_encoder wrote
     model = TaskModel(enc, len(labels), "classify", "mean", normalize=True)
     W, b = np.asarray(clf.coef_, np.float32), np.asarray(clf.intercept_, np.float32)
     if len(labels) == 2 and W.shape[0] == 1:
