@@ -68,7 +68,7 @@ def test_auto_end_to_end_blind_folds_and_reports(tiny_model, toy_files, tmp_path
     finalists = [c for c in r["candidates"] if c.get("repeats") == 2]
     assert len(finalists) == 2  # halving: 4 -> 2 after repeat 1
     best = max(finalists, key=lambda c: c["cv_accuracy"])
-    assert r["rule"] == "one_se" and "one-standard-error" in r["reason"]
+    assert r["rule"] == "prior_se" and "one-standard-error" in r["reason"]  # no setfit here: as one_se
     chosen = next(c for c in r["candidates"] if c["status"] == "chosen")
     assert chosen["recipe"] == r["chosen"]["recipe"]
     if chosen is not best:  # the one-SE rule took an earlier (simpler) recipe of the registry

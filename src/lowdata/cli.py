@@ -65,10 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     au.add_argument("--repeats", type=_count, default=3, help="repeats of the k-fold split (successive halving)")
     au.add_argument("--max-pool", type=_natural, default=5000,
                     help="use at most this many unlabeled texts, a seeded sample (default 5000; 0 = all)")
-    au.add_argument("--rule", default="one_se", choices=["one_se", "prior_se", "argmax"],
-                    help="one_se (default): the cheapest candidate within one standard error of the best mean CV "
-                    "accuracy; prior_se: the design sets' best recipe unless another is ahead by more than one "
-                    "standard error; argmax: the best mean")
+    au.add_argument("--rule", default="prior_se", choices=["prior_se", "one_se", "argmax"],
+                    help="prior_se (default): SetFit-style, the design sets' best recipe, unless a candidate's mean "
+                    "CV accuracy is ahead by more than one standard error (then the one-SE rule's choice); one_se: "
+                    "the cheapest candidate within one standard error of the best mean; argmax: the best mean")
     au.add_argument("--no-worth", action="store_true",
                     help="skip the worth in labels versus plain fine-tuning (extra fine-tuning folds)")
     au.add_argument("--seed", type=_natural, default=0)
