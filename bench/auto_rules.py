@@ -4,6 +4,7 @@ in the run's "hindsight" entry (the same config and seed as auto's final trainin
 
     python bench/auto.py --datasets mr clinc150 --seeds 0 1 2 3 4 --backbones minilm --results auto-design
     python bench/auto_rules.py --results auto-design
+    python bench/auto_rules.py --results auto-design-grid --loo     # the design grid (bench/auto_grid.py)
 
 Rules (lowdata.methods.auto.choose, the code auto runs): "argmax" (the best mean CV accuracy among the candidates of
 the last rung) and "one_se" (Breiman et al. 1984's one-standard-error rule over paired folds: the first candidate in
@@ -62,6 +63,8 @@ def main():
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", nargs="+", default=["auto-design"])
+    ap.add_argument("--loo", action="store_true", help="also prior_se with its preferred recipe read off the other "
+                    "datasets of these results (design sets only: on benchmarks that would read a test set)")
     a = ap.parse_args()
     by_set = {}
     for name in a.results:
@@ -75,9 +78,9 @@ def main():
     print("recipes by mean test accuracy over these runs (prior_se's PREFERENCE when they are the design sets): " +
           ", ".join(f"{c} {statistics.mean(h[f'{c}|{b}'] for h in hs for b in [next(iter(h)).split('|')[1]]):.4f}"
                     for c in order_of(hs)))
-    print(f"prior_se as shipped: PREFERENCE = {A.PREFERENCE}; prior_se (LOO): the best recipe of the other "
-          f"datasets of these results (leave one dataset out) first, then the registry's order\n")
-    cols = [*RULES, "prior_se (LOO)"]
+    print(f"prior_se as shipped: PREFERENCE = {A.PREFERENCE}" + ("; prior_se (LOO): the best recipe of the other "
+          "datasets of these results (leave one dataset out) first, then the registry's order" if a.loo else "") + "\n")
+    cols = [*RULES, "prior_se (LOO)"] if a.loo else list(RULES)
     rows, picks = {}, {}
     for dataset, rs in by_set.items():
         others = [run["hindsight"] for d, rr in by_set.items() if d != dataset for run in rr]

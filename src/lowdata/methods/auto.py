@@ -16,8 +16,9 @@ better half gets the next repeat, and so on. The winner (choose()): by default p
 rule (the first candidate in an order within one standard error, paired over folds, of the best mean CV accuracy
 among the candidates of the last rung) with the design sets' best recipe, SetFit-style, first in the order and the
 registry's order (cheapest first) after it; halving keeps SetFit-style to the last repeat. Designed on MR and Pros &
-Cons (bench/auto_grid.py, bench/auto_rules.py), never tuned on a benchmark's test set. It is retrained on all labels (with the pool) in <out>/final, and its worth in
-labels versus plain fine-tuning is estimated inside the labels (auto_worth.py).
+Cons (bench/auto_grid.py, bench/auto_rules.py), never tuned on a benchmark's test set. It is retrained on all
+labels (with the pool) in <out>/final, and its worth in labels versus plain fine-tuning is estimated inside the
+labels (auto_worth.py).
 
 The CV estimate is of a model trained on (k-1)/k of the labels, and the best of several
 estimates is optimistic (the winner's curse); the report says both. Output: report.md, report.html, auto.json
