@@ -256,6 +256,14 @@ def test_prior_se_prefers_the_design_sets_recipe_and_halving_keeps_it(monkeypatc
     assert A.choose(c, cands, [(lr, "m"), (gcn, "m")], "prior_se") == (lr, "m")
 
 
+def test_standard_error_is_nadeau_bengio_corrected():
+    d = np.array([0, 0, 0, 0, 0.125, 0, 0, 0, 0, 0.125, 0, 0])  # 2 texts of 96 held out (4-fold x 3 repeats)
+    naive = d.std(ddof=1) / np.sqrt(len(d))
+    assert d.mean() > naive  # naive: "more than one standard error"
+    assert A.se(d, 4) == pytest.approx(d.std(ddof=1) * np.sqrt(1 / 12 + 1 / 3))
+    assert d.mean() < A.se(d, 4)  # corrected: within noise
+
+
 def test_worth_in_labels_from_a_known_power_law():
     from lowdata.methods import auto_worth as W
 
