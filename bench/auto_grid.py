@@ -1,7 +1,7 @@
 """The full cross-validation grid of `lowdata auto`, for choosing its selection rule and replaying it, resumable.
 
     python bench/auto_grid.py --datasets mr pc --seeds 0 1 2 --results auto-design-grid     # the design sets
-    python bench/auto_rules.py --results auto-design-grid
+    python bench/auto_rules.py --results auto-design-grid --loo
     python bench/auto_grid.py --datasets subj sst2 --seeds 0 1 2 --results auto-grid        # benchmarks: reported only
 
 For each dataset (the design sets MR and Pros & Cons, on which the rule is chosen; benchmark sets only to report the
@@ -78,7 +78,7 @@ def main():
                     run["n_train"], run["n_test"] = len(train), len(splits["test"])
                     save_results(path, res)
                 cv = np.mean([v for kk, v in run["cells"].items() if kk.startswith(f"{name}|{b}|")])
-                print(f"{key} {name}: CV {cv:.4f} (12 cells), test {run['hindsight'][f'{name}|{b}']:.4f}",
+                print(f"{key} {name}: CV {cv:.4f} ({len(plan)} cells), test {run['hindsight'][f'{name}|{b}']:.4f}",
                       flush=True)
 
 

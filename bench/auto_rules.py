@@ -9,8 +9,10 @@ in the run's "hindsight" entry (the same config and seed as auto's final trainin
 Rules (lowdata.methods.auto.choose, the code auto runs): "argmax" (the best mean CV accuracy among the candidates of
 the last rung) and "one_se" (Breiman et al. 1984's one-standard-error rule over paired folds: the first candidate in
 the registry's order, cheapest and most regularised first, whose mean CV accuracy is within one standard error of
-the best's, the standard error taken over the folds both were scored on). The rule is chosen on the design sets
-(MR, CLINC150) and then only reported on the benchmark datasets: never chosen on their test sets.
+the best's, the standard error taken over the folds both were scored on) and "prior_se" (the same with the design
+sets' best recipe, PREFERENCE, first in the order and kept through halving; the default since session 20). The rule
+is chosen on the design sets (MR, CLINC150, Pros & Cons) and only reported on the benchmark datasets: never chosen on
+their test sets.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ RULES = ("argmax", "one_se", "prior_se")
 
 def replay(run: dict, rule: str) -> str:
     """The candidate lowdata.methods.auto.choose picks from this run's cells under `rule` -> "recipe|backbone".
-    A full grid (bench/auto_design.py: every cell of every candidate) is first cut as auto's successive halving
+    A full grid (bench/auto_grid.py: every cell of every candidate) is first cut as auto's successive halving
     (lowdata.methods.auto.halve) would cut it, rung by rung; a run of bench/auto.py holds only the cells auto ran."""
     from lowdata.methods.auto import RECIPES, Cells, choose, halve, preferred
 

@@ -276,8 +276,9 @@ RULES = ("prior_se", "one_se", "argmax")
 # 16/class, MiniLM, 3 samples each, candidates frozen LR x3, label spreading, GCN, SetFit-style: bench/auto_grid.py
 # --results auto-design-grid, replayed by bench/auto_rules.py), never read off a benchmark. SetFit-style was the best
 # recipe on all 6 samples (mean test 0.755, frozen LR C=1 0.705), CV inside 32 labels ranked it first on 3 (8
-# held-out texts a fold), and against the best fixed recipe the one-SE rule in the registry's order lost 2.5 / 10.8
-# points (MR / Pros & Cons), argmax 2.8 / 3.8, prior_se with the preferred recipe read off the other set 1.2 / 0.0.
+# held-out texts a fold), and against the best fixed recipe (points, MR / Pros & Cons, with se()'s corrected
+# standard error) the one-SE rule in the registry's order lost 2.5 / 9.4, argmax 2.8 / 3.8, prior_se with the
+# preferred recipe read off the other set 0.8 / 0.0 (naive standard error: one_se 2.5 / 10.8, prior_se 1.2 / 0.0).
 # The rest follow in the registry's order (the design grid did not run the slower tuned recipes: fine-tuning,
 # LP-FT, EDA, FGM, self-training).
 PREFERENCE = ("setfit",)
@@ -311,8 +312,8 @@ def choose(cells, cands, alive, rule: str = "prior_se"):
     one-standard-error rule, Breiman et al. 1984; Hastie et al., ESL 7.10): the first candidate in the registry's
     order (cheapest and most regularised first: RECIPES; within a recipe, its better backbone by mean CV accuracy
     first) whose mean accuracy on the folds it shares with the argmax winner is within one standard error of the
-    winner's there (the standard error of the paired differences over those folds). Chosen between the two on MR
-    and CLINC150 with MiniLM alone (bench/auto_rules.py), never on a benchmark's test set. The backbone order inside a
+    winner's there (the standard error of the paired differences over those folds, corrected as in se()). Chosen
+    between the two on MR and CLINC150 with MiniLM alone (bench/auto_rules.py), never on a benchmark's test set. The backbone order inside a
     recipe was changed from "as given" after a benchmark run (SST-2, seed 2, minilm mpnet e5-small) took MiniLM's
     frozen LR over mpnet's: said so in docs/numbers.md."""
     if rule not in RULES:
