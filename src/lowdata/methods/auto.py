@@ -314,8 +314,8 @@ def choose(cells, cands, alive, rule: str = "prior_se"):
     first) whose mean accuracy on the folds it shares with the argmax winner is within one standard error of the
     winner's there (the standard error of the paired differences over those folds, corrected as in se()). Chosen
     between the two on MR and CLINC150 with MiniLM alone (bench/auto_rules.py), never on a benchmark's test set.
-    The backbone order inside a recipe was changed from "as given" after a benchmark run (SST-2, seed 2, minilm mpnet e5-small) took MiniLM's
-    frozen LR over mpnet's: said so in docs/numbers.md."""
+    The backbone order inside a recipe was changed from "as given" after a benchmark run (SST-2, seed 2, minilm
+    mpnet e5-small) took MiniLM's frozen LR over mpnet's: said so in docs/numbers.md."""
     if rule not in RULES:
         raise ConfigError(f"unknown selection rule {rule!r} (valid: {', '.join(RULES)})")
     last = max(_reps(cells, f"{r.name}|{b}") for r, b in alive)
