@@ -185,6 +185,37 @@ def test_frozen_methods_over_a_setfit_tuned_encoder(tiny_model, toy_files, tmp_p
     assert not (tmp_path / "g" / "model").exists() and (tmp_path / "g" / "encoder" / "metrics.json").exists()
 
 
+def test_frozen_lr_self_trained_on_graph_pseudo_labels(tiny_model, toy_files, tmp_path):
+    from lowdata.config import ConfigError
+    from lowdata.methods import train
+
+    words = ["good", "great", "bad", "awful", "nice", "poor"]
+    (tmp_path / "pool.txt").write_text("\n".join(f"{a} {b} film" for a in words for b in words) + "\n")
+
+    def run(name, **frozen):
+        cfg = tiny_cfg(tiny_model, toy_files, tmp_path / name)
+        cfg.ssl.method, cfg.data.dev, cfg.data.unlabeled = "frozen_lr", None, str(tmp_path / "pool.txt")
+        for k, v in frozen.items():
+            setattr(cfg.frozen, k, v)
+        return train(cfg)
+
+    plain, pl = run("plain"), run("pl", pseudo_labels="gcn", k=3, pseudo_portion=1.0, pseudo_max_pool=20)
+    info = pl["pseudo_labels"]
+    assert info["method"] == "gcn" and info["pool"] == 20 and 0 < info["kept"] <= 20  # a sample of the 36 texts
+    assert info["kept"] % len(pl["labels"]) == 0  # balanced: as many of each class
+    assert "pseudo_labels" not in plain and (tmp_path / "pl" / "model" / "config.json").exists()
+    again = run("again", pseudo_labels="gcn", k=3, pseudo_portion=1.0, pseudo_max_pool=20)
+    assert again["test"]["accuracy"] == pl["test"]["accuracy"] and again["pseudo_labels"] == info  # seeded
+    cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "nopool")
+    cfg.ssl.method, cfg.data.dev, cfg.frozen.pseudo_labels = "frozen_lr", None, "gcn"
+    with pytest.raises(ConfigError, match="needs unlabeled texts"):
+        train(cfg)
+    from lowdata.config import load_config
+
+    with pytest.raises(ConfigError, match="frozen.pseudo_labels"):
+        load_config(None, ["ssl.method=gcn", "frozen.pseudo_labels=gcn"])
+
+
 def test_cli_auto_refuses_a_dev_split(toy_files, tmp_path, capsys):
     from lowdata.cli import main
 

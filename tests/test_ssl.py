@@ -172,6 +172,17 @@ def test_class_balanced_selection_keeps_each_class_top_portion():
         select(P, 0.9, portion=0)
 
 
+def test_top_balanced_cuts_every_class_to_the_rarest():
+    from lowdata.ssl.pseudo_label import top_balanced
+
+    P = np.array([[0.99, 0.01], [0.97, 0.03], [0.95, 0.05], [0.6, 0.4], [0.3, 0.7], [0.45, 0.55], [0.2, 0.8],
+                  [0.9, 0.1]])
+    keep, cls = top_balanced(P, 0.5)  # class 0: top 3 of 5 (ceil), class 1: top 2 of 3 -> 2 each, the surest
+    assert keep.tolist() == [0, 1, 4, 6] and cls.tolist() == [0, 0, 1, 1]
+    keep, cls = top_balanced(np.array([[0.9, 0.1], [0.8, 0.2]]), 1.0)  # class 1 never predicted: nothing
+    assert keep.tolist() == [] and cls.tolist() == []
+
+
 def test_self_training_with_portion(tiny_model, toy_files, tmp_path):
     from lowdata.config import ConfigError
     from lowdata.methods.self_training import self_train

@@ -154,6 +154,10 @@ class FrozenConfig:
     alpha: float = 0.99                      # label spreading's clamping (Zhou et al. 2003: 0.99)
     C: float = 1.0                           # frozen_lr: inverse L2 strength of the logistic regression
     save_model: bool = True                  # frozen_lr: write model/ (encoder + the regression as its head)
+    pseudo_labels: Optional[str] = None      # frozen_lr: gcn | label_spreading = one round of self-training of the
+    # regression on the pool's graph pseudo-labels (the labels + data.unlabeled only; methods/frozen.py)
+    pseudo_portion: float = 0.2              # their share: the most confident of each predicted class, balanced
+    pseudo_max_pool: int = 2000              # a seeded sample of the pool this large at most joins the graph
 
 
 @dataclass
@@ -461,7 +465,9 @@ RULES = {
     MultiLabelConfig: {"thresholds": _one_of("auto", "dev", "cv", "fixed"), "threshold": _unit(lo_open=True,
                                                                                               hi_open=True),
                        "cv_folds": _int(2)},
-    FrozenConfig: {"k": _int(1), "alpha": _num(0, 1, lo_open=True, hi_open=True), "C": _positive()},
+    FrozenConfig: {"k": _int(1), "alpha": _num(0, 1, lo_open=True, hi_open=True), "C": _positive(),
+                   "pseudo_labels": _one_of(None, "gcn", "label_spreading"), "pseudo_portion": _unit(lo_open=True),
+                   "pseudo_max_pool": _int(1)},
     CorpusConfig: {"format": _one_of(None, "text", "jsonl", "hf"), "documents": _one_of("auto", "blank_line", "line"),
                    "language": _one_of("auto", "en", "zh"), "heldout": _unit(hi_open=True), "max_heldout": _int(0),
                    "max_documents": _int(0)},
@@ -511,6 +517,9 @@ def validate(cfg, where: str = "") -> None:
             raise ConfigError("train.epochs: expected an integer >= 1 (or train.max_steps >= 1), got 0: the run "
                               "would train nothing (0 is valid only with contrastive.pairs > 0, where the head is "
                               "fitted by logistic regression, or a frozen ssl.method)")
+        if cfg.frozen.pseudo_labels and cfg.ssl.method != "frozen_lr":
+            raise ConfigError(f"frozen.pseudo_labels: self-trains frozen_lr's regression; ssl.method is "
+                              f"{cfg.ssl.method!r} (set ssl.method=frozen_lr, or frozen.pseudo_labels=null)")
         if not isinstance(cfg.output_dir, str) or not cfg.output_dir.strip():
             raise ConfigError(f"output_dir: expected a folder path, got {cfg.output_dir!r}")
     if isinstance(cfg, PretrainConfig):

@@ -2,6 +2,7 @@
 
     idx, cls = select(probs, threshold=0.9, balance=True)      # confident, class-balanced picks from (N, C) probs
     idx, cls = select(probs, 0, portion=0.2)                   # CBST: the top 20% of each predicted class
+    idx, cls = top_balanced(probs, 0.2)                        # the same, then cut to the rarest class's count
     P = pool_probs(model, tok, pool, max_length=128)           # (N, C) softmax of a trained classifier
 """
 from __future__ import annotations
@@ -50,3 +51,17 @@ def pool_probs(model, tok, pool, max_length: int, batch_size: int = 64) -> np.nd
 
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     return predict_probs(model.to(dev), tok, pool.texts, max_length, batch_size, dev)
+
+
+def top_balanced(probs: np.ndarray, portion: float):
+    """The top `portion` of each predicted class by confidence (select's portion), then every class cut to as many as
+    the class with the fewest (its most confident first), so the pseudo-labels cannot tilt the prior. A class that
+    is never predicted leaves nothing. -> (sorted indices, their classes)."""
+    keep, cls = select(probs, 0, portion=portion)
+    conf = probs.max(1)
+    per = [keep[cls == c] for c in range(probs.shape[1])]
+    n = min(len(p) for p in per)
+    if not n:
+        return np.array([], int), np.array([], int)
+    keep = np.sort(np.concatenate([p[np.argsort(-conf[p], kind="stable")[:n]] for p in per]))
+    return keep, probs.argmax(1)[keep]
