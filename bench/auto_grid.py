@@ -10,12 +10,16 @@ chosen rule) and sample seed: every CV cell auto could run
 the method), for every recipe, with no successive halving and no budget; then every recipe trained on all labels and
 scored on the test draw ("hindsight", bench/auto.py's). bench/auto_rules.py replays auto's halving and each selection
 rule on these cells, so a rule that keeps a tuned recipe (SetFit-style) can be judged without rerunning auto. Same
-samples as bench/backbones.py (its splits_for). Writes bench/results/<--results>.json after every cell.
+samples as bench/backbones.py (its splits_for). Writes bench/results/<--results>.json after every cell. As in auto,
+setfit+pl's cells reuse setfit's tuned encoder of the same fold when setfit's cells run in the same process (list
+setfit first), so their seconds are what auto spends on them.
 """
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -62,13 +66,14 @@ def main():
             plan = folds(y, k, 3, seed)  # what auto(k=4, repeats=3, seed=seed) runs
             base = load_config(None, [f"model.max_length={a.max_length}", f"train.seed={seed}",
                                       "train.progress=false", "train.report_to=[]"])
-            for name in a.recipes:
+            reuse = tempfile.mkdtemp(prefix="lowdata-grid-encoders-")  # as auto: a fold's tuning serves setfit and
+            for name in a.recipes:                                        # setfit+pl (1 GB for 12 MiniLM folds)
                 r = by_name[name]
                 for rep, fold, tr, te in plan:
                     ck = f"{name}|{b}|{rep}|{fold}"
                     if ck in run["cells"]:
                         continue
-                    c = _cell(base, r, b, train, pool, tr, te)
+                    c = _cell(base, r, b, train, pool, tr, te, reuse)
                     run["cells"][ck], run["seconds"][ck] = c["accuracy"], c["seconds"]
                     save_results(path, res)
                 if f"{name}|{b}" not in run["hindsight"]:
@@ -80,6 +85,7 @@ def main():
                 cv = np.mean([v for kk, v in run["cells"].items() if kk.startswith(f"{name}|{b}|")])
                 print(f"{key} {name}: CV {cv:.4f} ({len(plan)} cells), test {run['hindsight'][f'{name}|{b}']:.4f}",
                       flush=True)
+            shutil.rmtree(reuse, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -216,6 +216,48 @@ def test_frozen_lr_self_trained_on_graph_pseudo_labels(tiny_model, toy_files, tm
         load_config(None, ["ssl.method=gcn", "frozen.pseudo_labels=gcn"])
 
 
+def test_setfit_through_the_frozen_path_is_the_fine_tuning_path_and_shares_its_tuning(tiny_model, toy_files,
+                                                                                       tmp_path):
+    from lowdata.methods import train
+
+    def run(name, *over):
+        cfg = A._cfg(tiny_cfg(tiny_model, toy_files, tmp_path / "unused"), A.Recipe(name, ("train.epochs=0", "contrastive.pairs=2", *over),
+                                                                                     True, False),
+                     tiny_model, str(tmp_path / name))
+        cfg.data.dev, cfg.contrastive.reuse_dir = None, str(tmp_path / "enc")
+        return train(cfg, {"train": s["train"], "dev": None, "test": s["test"], "unlabeled": s["unlabeled"]})
+
+    s = _splits(toy_files)
+    a = run("ft")  # contrastive.pairs + epochs 0 through methods/finetune.py: no frozen method, nothing reused
+    assert not (tmp_path / "enc").exists()
+    b = run("fz", "ssl.method=frozen_lr")  # through methods/frozen.py: tunes, keeps a copy under reuse_dir
+    preds = lambda n: [json.loads(ln)["pred"] for ln in  # noqa: E731
+                       (tmp_path / n / "predictions.jsonl").read_text().splitlines()]
+    assert preds("ft") == preds("fz") and a["test"]["accuracy"] == b["test"]["accuracy"]
+    assert len(list((tmp_path / "enc").iterdir())) == 1 and (tmp_path / "fz" / "encoder" / "metrics.json").exists()
+    c = run("pl", "ssl.method=frozen_lr", "frozen.pseudo_labels=gcn", "frozen.k=5")  # the same labels: reused
+    assert not (tmp_path / "pl" / "encoder").exists() and c["pseudo_labels"]["kept"] > 0
+    assert len(list((tmp_path / "enc").iterdir())) == 1 and (tmp_path / "fz" / "model" / "config.json").exists()
+    d = run("fz2", "ssl.method=frozen_lr")  # reused: the very same model as the run that tuned it
+    assert preds("fz2") == preds("fz") and d["test"] == b["test"]
+
+
+def test_auto_shares_a_folds_tuning_between_setfit_and_setfit_pl(tiny_model, toy_files, tmp_path, monkeypatch):
+    from lowdata.methods import finetune
+
+    tunings, real = [], finetune.run
+    monkeypatch.setattr(finetune, "run", lambda cfg, *a, **kw: tunings.append(cfg.output_dir) or real(cfg, *a, **kw))
+    base = tiny_cfg(tiny_model, toy_files, tmp_path / "unused", epochs=0)
+    by = {r.name: r for r in A.RECIPES}
+    r = A.auto(base, _splits(toy_files), str(tmp_path / "auto"), backbones=(tiny_model,), budget_s=1e6, k=2,
+               repeats=1, recipes=(by["setfit"], by["setfit+pl"]), progress=False, worth=False)
+    cells = json.loads((tmp_path / "auto" / "auto.json").read_text())["cells"]
+    assert len(cells) == 4 and not (tmp_path / "auto" / "encoders").exists()  # removed after the repeat
+    assert cells["setfit+pl|" + tiny_model + "|0|0"]["examples"] < cells["setfit|" + tiny_model + "|0|0"]["examples"]
+    assert r["chosen"]["recipe"] in ("setfit", "setfit+pl")
+    assert len(tunings) == 3  # one per fold, shared by both recipes, + the winner's on all labels (not 5)
+
+
 def test_cli_auto_refuses_a_dev_split(toy_files, tmp_path, capsys):
     from lowdata.cli import main
 

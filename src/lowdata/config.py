@@ -145,6 +145,9 @@ class ContrastiveConfig:
     max_steps: int = 0                       # >0: this many steps instead of epochs
     batch_size: int = 16
     lr: float = 2e-5
+    reuse_dir: Optional[str] = None          # frozen methods: keep tuned encoders here, keyed by what tuned them (the
+    # model, contrastive and train settings, the labeled texts), so runs on the same labels share one tuning
+    # (lowdata auto sets it for its folds; methods/frozen.py tune_encoder)
 
 
 @dataclass

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -55,7 +56,12 @@ RECIPES = (
     Recipe("frozen_lr C=100", ("ssl.method=frozen_lr", "frozen.C=100.0"), False, False),
     Recipe("label_spreading", ("ssl.method=label_spreading",), False, True, inductive=False),
     Recipe("gcn", ("ssl.method=gcn",), False, True, inductive=False),
-    Recipe("setfit", ("contrastive.pairs=20", "train.epochs=0"), True, False),
+    # SetFit-style through the frozen path (tune_encoder, then the regression): the same tuning and head as the
+    # fine-tuning path's contrastive.pairs + epochs 0, and its tuned encoder is shared with setfit+pl's on a fold
+    Recipe("setfit", ("contrastive.pairs=20", "train.epochs=0", "ssl.method=frozen_lr"), True, False),
+    # + one round of GCN pseudo-labels over the labels and the pool for the regression (frozen.pseudo_labels)
+    Recipe("setfit+pl", ("contrastive.pairs=20", "train.epochs=0", "ssl.method=frozen_lr",
+                         "frozen.pseudo_labels=gcn"), True, True),
     Recipe("finetune", ("train.epochs=20",), True, False),
     Recipe("lp_ft", ("train.epochs=20", "train.lp_init=true"), True, False),
     # augmentation and adversarial training on top of fine-tuning. EDA (Wei & Zou 2019) with alpha 0.1 and 4 copies
@@ -73,10 +79,15 @@ PRIOR_S_PER_EXAMPLE = {"minilm": 0.05, "e5-small": 0.18, "mpnet": 0.4}
 FROZEN_PRIOR_S = 10.0
 
 
-def _examples(r: Recipe, n: int, pool: int) -> float:
-    """Examples a tuned recipe passes through the encoder for n training texts (one fold)."""
+def _examples(r: Recipe, n: int, pool: int, shared: bool = False) -> float:
+    """Examples a tuned recipe passes through the encoder for n training texts (one fold); shared: setfit+pl's
+    tuning is setfit's on the same fold (contrastive.reuse_dir), so only the pool's encoding is left."""
+    if r.name == "setfit+pl" and shared:
+        return min(pool, 2000) / 3
     if r.name == "setfit":
         return n * 20 * 2 * 2  # 20 positive + 20 negative pairs per text, two texts a pair
+    if r.name == "setfit+pl":  # + the pool (at most frozen.pseudo_max_pool) through the tuned encoder, forward only
+        return n * 20 * 2 * 2 + min(pool, 2000) / 3
     if r.name == "gcn_self_training":
         return 2 * 4 * (n + pool / 2)  # 2 rounds x 4 epochs over the labels and about half the pool
     if r.name == "finetune+eda":
@@ -173,11 +184,13 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
         spent = sum(c["seconds"] for c in cells.cells.values())
         clock = lambda: spent + time.time() - t_start  # noqa: E731  (time of this auto run, resumed parts included)
         alive, dropped = list(cands), {}
+        reuse = os.path.join(out, "encoders")  # tuned encoders shared by the recipes of one fold, one repeat at a time
         for rung in range(repeats):
             for r, b in list(alive):
                 key0 = f"{r.name}|{b}"
                 todo = [p for p in plan if p[0] == rung]
-                ex = _examples(r, len(train) * (k - 1) // k, len(pool) if pool is not None else 0)
+                ex = _examples(r, len(train) * (k - 1) // k, len(pool) if pool is not None else 0,
+                               _shared(r, b, alive))
                 est = _estimate(cells, key0, r, b, ex)
                 final_est = est * k / max(1, k - 1) * 1.5
                 need = sum(est for p in todo if f"{key0}|{p[0]}|{p[1]}" not in cells.cells)
@@ -196,10 +209,12 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
                                    f"({clock():.0f} s of {budget_s:.0f} s used; this candidate's repeat: ~"
                                    f"{left * _estimate(cells, key0, r, b, ex):.0f} s left; this repeat of every "
                                    f"candidate and the final training: ETA ~{eta:.0f} s)")
-                    cells.cells[key] = _cell(base, r, b, train, pool, tr, te)
+                    cells.cells[key] = _cell(base, r, b, train, pool, tr, te, reuse)
                     if r.tuned:
-                        cells.cells[key]["examples"] = _examples(r, len(tr), len(pool) if pool is not None else 0)
+                        cells.cells[key]["examples"] = _examples(r, len(tr), len(pool) if pool is not None else 0,
+                                                                 _shared(r, b, alive))
                     cells.save()
+            shutil.rmtree(reuse, ignore_errors=True)  # the next repeat's folds are new: its tunings are too
             if rung + 1 < repeats and len(alive) > 1:
                 alive, out_now = halve(cells, alive, preferred(alive, rule))
                 for r, b in out_now:
@@ -378,7 +393,7 @@ def _rung_eta(cells, alive, todo, train, pool, k) -> float:
     total = 0.0
     for r, b in alive:
         key0 = f"{r.name}|{b}"
-        ex = _examples(r, len(train) * (k - 1) // k, len(pool) if pool is not None else 0)
+        ex = _examples(r, len(train) * (k - 1) // k, len(pool) if pool is not None else 0, _shared(r, b, alive))
         total += sum(_estimate(cells, key0, r, b, ex) for p in todo if f"{key0}|{p[0]}|{p[1]}" not in cells.cells)
     return total
 
@@ -392,10 +407,16 @@ def _reps(cells, key0) -> int:
     return len({k.split("|")[2] for k in cells.cells if k.startswith(key0 + "|")})
 
 
-def _cell(base, r: Recipe, backbone: str, train, pool, tr, te) -> dict:
+def _shared(r: Recipe, b: str, alive) -> bool:
+    """Whether r's tuning on a fold is setfit's on the same backbone, which runs first (RECIPES' order)."""
+    return r.name == "setfit+pl" and any(x.name == "setfit" and bb == b for x, bb in alive)
+
+
+def _cell(base, r: Recipe, backbone: str, train, pool, tr, te, reuse: str | None = None) -> dict:
     """One fold: train the recipe on train[tr] (+ the pool), predict train[te] and score it here. The method gets
     the held-out texts with every label replaced by one placeholder class: their true labels never reach it (graph
-    methods see the texts as unlabeled nodes, as any test text)."""
+    methods see the texts as unlabeled nodes, as any test text). reuse: contrastive.reuse_dir, where recipes that
+    tune the encoder by the contrastive stage alone keep it for the others on the same fold."""
     from sklearn.metrics import accuracy_score, f1_score
 
     from ..data import TextData
@@ -409,6 +430,7 @@ def _cell(base, r: Recipe, backbone: str, train, pool, tr, te) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = _cfg(base, r, backbone, os.path.join(tmp, "run"))
         cfg.frozen.save_model = False  # a fold's classifier is scored, not kept
+        cfg.contrastive.reuse_dir = reuse
         train_method(cfg, {"train": fold, "dev": None, "test": blind, "unlabeled": pool if r.uses_pool else None})
         with open(os.path.join(tmp, "run", "predictions.jsonl"), encoding="utf-8") as f:
             pred = [json.loads(ln)["pred"] for ln in f if ln.strip()]

@@ -58,8 +58,9 @@ def run(cfg, splits: dict | None = None, *, resume: bool = False, overwrite: boo
     with runs.start(out, cfg, overwrite=overwrite, inputs=runs.data_inputs(cfg)):
         encoder = tune_encoder(cfg, train, out) if cfg.contrastive.pairs else None
         metrics = _run_embedding(cfg, splits, method, out, labels, evals, encoder)
-        if encoder:  # its weights are in model/ (frozen_lr) or needed no more (the graph methods label what they saw)
-            shutil.rmtree(encoder, ignore_errors=True)
+        if encoder:  # its weights are in model/ (frozen_lr) or needed no more (the graph methods label what they saw);
+            # a reused copy (contrastive.reuse_dir) stays where it is
+            shutil.rmtree(os.path.join(out, "encoder", "model"), ignore_errors=True)
         return metrics
 
 
@@ -73,10 +74,35 @@ def tune_encoder(cfg, train, out: str) -> str:
 
     from .finetune import run as finetune
 
+    kept = os.path.join(cfg.contrastive.reuse_dir, tuning_key(cfg, train)) if cfg.contrastive.reuse_dir else None
+    if kept and os.path.exists(os.path.join(kept, "config.json")):  # complete: copies are renamed into place
+        return kept
     c = copy.deepcopy(cfg)
     c.ssl.method, c.output_dir, c.train.epochs, c.train.max_steps = None, os.path.join(out, "encoder"), 0, 0
     finetune(c, {"train": train, "dev": None, "test": None, "unlabeled": None}, overwrite=True)
-    return os.path.join(out, "encoder", "model")
+    tuned = os.path.join(out, "encoder", "model")
+    if kept:
+        os.makedirs(cfg.contrastive.reuse_dir, exist_ok=True)
+        tmp = f"{kept}.part-{os.getpid()}"
+        shutil.copytree(tuned, tmp, dirs_exist_ok=True)
+        if os.path.exists(kept):  # an incomplete copy from a killed run (no config.json): replaced
+            shutil.rmtree(kept, ignore_errors=True)
+        os.replace(tmp, kept)
+    return tuned
+
+
+def tuning_key(cfg, train) -> str:
+    """What a tuned encoder depends on, hashed: the model, contrastive and train settings and the labeled texts."""
+    import dataclasses
+    import hashlib
+    import json
+
+    what = {"model": dataclasses.asdict(cfg.model), "train": dataclasses.asdict(cfg.train),
+            "contrastive": {k: v for k, v in dataclasses.asdict(cfg.contrastive).items() if k != "reuse_dir"},
+            "texts": list(train.texts), "labels": list(train.labels)}
+    for k in ("progress", "report_to"):
+        what["train"].pop(k, None)
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
 def _run_embedding(cfg, splits, method, out, labels, evals, encoder=None) -> dict:
