@@ -5,6 +5,7 @@ in the run's "hindsight" entry (the same config and seed as auto's final trainin
     python bench/auto.py --datasets mr clinc150 --seeds 0 1 2 3 4 --backbones minilm --results auto-design
     python bench/auto_rules.py --results auto-design
     python bench/auto_rules.py --results auto-design-grid --loo     # the design grid (bench/auto_grid.py)
+    python bench/auto_rules.py --results auto-design-grid auto-design-grid-pl --loo   # + setfit+pl's cells
 
 Rules (lowdata.methods.auto.choose, the code auto runs): "argmax" (the best mean CV accuracy among the candidates of
 the last rung) and "one_se" (Breiman et al. 1984's one-standard-error rule over paired folds: the first candidate in
@@ -68,14 +69,20 @@ def main():
     ap.add_argument("--loo", action="store_true", help="also prior_se with its preferred recipe read off the other "
                     "datasets of these results (design sets only: on benchmarks that would read a test set)")
     a = ap.parse_args()
-    by_set = {}
-    for name in a.results:
-        runs = load_results(RESULTS / f"{name}.json").get("runs", {})
-        every = set().union(*(set(run.get("hindsight", {})) for run in runs.values()))
-        for key, run in runs.items():
-            if "cells" not in run or ("auto" not in run and set(run["hindsight"]) != every):
-                continue  # not a run of auto's cells, or a grid still running (a recipe without its test score)
-            by_set.setdefault(key.split("/")[0] + " / " + key.split("/")[2], []).append(run)
+    by_set, runs = {}, {}
+    for name in a.results:  # a grid split over several files (recipes added later) is merged by sample
+        for key, run in load_results(RESULTS / f"{name}.json").get("runs", {}).items():
+            if "auto" in run or key not in runs:
+                runs[key if "auto" not in run else f"{name}:{key}"] = run
+            else:
+                runs[key] = {**runs[key], "cells": {**runs[key]["cells"], **run["cells"]},
+                             "hindsight": {**runs[key]["hindsight"], **run["hindsight"]}}
+    every = set().union(*(set(run.get("hindsight", {})) for run in runs.values() if "auto" not in run))
+    for key, run in runs.items():
+        if "cells" not in run or ("auto" not in run and set(run["hindsight"]) != every):
+            continue  # not a run of auto's cells, or a grid still running (a recipe without its test score)
+        key = key.split(":")[-1]
+        by_set.setdefault(key.split("/")[0] + " / " + key.split("/")[2], []).append(run)
     hs = [run["hindsight"] for rs in by_set.values() for run in rs]
     print("recipes by mean test accuracy over these runs (prior_se's PREFERENCE when they are the design sets): " +
           ", ".join(f"{c} {statistics.mean(h[f'{c}|{b}'] for h in hs for b in [next(iter(h)).split('|')[1]]):.4f}"
