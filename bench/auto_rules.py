@@ -55,6 +55,20 @@ def replay(run: dict, rule: str) -> str:
     return f"{r.name}|{b}"
 
 
+def covered(run: dict, pick: str) -> bool | None:
+    """Whether the interval auto's report gives for the chosen candidate (methods/auto.py _summary: Wilson's over
+    one repeat's worth of held-out predictions, the mean CV accuracy x the labels) holds its test score. Grid runs
+    keep accuracies only: the folds are taken as equal-sized (they differ by at most one text). None: no n_train."""
+    from lowdata.methods.auto import wilson
+
+    acc = [a for k, a in run["cells"].items() if k.startswith(pick + "|")]
+    n = run.get("n_train")
+    if not n or not acc:
+        return None
+    lo, hi = wilson(statistics.mean(acc) * n, n)
+    return lo <= run["hindsight"][pick] <= hi
+
+
 def order_of(hindsights: list) -> tuple:
     """Recipe names by mean test accuracy over these runs, best first (how PREFERENCE is read off the design sets)."""
     common = [c for c in hindsights[0] if all(c in h for h in hindsights)]
@@ -90,7 +104,7 @@ def main():
     print(f"prior_se as shipped: PREFERENCE = {A.PREFERENCE}" + ("; prior_se (LOO): the best recipe of the other "
           "datasets of these results (leave one dataset out) first, then the registry's order" if a.loo else "") + "\n")
     cols = [*RULES, "prior_se (LOO)"] if a.loo else list(RULES)
-    rows, picks = {}, {}
+    rows, picks, cover = {}, {}, {}
     for dataset, rs in by_set.items():
         others = [run["hindsight"] for d, rr in by_set.items() if d != dataset for run in rr]
         r = rows.setdefault(dataset, {"best": [run["hindsight"] for run in rs], **{n: [] for n in cols}})
@@ -104,6 +118,7 @@ def main():
                     pick = replay(run, n)
                 r[n].append(run["hindsight"][pick])
                 picks.setdefault(n, []).append(pick.split("|")[0])
+                cover.setdefault(n, []).append(covered(run, pick))
     print("| dataset / backbones | seeds | best fixed recipe in hindsight | " + " | ".join(cols) + " |")
     print("|---|---:|---|" + "---:|" * len(cols))
     for dataset, r in rows.items():
@@ -114,7 +129,9 @@ def main():
                          for n in cols) + " |")
     print()
     for n in cols:
-        print(f"{n} chose: " + ", ".join(f"{c} x{picks[n].count(c)}" for c in sorted(set(picks[n]))))
+        cv = [c for c in cover[n] if c is not None]
+        print(f"{n} chose: " + ", ".join(f"{c} x{picks[n].count(c)}" for c in sorted(set(picks[n]))) +
+              (f"; the reported CV interval holds the test score in {sum(cv)} of {len(cv)} runs" if cv else ""))
 
 
 if __name__ == "__main__":
