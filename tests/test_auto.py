@@ -240,6 +240,9 @@ def test_setfit_through_the_frozen_path_is_the_fine_tuning_path_and_shares_its_t
     assert len(list((tmp_path / "enc").iterdir())) == 1 and (tmp_path / "fz" / "model" / "config.json").exists()
     d = run("fz2", "ssl.method=frozen_lr")  # reused: the very same model as the run that tuned it
     assert preds("fz2") == preds("fz") and d["test"] == b["test"]
+    (tmp_path / "enc").rename(tmp_path / "old")  # nothing to reuse: setfit+pl tunes on its own (as auto's final run)
+    e = run("pl2", "ssl.method=frozen_lr", "frozen.pseudo_labels=gcn", "frozen.k=5")
+    assert (tmp_path / "pl2" / "encoder" / "metrics.json").exists() and e["pseudo_labels"] == c["pseudo_labels"]
 
 
 def test_auto_shares_a_folds_tuning_between_setfit_and_setfit_pl(tiny_model, toy_files, tmp_path, monkeypatch):

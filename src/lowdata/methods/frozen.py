@@ -79,6 +79,7 @@ def tune_encoder(cfg, train, out: str) -> str:
         return kept
     c = copy.deepcopy(cfg)
     c.ssl.method, c.output_dir, c.train.epochs, c.train.max_steps = None, os.path.join(out, "encoder"), 0, 0
+    c.frozen.pseudo_labels = None  # the head's business, after the tuning
     finetune(c, {"train": train, "dev": None, "test": None, "unlabeled": None}, overwrite=True)
     tuned = os.path.join(out, "encoder", "model")
     if kept:
