@@ -330,6 +330,10 @@ def test_prior_se_prefers_the_design_sets_recipe_and_halving_keeps_it(monkeypatc
     c.cells.update({f"{r.name}|m|1|{i}": {"accuracy": a} for r, a in ((lr, 0.9), (gcn, 0.6)) for i in range(4)})
     # lr now far ahead over the 8 folds both ran: more than one standard error, the preference gives way
     assert A.choose(c, cands, [(lr, "m"), (gcn, "m")], "prior_se") == (lr, "m")
+    sf, pl = (next(r for r in A.RECIPES if r.name == n) for n in ("setfit", "setfit+pl"))
+    monkeypatch.setattr(A, "PREFERENCE", ("setfit+pl",))  # the preferred recipe's tuning donor is kept too
+    assert A.preferred([(lr, "m"), (sf, "m"), (pl, "m"), (sf, "x")], "prior_se") == [(sf, "m"), (pl, "m")]
+    assert A._shared(pl, "m", [(sf, "m")]) and not A._shared(pl, "m", [(sf, "x")]) and not A._shared(sf, "m", [])
 
 
 def test_standard_error_is_nadeau_bengio_corrected():

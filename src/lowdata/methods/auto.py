@@ -244,9 +244,10 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
         if rule in ("one_se", "prior_se"):
             top_r, top_b = choose(cells, cands, alive, "argmax")
             first = "the registry's order (cheapest and most regularised first)"
-            if rule == "prior_se" and preferred(cands, rule):
-                first = (f"the order {preferred(cands, rule)[0][0].name} first (the best recipe on the design sets "
-                         f"MR and Pros & Cons), then the registry's (cheapest and most regularised first)")
+            top = next((n for n in PREFERENCE if n in {r.name for r, _ in cands}), None)
+            if rule == "prior_se" and top:
+                first = (f"the order {top} first (the best recipe on the design sets MR and Pros & Cons), then the "
+                         f"registry's (cheapest and most regularised first)")
             result["reason"] = (f"one-standard-error rule: the first candidate in {first} whose mean CV accuracy is "
                                 f"within one standard error (paired over shared folds) of the best mean, {top_r.name} "
                                 f"on {top_b} ({_mean(cells, f'{top_r.name}|{top_b}'):.4f})")
@@ -310,12 +311,14 @@ def halve(cells, alive, protect=()) -> tuple:
 
 def preferred(cands, rule: str) -> list:
     """The candidates halving must keep: under prior_se, the first recipe of PREFERENCE among the candidates (on
-    every backbone it runs on); none under the other rules."""
+    every backbone it runs on) and the one whose tuned encoders it reuses; none under the other rules."""
     if rule != "prior_se":
         return []
     names = {r.name for r, _ in cands}
     top = next((n for n in PREFERENCE if n in names), None)
-    return [rb for rb in cands if rb[0].name == top]
+    # and, on the same backbones, the recipe whose tuning it reuses (SHARES): little more than the preferred one alone
+    on = {b for r, b in cands if r.name == top}
+    return [rb for rb in cands if rb[0].name == top or (rb[0].name == SHARES.get(top) and rb[1] in on)]
 
 
 def choose(cells, cands, alive, rule: str = "prior_se"):
@@ -407,9 +410,12 @@ def _reps(cells, key0) -> int:
     return len({k.split("|")[2] for k in cells.cells if k.startswith(key0 + "|")})
 
 
+SHARES = {"setfit+pl": "setfit"}  # recipe -> the recipe whose tuned encoder of a fold it reuses (runs after it)
+
+
 def _shared(r: Recipe, b: str, alive) -> bool:
-    """Whether r's tuning on a fold is setfit's on the same backbone, which runs first (RECIPES' order)."""
-    return r.name == "setfit+pl" and any(x.name == "setfit" and bb == b for x, bb in alive)
+    """Whether r's tuning on a fold is another candidate's on the same backbone, which runs first (RECIPES' order)."""
+    return r.name in SHARES and any(x.name == SHARES[r.name] and bb == b for x, bb in alive)
 
 
 def _cell(base, r: Recipe, backbone: str, train, pool, tr, te, reuse: str | None = None) -> dict:
