@@ -3,6 +3,7 @@
     python bench/backbones.py --datasets sst2 agnews trec banking77 eprstmt tnews --seeds 0 1 2 3 4
     python bench/backbones.py --datasets sst2 --methods finetune setfit --seeds 0 1 2 3 4
     python bench/backbones.py --datasets sst2 --methods setfit setfit_lib --results setfit-parity   # the library
+    python bench/backbones.py --datasets subj --methods setfit+pl --results setfit-parity   # + the pool (auto's recipe)
 
 Every number uses the k labels per class and nothing else: no dev set anywhere (no early stopping, fixed epochs, the
 published hyperparameters of each method: logistic regression C=1; label spreading alpha 0.99 and GCN over a
@@ -66,6 +67,12 @@ def run_one(method: str, model: str, splits: dict, seed: int, a) -> float:
 
     if method == "setfit_lib":
         return setfit_lib(model, splits, seed, a)
+    if method == "setfit+pl":  # lowdata auto's recipe as auto trains it on all labels (bench/auto.py's hindsight)
+        from auto import hindsight
+
+        from lowdata.methods.auto import RECIPES
+
+        return hindsight(next(r for r in RECIPES if r.name == method), model, splits, seed, a)
     with tempfile.TemporaryDirectory() as out:
         mc = ModelConfig(name=model, max_length=a.max_length)
         if method in EMBEDDING:
@@ -131,10 +138,11 @@ def main():
                     splits = splits or splits_for(dataset, seed, a)
                     t0 = time.time()
                     acc = run_one(method, model, splits, seed, a)
+                    pooled = method in (*EMBEDDING[1:], "setfit+pl")
                     res["runs"][key] = {"accuracy": acc, "seconds": round(time.time() - t0, 1),
                                         "n_train": len(splits["train"]), "n_test": len(splits["test"]),
-                                        "n_unlabeled": len(splits["unlabeled"] or []) if method in EMBEDDING[1:]
-                                        else 0, "test_sample": a.test_sample, "commit": COMMIT}
+                                        "n_unlabeled": len(splits["unlabeled"] or []) if pooled else 0,
+                                        "test_sample": a.test_sample, "commit": COMMIT}
                     save_results(path, res)
                     print(f"{key}: {acc:.4f} ({time.time() - t0:.0f}s)", flush=True)
     print(f"\nTrue few-shot (no dev). Test: a fixed draw of {a.test_sample}; graph methods' pool: {a.unlabeled} "

@@ -334,6 +334,8 @@ def test_prior_se_prefers_the_design_sets_recipe_and_halving_keeps_it(monkeypatc
     monkeypatch.setattr(A, "PREFERENCE", ("setfit+pl",))  # the preferred recipe's tuning donor is kept too
     assert A.preferred([(lr, "m"), (sf, "m"), (pl, "m"), (sf, "x")], "prior_se") == [(sf, "m"), (pl, "m")]
     assert A._shared(pl, "m", [(sf, "m")]) and not A._shared(pl, "m", [(sf, "x")]) and not A._shared(sf, "m", [])
+    monkeypatch.undo()  # as shipped: no pool, no setfit+pl among the candidates -> SetFit-style is preferred
+    assert A.preferred([(lr, "m"), (sf, "m")], "prior_se") == [(sf, "m")]
 
 
 def test_standard_error_is_nadeau_bengio_corrected():
