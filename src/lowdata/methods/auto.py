@@ -82,12 +82,13 @@ FROZEN_PRIOR_S = 10.0
 def _examples(r: Recipe, n: int, pool: int, shared: bool = False) -> float:
     """Examples a tuned recipe passes through the encoder for n training texts (one fold); shared: setfit+pl's
     tuning is setfit's on the same fold (contrastive.reuse_dir), so only the pool's encoding is left."""
-    if r.name == "setfit+pl" and shared:
-        return min(pool, 2000) / 3
-    if r.name == "setfit":
-        return n * 20 * 2 * 2  # 20 positive + 20 negative pairs per text, two texts a pair
-    if r.name == "setfit+pl":  # + the pool (at most frozen.pseudo_max_pool) through the tuned encoder, forward only
-        return n * 20 * 2 * 2 + min(pool, 2000) / 3
+    from ..config import FrozenConfig
+
+    pooled = min(pool, FrozenConfig.pseudo_max_pool) / 3  # setfit+pl's pool through the tuned encoder, forward only
+    if r.name in SHARES and shared:
+        return pooled
+    if r.name in ("setfit", "setfit+pl"):  # 20 positive + 20 negative pairs per text, two texts a pair
+        return n * 20 * 2 * 2 + (pooled if r.uses_pool else 0)
     if r.name == "gcn_self_training":
         return 2 * 4 * (n + pool / 2)  # 2 rounds x 4 epochs over the labels and about half the pool
     if r.name == "finetune+eda":
@@ -244,7 +245,7 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
         if rule in ("one_se", "prior_se"):
             top_r, top_b = choose(cells, cands, alive, "argmax")
             first = "the registry's order (cheapest and most regularised first)"
-            top = next((n for n in PREFERENCE if n in {r.name for r, _ in cands}), None)
+            top = _top(cands)
             if rule == "prior_se" and top:
                 first = (f"the order {top} first (the best recipe on the design sets MR and Pros & Cons), then the "
                          f"registry's (cheapest and most regularised first)")
@@ -319,11 +320,16 @@ def preferred(cands, rule: str) -> list:
     every backbone it runs on) and the one whose tuned encoders it reuses; none under the other rules."""
     if rule != "prior_se":
         return []
-    names = {r.name for r, _ in cands}
-    top = next((n for n in PREFERENCE if n in names), None)
+    top = _top(cands)
     # and, on the same backbones, the recipe whose tuning it reuses (SHARES): little more than the preferred one alone
     on = {b for r, b in cands if r.name == top}
     return [rb for rb in cands if rb[0].name == top or (rb[0].name == SHARES.get(top) and rb[1] in on)]
+
+
+def _top(cands) -> str | None:
+    """The first recipe of PREFERENCE among the candidates."""
+    names = {r.name for r, _ in cands}
+    return next((n for n in PREFERENCE if n in names), None)
 
 
 def choose(cells, cands, alive, rule: str = "prior_se"):
