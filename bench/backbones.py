@@ -163,6 +163,27 @@ def main():
                 cells.append(f"{statistics.mean(acc):.3f} +- {sd:.3f} ({len(acc)}), "
                              f"{statistics.mean(r['seconds'] for r in rs):.0f}s")
             print(f"| {dataset} | {n_train} | {model} | " + " | ".join(cells) + " |")
+    paired(res["runs"], a)
+
+
+def paired(runs: dict, a) -> None:
+    """Each method minus the `setfit` library on the same samples (points, per seed), when both ran."""
+    if "setfit_lib" not in a.methods:
+        return
+    print("\nMinus the `setfit` library on the same sample, in points (seeds in order; mean; ahead / behind):\n")
+    for dataset in a.datasets:
+        for model in a.backbones:
+            lib = {k.rsplit("/", 1)[1]: r["accuracy"] for k, r in runs.items()
+                   if k.startswith(f"{dataset}/{model}/setfit_lib/")}
+            for method in a.methods:
+                mine = {k.rsplit("/", 1)[1]: r["accuracy"] for k, r in runs.items()
+                        if k.startswith(f"{dataset}/{model}/{method}/")}
+                seeds = sorted(set(lib) & set(mine), key=int)
+                if method == "setfit_lib" or not seeds:
+                    continue
+                d = [100 * (mine[s] - lib[s]) for s in seeds]
+                print(f"- {dataset} / {model} / {method}: " + " / ".join(f"{x:+.1f}" for x in d) +
+                      f"; mean {statistics.mean(d):+.2f}; {sum(x > 0 for x in d)} / {sum(x < 0 for x in d)}")
 
 
 if __name__ == "__main__":
