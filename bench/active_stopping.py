@@ -20,7 +20,12 @@ Reported per rule: labels at the stop, test accuracy there (2,000-text test draw
 left on the table (the last round's minus the stop's); "fired" counts the runs where the rule stopped before the last
 budget (otherwise the last round's labels are counted). MR is the design set (not a benchmark of the issue): the
 variants were written after SST-2's point rule stopped at chance; the default (stop_by_gain's) was chosen on MR.
-Writes bench/results/active-stopping.json.
+Writes bench/results/active-stopping.json (keyed by dataset, and by dataset-suffix for any suffix but lr).
+Past 128 per class (the plateau study, --suffix plateau, budgets to 1,024 per class):
+
+    python bench/active.py --datasets sst2 --methods frozen_lr --strategies random margin kmeans \
+        --budgets 4 8 16 32 64 128 256 512 1024 --suffix plateau
+    python bench/active_stopping.py --datasets sst2 agnews --suffix plateau --kappa-step 16
 """
 from __future__ import annotations
 
@@ -113,9 +118,11 @@ def main() -> None:
                 rows[strat].setdefault("curve", []).append(accs)
                 rows[strat].setdefault("gains", []).append(
                     [[g.get("gain"), *(g.get("gain_ci") or (None, None)), g.get("learning")] for g in gains])
-        out["datasets"][ds] = {"totals": totals, "kappa_rounds": fine, "rows": rows}
+        name = ds if a.suffix == "lr" else f"{ds}-{a.suffix}"  # the first study's keys stay as they were
+        out["datasets"][name] = {"totals": totals, "kappa_rounds": fine, "kappa_step_per_class": a.kappa_step,
+                                 "min_gain": a.min_gain, "rows": rows}
         save_results(path, out)
-        print(f"\n## {ds}: doubling rounds at {totals} labels, kappa rounds every {a.kappa_step * C}; "
+        print(f"\n## {name}: doubling rounds at {totals} labels, kappa rounds every {a.kappa_step * C}; "
               f"final = {totals[-1]}")
         print("| strategy | rule | fired (seeds) | labels at stop (mean) | accuracy at stop | accuracy left |")
         print("|---|---|---:|---:|---:|---:|")
