@@ -109,13 +109,14 @@ def main() -> None:
         pt = next(iter(res["methods"].values()))["points"][0]
         C = pt["n_labels"] // int(pt["budget"])
         print("| method | strategy | " + " | ".join(f"{b}/class" for b in budgets) +
-              " | worth in random labels at each budget |")
+              " | worth in random labels at each budget (never: past random's fitted ceiling) |")
         print("|---|---|" + "---:|" * len(budgets) + "---|")
         for method, rows in out["table"].items():
             for strat, r in rows.items():
                 cells = [f"{r['scores'][b]['mean']:.4f}" if b in r["scores"] else "-" for b in budgets]
                 w = [r["worth_vs_random"].get(str(int(b) * C), {}).get("multiplier") for b in budgets]
-                ws = " ".join("-" if v is None else f"{v:.2f}x" for v in w) if strat != "random" else ""
+                ws = " ".join("-" if v is None else f"{v:.2f}x" if v != float("inf") else "never"  # past the
+                              for v in w) if strat != "random" else ""  # fitted random curve's ceiling
                 print(f"| {method} | {strat} | " + " | ".join(cells) + f" | {ws} |")
 
 if __name__ == "__main__":
