@@ -28,6 +28,10 @@ DATASETS = {  # name -> data config (paths relative to DATA)
     "pc": dict(train="eda-paper/pc/train_orig.txt", test="eda-paper/pc/test.txt", format="label_text", task="classify"),
     "clinc150": dict(train="clinc150.train.tsv", test="clinc150.test.tsv", format="tsv", task="classify",
                      split="clinc150/data_full.json"),
+    # CLINC150's 15 travel intents alone (domains.json): a design set with many close classes, for choices that
+    # binary MR and Pros & Cons cannot inform (session 23: guards on pseudo-labels); never a result
+    "clinc-travel": dict(train="clinc-travel.train.tsv", test="clinc-travel.test.tsv", format="tsv", task="classify",
+                         split="clinc150/data_full.json", domain="travel"),
 }
 SPLITS = ROOT / "runs" / "bench-data"  # the made splits (ignored by git; rebuilt from DATA when missing)
 
@@ -35,7 +39,8 @@ SPLITS = ROOT / "runs" / "bench-data"  # the made splits (ignored by git; rebuil
 def bench_split(name: str) -> None:
     """Write SPLITS/<name>.train and .test for a dataset without an official split: SUBJ and MR (a fifth of the
     lines by a blake2b hash of the line is the test set: SUBJ 10,000 -> about 8,000 / 2,000, as in SetFit's copy);
-    CLINC150 (data_full.json's train and test, the 150 in-scope intents; out-of-scope left out)."""
+    CLINC150 (data_full.json's train and test, the 150 in-scope intents; out-of-scope left out; with a domain, that
+    domain's 15 intents of domains.json)."""
     import hashlib
 
     d = DATASETS[name]
@@ -46,7 +51,9 @@ def bench_split(name: str) -> None:
     src = DATA / d["split"]
     if src.suffix == ".json":
         full = json.loads(src.read_text(encoding="utf-8"))
-        rows = {k: "".join(f"{lab}\t{t.replace(chr(9), ' ')}\n" for t, lab in full[k]) for k in ("train", "test")}
+        keep = set(json.loads((src.parent / "domains.json").read_text())[d["domain"]]) if d.get("domain") else None
+        rows = {k: "".join(f"{lab}\t{t.replace(chr(9), ' ')}\n" for t, lab in full[k] if keep is None or lab in keep)
+                for k in ("train", "test")}
     else:
         # Latin-1 with a few cp1252 bytes: 0x85 is an ellipsis there, not a line break (NEL)
         lines = [ln.replace("\x85", "...").strip() for ln in src.read_text(encoding="latin-1").split("\n")]
@@ -65,6 +72,7 @@ def data_config(name: str, **extra):
 
     d = dict(DATASETS[name])
     base = DATA
+    d.pop("domain", None)
     if d.pop("split", None):
         bench_split(name)
         base = SPLITS
