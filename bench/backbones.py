@@ -32,7 +32,9 @@ from common import DATA, RESULTS, data_config, load_results, machine, save_resul
 COMMIT = os.popen(f"git -C {Path(__file__).resolve().parent} rev-parse --short HEAD 2>/dev/null").read().strip()
 K = {"sst2": 16, "agnews": 10, "trec": 16, "banking77": 5}
 MORE = {"sst5": 16, "subj": 16}  # issue 22's other datasets (bench/auto.py)
-DESIGN = {"mr": 16, "clinc150": 5, "pc": 16, "clinc-travel": 8}  # what auto's selection rule was designed on (bench/auto.py); never a result
+# what auto's selection rule (bench/auto.py) and setfit+pl's weighting (bench/setfit_heads.py) were designed on;
+# never a result
+DESIGN = {"mr": 16, "clinc150": 5, "pc": 16, "clinc-travel": 8}
 FEWCLUE = {"eprstmt": ("fewclue-eprstmt", "label"), "tnews": ("fewclue-tnews", "label_desc")}
 EMBEDDING = ("frozen_lr", "label_spreading", "gcn")
 

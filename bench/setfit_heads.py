@@ -40,7 +40,8 @@ from common import RESULTS, load_results, machine, save_results  # noqa: E402
 
 
 CACHE = Path(os.environ.get("LOWDATA_CACHE", Path.home() / ".cache" / "lowdata")) / "setfit-heads"
-PKG = os.popen(f"git -C {Path(__file__).resolve().parent} log -1 --format=%h -- ../src/lowdata 2>/dev/null").read().strip()
+PKG = os.popen(f"git -C {Path(__file__).resolve().parent} log -1 --format=%h -- ../src/lowdata 2>/dev/null").read()
+PKG = PKG.strip()
 
 
 def tuned(ds: str, seed: int, splits: dict, a) -> dict:
@@ -106,11 +107,12 @@ def heads(z: dict, seed: int) -> dict:
         n = min(len(t) for t in top)  # balanced: as many per class as the rarest class keeps
         keep = np.concatenate([t[:n] for t in top])
         res[name] = acc(fit(np.vstack([El, Eu[keep]]), np.concatenate([y, pred[keep]])).predict(Et))
-    # the shipped method (frozen.pseudo_labels=gcn, methods/frozen.py pseudo_labeled): the same, the GCN over the
-    # labels and the pool only, the top portion of each predicted class (rounded up) cut to the rarest class's count
-    cfg = load_config(None, [f"train.seed={seed}", "ssl.method=frozen_lr", "frozen.pseudo_labels=gcn"])
+    # the method shipped in sessions 21-22 (frozen.pseudo_weighting=top, methods/frozen.py pseudo_labeled): the same,
+    # the GCN over the labels and the pool only, the top portion of each predicted class cut to the rarest's count
+    cfg = load_config(None, [f"train.seed={seed}", "ssl.method=frozen_lr", "frozen.pseudo_labels=gcn",
+                             "frozen.pseudo_weighting=top"])
     pool = TextData(["x"] * len(Eu), None)  # only its length is read: the vectors come from the cache
-    X, Y = pseudo_labeled(cfg, pool, El, y, lambda d: Eu, info := {})
+    X, Y, _ = pseudo_labeled(cfg, pool, El, y, lambda d: Eu, info := {})
     res["pl_gcn"] = acc(fit(X, Y).predict(Et))
     res["pl_gcn_kept"] = info["pseudo_labels"]["kept"]
     # guards against pseudo-labels that hurt (session 23; designed on the design sets only):
@@ -134,6 +136,11 @@ def heads(z: dict, seed: int) -> dict:
     w = np.concatenate([np.ones(n_l), 1 - ent]) * zeta[Y_all]
     res["pl_iscen"] = acc(fit(np.vstack([El, Eu]), Y_all, w / w.mean()).predict(Et))
     res["pl_iscen_certainty"] = float(np.mean(1 - ent))
+    # the same through the shipped code (frozen.pseudo_weighting=certainty): must equal pl_iscen
+    cfg = load_config(None, [f"train.seed={seed}", "ssl.method=frozen_lr", "frozen.pseudo_labels=gcn",
+                             "frozen.pseudo_weighting=certainty"])
+    X, Y, W = pseudo_labeled(cfg, pool, El, y, lambda d: Eu, {})
+    res["pl_certainty"] = acc(fit(X, Y, W).predict(Et))
     return res
 
 
@@ -151,7 +158,7 @@ def main():
     for seed in a.seeds:
         for ds in a.datasets:
             key = f"{ds}/{seed}"
-            if "pl_iscen" not in res["runs"].get(key, {}):  # absent, or from before those heads existed
+            if "pl_certainty" not in res["runs"].get(key, {}):  # absent, or from before those heads existed
                 t0 = time.time()
                 z = tuned(ds, seed, splits_for(ds, seed, a), a)
                 res["runs"][key] = {**heads(z, seed), "seconds": round(time.time() - t0, 1)}

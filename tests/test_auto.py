@@ -199,13 +199,17 @@ def test_frozen_lr_self_trained_on_graph_pseudo_labels(tiny_model, toy_files, tm
             setattr(cfg.frozen, k, v)
         return train(cfg)
 
-    plain, pl = run("plain"), run("pl", pseudo_labels="gcn", k=3, pseudo_portion=1.0, pseudo_max_pool=20)
+    top = dict(pseudo_labels="gcn", k=3, pseudo_portion=1.0, pseudo_max_pool=20, pseudo_weighting="top")
+    plain, pl = run("plain"), run("pl", **top)
     info = pl["pseudo_labels"]
     assert info["method"] == "gcn" and info["pool"] == 20 and 0 < info["kept"] <= 20  # a sample of the 36 texts
     assert info["kept"] % len(pl["labels"]) == 0  # balanced: as many of each class
     assert "pseudo_labels" not in plain and (tmp_path / "pl" / "model" / "config.json").exists()
-    again = run("again", pseudo_labels="gcn", k=3, pseudo_portion=1.0, pseudo_max_pool=20)
+    again = run("again", **top)
     assert again["test"]["accuracy"] == pl["test"]["accuracy"] and again["pseudo_labels"] == info  # seeded
+    cert = run("cert", pseudo_labels="gcn", k=3, pseudo_max_pool=20)  # the default weighting: the whole sample
+    assert cert["pseudo_labels"]["weighting"] == "certainty" and cert["pseudo_labels"]["kept"] == 20
+    assert 0 <= cert["pseudo_labels"]["mean_certainty"] <= 1
     cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "nopool")
     cfg.ssl.method, cfg.data.dev, cfg.frozen.pseudo_labels = "frozen_lr", None, "gcn"
     with pytest.raises(ConfigError, match="needs unlabeled texts"):
@@ -214,6 +218,30 @@ def test_frozen_lr_self_trained_on_graph_pseudo_labels(tiny_model, toy_files, tm
 
     with pytest.raises(ConfigError, match="frozen.pseudo_labels"):
         load_config(None, ["ssl.method=gcn", "frozen.pseudo_labels=gcn"])
+
+
+def test_certainty_weights_are_iscens(monkeypatch):
+    """frozen.pseudo_weighting=certainty (Iscen et al. 2019): a pool text's weight is 1 - H(p)/log C times its
+    class's inverse size (labels and pseudo-labels together), the labels' the inverse size alone; mean 1."""
+    import numpy as np
+
+    import lowdata.ssl.graph as graph
+    from lowdata.config import load_config
+    from lowdata.data import TextData
+    from lowdata.methods.frozen import pseudo_labeled
+
+    P = np.array([[1.0, 0.0], [0.5, 0.5], [0.9, 0.1], [0.2, 0.8]])
+    monkeypatch.setattr(graph, "gcn", lambda *a, **k: P)
+    cfg = load_config(None, ["ssl.method=frozen_lr", "frozen.pseudo_labels=gcn"])
+    E_l, y, E_u = np.eye(3)[:2], np.array([0, 1]), np.ones((4, 3))
+    X, Y, W = pseudo_labeled(cfg, TextData(["a", "b", "c", "d"]), E_l, y, lambda d: E_u, info := {})
+    assert X.shape == (6, 3) and list(Y) == [0, 1, 0, 0, 0, 1]  # a tie goes to the first class
+    h = lambda p: -sum(q * np.log(q) for q in p if q > 0) / np.log(2)  # noqa: E731
+    raw = np.array([1 / 4, 1 / 2, 1 / 4, (1 - h([0.5, 0.5])) / 4, (1 - h([0.9, 0.1])) / 4, (1 - h([0.2, 0.8])) / 2])
+    assert np.allclose(W, raw / raw.mean()) and W[3] == 0  # an even guess counts for nothing
+    assert info["pseudo_labels"]["kept"] == 4
+    top = load_config(None, ["ssl.method=frozen_lr", "frozen.pseudo_labels=gcn", "frozen.pseudo_weighting=top"])
+    assert pseudo_labeled(top, TextData(["a", "b", "c", "d"]), E_l, y, lambda d: E_u, {})[2] is None
 
 
 def test_setfit_through_the_frozen_path_is_the_fine_tuning_path_and_shares_its_tuning(tiny_model, toy_files,

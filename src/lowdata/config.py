@@ -160,6 +160,8 @@ class FrozenConfig:
     pseudo_labels: Optional[str] = None      # frozen_lr: gcn | label_spreading = one round of self-training of the
     # regression on the pool's graph pseudo-labels (the labels + data.unlabeled only; methods/frozen.py)
     pseudo_portion: float = 0.2              # their share: the most confident of each predicted class, balanced
+    pseudo_weighting: str = "certainty"      # top: that share, weight 1 | certainty: every pool text, weighted by
+    # the graph's certainty 1 - H/log C and its class's inverse size (Iscen et al. 2019); pseudo_portion unused
     pseudo_max_pool: int = 2000              # a seeded sample of the pool this large at most joins the graph
 
 
@@ -470,7 +472,7 @@ RULES = {
                        "cv_folds": _int(2)},
     FrozenConfig: {"k": _int(1), "alpha": _num(0, 1, lo_open=True, hi_open=True), "C": _positive(),
                    "pseudo_labels": _one_of(None, "gcn", "label_spreading"), "pseudo_portion": _unit(lo_open=True),
-                   "pseudo_max_pool": _int(1)},
+                   "pseudo_weighting": _one_of("top", "certainty"), "pseudo_max_pool": _int(1)},
     CorpusConfig: {"format": _one_of(None, "text", "jsonl", "hf"), "documents": _one_of("auto", "blank_line", "line"),
                    "language": _one_of("auto", "en", "zh"), "heldout": _unit(hi_open=True), "max_heldout": _int(0),
                    "max_documents": _int(0)},

@@ -134,6 +134,18 @@ def _overrides_of(base) -> list:
     return out + ["train.save_every=0", "train.patience=0"]
 
 
+def _digest(base, cands) -> str:
+    """A digest of the base config and the candidates' overrides: a resumed run reuses no cell computed under other
+    settings (a changed default included, as frozen.pseudo_weighting's in session 23)."""
+    import dataclasses
+    import hashlib
+
+    what = {k: v for k, v in dataclasses.asdict(base).items() if k != "output_dir"}
+    what["train"] = {k: v for k, v in what["train"].items() if k not in ("progress", "report_to")}
+    what["recipes"] = [[r.name, b, list(r.overrides)] for r, b in cands]
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 class Cells:
     """auto.json: every finished cell (recipe x backbone x repeat x fold), written atomically after each."""
 
@@ -177,7 +189,7 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
     plan = folds(y, k, repeats, seed)
     settings = {"labels": len(train), "k": k, "repeats": repeats, "seed": seed, "backbones": list(backbones),
                 "recipes": [r.name for r, _ in cands], "pool": len(pool) if pool is not None else 0,
-                "pool_total": pool_total, "train_source": train.source}
+                "pool_total": pool_total, "train_source": train.source, "config": _digest(base, cands)}
     runs.check(out, None, resume=resume, overwrite=overwrite)
     t_start = time.time()
     with runs.start(out, None, resume=resume, overwrite=overwrite, checkpoint=False):

@@ -119,10 +119,11 @@ def _run_embedding(cfg, splits, method, out, labels, evals, encoder=None) -> dic
     if method == "frozen_lr":
         from sklearn.linear_model import LogisticRegression
 
-        X, Y = E_l, y
+        X, Y, W = E_l, y, None
         if cfg.frozen.pseudo_labels:
-            X, Y = pseudo_labeled(cfg, splits.get("unlabeled"), E_l, y, emb, extra)
-        clf = LogisticRegression(max_iter=2000, C=cfg.frozen.C, random_state=cfg.train.seed).fit(X, Y)
+            X, Y, W = pseudo_labeled(cfg, splits.get("unlabeled"), E_l, y, emb, extra)
+        clf = LogisticRegression(max_iter=2000, C=cfg.frozen.C, random_state=cfg.train.seed).fit(X, Y,
+                                                                                                  sample_weight=W)
         probs = {n: clf.predict_proba(emb(d)) for n, d in evals}
         if cfg.frozen.save_model:
             save_lr_model(cfg, clf, labels, os.path.join(out, "model"), encoder)
@@ -153,13 +154,20 @@ def _run_embedding(cfg, splits, method, out, labels, evals, encoder=None) -> dic
 def pseudo_labeled(cfg, pool, E_l, y, emb, info: dict):
     """One round of self-training of the logistic head on graph pseudo-labels (frozen.pseudo_labels): a GCN (Kipf &
     Welling 2017) or label spreading (Zhou et al. 2003) over the kNN graph of the labeled texts and the pool (a
-    seeded sample of at most frozen.pseudo_max_pool), the most confident frozen.pseudo_portion of each predicted
-    class, cut to the rarest class's count (ssl.pseudo_label.top_balanced), join the labels. Dev and test texts are
-    never in this graph, so the head is inductive (model/ labels any new text). After Iscen et al. 2019 ("Label
-    Propagation for Deep Semi-supervised Learning": pseudo-labels from a graph over the network's features train the
-    classifier); deviations: one round, the head only, a hard top-portion selection instead of entropy weights.
-    Measured on the design sets MR and Pros & Cons over SetFit-tuned features (bench/setfit_heads.py, docs/numbers.md).
-    -> (features, labels) to fit on; info gets the pseudo-labels' count."""
+    seeded sample of at most frozen.pseudo_max_pool). Dev and test texts are never in this graph, so the head is
+    inductive (model/ labels any new text). After Iscen et al. 2019 ("Label Propagation for Deep Semi-supervised
+    Learning": pseudo-labels from a graph over the network's features train the classifier); one round, the head only.
+    frozen.pseudo_weighting picks which pseudo-labels join the labels and how much they count:
+    - "top": the most confident frozen.pseudo_portion of each predicted class, cut to the rarest class's count
+      (ssl.pseudo_label.top_balanced), weight 1, as the labels (a deviation from the paper: a hard selection);
+    - "certainty": the paper's weighting: every pool text, weighted by its certainty 1 - H(p)/log C, and every
+      example, labels included, by the inverse size of its (pseudo-)class (the paper's class-balancing term); then
+      rescaled to mean 1, so that frozen.C means what it means without pseudo-labels (the paper's weights sit in an
+      SGD loss, where the scale is the learning rate's business). Less harm where the graph is unsure: its weights
+      shrink as its probabilities flatten.
+    Measured on the design sets MR, Pros & Cons and CLINC150's travel intents over SetFit-tuned features
+    (bench/setfit_heads.py, docs/numbers.md). -> (features, labels, sample weights or None) to fit on; info gets the
+    pseudo-labels' count (and, for certainty, their mean certainty)."""
     from ..config import ConfigError
     from ..ssl.graph import gcn, propagate
     from ..ssl.pseudo_label import top_balanced
@@ -173,9 +181,19 @@ def pseudo_labeled(cfg, pool, E_l, y, emb, info: dict):
     E_u = emb(pool)
     P = gcn(E_l, y, E_u, k=fc.k, seed=cfg.train.seed) if fc.pseudo_labels == "gcn" else \
         propagate(E_l, y, E_u, k=fc.k, alpha=fc.alpha)
+    info["pseudo_labels"] = {"method": fc.pseudo_labels, "weighting": fc.pseudo_weighting, "pool": len(pool)}
+    if fc.pseudo_weighting == "certainty":
+        C = P.shape[1]
+        P = np.clip(P / P.sum(1, keepdims=True).clip(min=1e-12), 1e-12, None)
+        certainty = 1 - (-(P * np.log(P)).sum(1) / np.log(C)) if C > 1 else np.ones(len(P))
+        Y = np.concatenate([y, P.argmax(1)])
+        w = np.concatenate([np.ones(len(y)), np.clip(certainty, 0, 1)]) / np.bincount(Y, minlength=C).clip(
+            min=1)[Y]
+        info["pseudo_labels"].update(kept=len(P), mean_certainty=round(float(certainty.mean()), 4))
+        return np.vstack([E_l, E_u]), Y, w / w.mean()
     keep, cls = top_balanced(P, fc.pseudo_portion)
-    info["pseudo_labels"] = {"method": fc.pseudo_labels, "pool": len(pool), "kept": int(len(keep))}
-    return np.vstack([E_l, E_u[keep]]), np.concatenate([y, cls])
+    info["pseudo_labels"]["kept"] = int(len(keep))
+    return np.vstack([E_l, E_u[keep]]), np.concatenate([y, cls]), None
 
 
 def save_lr_model(cfg, clf, labels, path: str, encoder: str | None = None) -> None:
