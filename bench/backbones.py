@@ -4,6 +4,7 @@
     python bench/backbones.py --datasets sst2 --methods finetune setfit --seeds 0 1 2 3 4
     python bench/backbones.py --datasets sst2 --methods setfit setfit_lib --results setfit-parity   # the library
     python bench/backbones.py --datasets subj --methods setfit+pl --results setfit-parity   # + the pool (auto's recipe)
+    python bench/backbones.py --datasets mr pc clinc-travel --methods setfit-unique --results setfit-sampling  # design
 
 Every number uses the k labels per class and nothing else: no dev set anywhere (no early stopping, fixed epochs, the
 published hyperparameters of each method: logistic regression C=1; label spreading alpha 0.99 and GCN over a
@@ -85,9 +86,11 @@ def run_one(method: str, model: str, splits: dict, seed: int, a) -> float:
             return run(cfg, splits)["test"]["accuracy"]
         from lowdata.methods.finetune import run
 
+        setfit = method in ("setfit", "setfit-unique")  # -unique: contrastive.sampling=unique, the library's pairs
         tc = TrainConfig(epochs=20 if method == "finetune" else 0, batch_size=8, lr=5e-5, head_lr=1e-3, patience=0,
                          seed=seed, progress=False, report_to=[], save_every=0)
-        cc = ContrastiveConfig(pairs=20 if method == "setfit" else 0, epochs=1)
+        cc = ContrastiveConfig(pairs=20 if setfit else 0, epochs=1,
+                               sampling="unique" if method == "setfit-unique" else "per_text")
         cfg = Config(model=mc, train=tc, contrastive=cc, output_dir=os.path.join(out, "run"))
         return run(cfg, {**splits, "unlabeled": None})["test"]["accuracy"]
 

@@ -26,6 +26,29 @@ def test_pairs_are_r_positives_and_r_negatives_per_text():
     assert counts.min() > 100 and counts[0] == np.bincount(partners)[1]
 
 
+def test_unique_pairs_are_the_setfit_librarys():
+    """contrastive.sampling=unique: every unordered pair (self-pairs too) once before any recurs, rounds x N of each
+    kind, interleaved positive / negative, seeded."""
+    from lowdata.config import ConfigError, load_config
+    from lowdata.contrastive import make_pairs_unique
+
+    y = [0, 0, 0, 1, 1, 2]
+    p = make_pairs_unique(y, rounds=3, seed=1)
+    assert (p == make_pairs_unique(y, rounds=3, seed=1)).all() and not (p == make_pairs_unique(y, 3, seed=2)).all()
+    assert len(p) == 2 * 3 * len(y) and (p[0::2, 2] == 1).all() and (p[1::2, 2] == 0).all()
+    assert (p[:, 0] <= p[:, 1]).all()
+    same = np.array([y[i] == y[j] for i, j in p[:, :2]])
+    assert (same == (p[:, 2] == 1)).all()
+    pos = [tuple(r) for r in p[p[:, 2] == 1, :2]]  # 6 + 3 + 1 = 10 same-class pairs with self-pairs; 18 drawn
+    assert len(set(pos[:10])) == 10 and pos[10:] == pos[:8]  # all once, then the same order again
+    neg = [tuple(r) for r in p[p[:, 2] == 0, :2]]  # 21 pairs in all - 10 = 11 other-class pairs
+    assert len(set(neg[:11])) == 11 and neg[11:] == neg[:7]
+    one = make_pairs_unique([0, 0], rounds=2)  # one class: positives only, the 3 pairs then the first again
+    assert len(one) == 4 and (one[:, 2] == 1).all() and {tuple(r) for r in one[:3, :2]} == {(0, 0), (0, 1), (1, 1)}
+    with pytest.raises(ConfigError, match="contrastive.sampling"):
+        load_config(None, ["contrastive.sampling=random"])
+
+
 def _gap(model, enc, pad, y):
     from lowdata.batching import collate
 

@@ -141,6 +141,8 @@ class FusionConfig:
 class ContrastiveConfig:
     """SetFit's contrastive stage (lowdata.contrastive): pairs of training texts tune the encoder before the head."""
     pairs: int = 0                           # R: positive and negative pairs per text (SetFit: 20); 0 = off
+    sampling: str = "per_text"               # per_text: each round, a random partner of each kind per text | unique:
+    # the setfit library's (every unordered pair, self-pairs included, once in a seeded order, cycled; contrastive.py)
     epochs: int = 1
     max_steps: int = 0                       # >0: this many steps instead of epochs
     batch_size: int = 16
@@ -465,8 +467,8 @@ RULES = {
                         "alpha": _positive(True), "steps": _int(1, True), "max_norm": _num(0, optional=True)},
     FusionConfig: {"epochs": _int(0), "max_steps": _int(0), "lr": _positive(), "batch_size": _int(1),
                    "max_length": _num(8, 8192, integer=True)},
-    ContrastiveConfig: {"pairs": _int(0), "epochs": _int(0), "max_steps": _int(0), "batch_size": _int(2),
-                        "lr": _positive()},
+    ContrastiveConfig: {"pairs": _int(0), "sampling": _one_of("per_text", "unique"), "epochs": _int(0),
+                        "max_steps": _int(0), "batch_size": _int(2), "lr": _positive()},
     MultiLabelConfig: {"thresholds": _one_of("auto", "dev", "cv", "fixed"), "threshold": _unit(lo_open=True,
                                                                                               hi_open=True),
                        "cv_folds": _int(2)},

@@ -2,6 +2,7 @@
 
     contrastive:            # in a train config
       pairs: 20             # R: per training text and round, one same-class and one other-class partner
+      sampling: per_text    # or unique: the setfit library's pairs (every pair once before any recurs)
     train:
       lp_init: true         # implied: the head is then a logistic regression on the tuned features (SetFit's head)
       epochs: 0             # 0 = SetFit as published (tuned body + logistic head); > 0 = then fine-tune end to end
@@ -51,6 +52,28 @@ def make_pairs(labels, rounds: int, seed: int = 0) -> np.ndarray:
     return np.array(rows, dtype=np.int64).reshape(-1, 3)
 
 
+def make_pairs_unique(labels, rounds: int, seed: int = 0) -> np.ndarray:
+    """The setfit library's pairs (1.x, sampler.ContrastiveDataset with num_iterations = rounds): every unordered pair
+    of texts, self-pairs included (np.triu_indices with the diagonal, as its shuffle_combinations), in a seeded random
+    order, split into same-class and other-class lists; each list is cycled to rounds x N rows and the two are
+    interleaved. Unlike make_pairs, a pair recurs only once every other pair of its kind has come (the library's own
+    order uses a fixed seed, 42; here the run's seed). -> (P, 3) rows like make_pairs'."""
+    y = np.asarray(labels)
+    n = len(y)
+    ij = np.stack(np.triu_indices(n, 0), axis=-1)[np.random.default_rng([seed, 1730]).permutation(n * (n + 1) // 2)]
+    same = y[ij[:, 0]] == y[ij[:, 1]]
+    out = []
+    for part, t in ((ij[same], 1), (ij[~same], 0)):
+        if len(part):
+            rows = part[np.arange(rounds * n) % len(part)]
+            out.append(np.column_stack([rows, np.full(len(rows), t)]))
+    if not out:
+        return np.zeros((0, 3), dtype=np.int64)
+    if len(out) == 1:
+        return out[0].astype(np.int64)
+    return np.stack(out, axis=1).reshape(-1, 3).astype(np.int64)  # pos, neg, pos, neg, ...
+
+
 def pair_loss(model, batch):
     """MSE between cos(f(a), f(b)) and the pair's target (1 same class, 0 not)."""
     u = model.features(batch["input_ids"], batch["attention_mask"]).float()  # (B, H)
@@ -87,7 +110,8 @@ def contrastive_stage(model, enc: list[dict], pad: int, cc, tc, acc, out: str, p
     from .loop import fit
 
     if pairs is None:
-        pairs = make_pairs([e["label"] for e in enc], cc.pairs, tc.seed)
+        make = make_pairs_unique if cc.sampling == "unique" else make_pairs
+        pairs = make([e["label"] for e in enc], cc.pairs, tc.seed)
     if not len(pairs):
         from .config import ConfigError
 
