@@ -240,6 +240,9 @@ def test_certainty_weights_are_iscens(monkeypatch):
     raw = np.array([1 / 4, 1 / 2, 1 / 4, (1 - h([0.5, 0.5])) / 4, (1 - h([0.9, 0.1])) / 4, (1 - h([0.2, 0.8])) / 2])
     assert np.allclose(W, raw / raw.mean()) and W[3] == 0  # an even guess counts for nothing
     assert info["pseudo_labels"]["kept"] == 4
+    monkeypatch.setattr(graph, "gcn", lambda *a, **k: np.array([[0.0, 0.0], [3.0, 1.0]]))  # unreached; unnormalised
+    _, _, W2 = pseudo_labeled(cfg, TextData(["a", "b"]), E_l, y, lambda d: E_u[:2], {})
+    assert W2[2] == 0 and np.isclose(W2[3] / W2[0], 1 - h([0.75, 0.25]))  # both in class 0 (3 texts)
     top = load_config(None, ["ssl.method=frozen_lr", "frozen.pseudo_labels=gcn", "frozen.pseudo_weighting=top"])
     assert pseudo_labeled(top, TextData(["a", "b", "c", "d"]), E_l, y, lambda d: E_u, {})[2] is None
 

@@ -184,7 +184,8 @@ def pseudo_labeled(cfg, pool, E_l, y, emb, info: dict):
     info["pseudo_labels"] = {"method": fc.pseudo_labels, "weighting": fc.pseudo_weighting, "pool": len(pool)}
     if fc.pseudo_weighting == "certainty":
         C = P.shape[1]
-        P = np.clip(P / P.sum(1, keepdims=True).clip(min=1e-12), 1e-12, None)
+        tot = P.sum(1, keepdims=True)  # a text the graph never reached (all zeros) counts as an even guess
+        P = np.clip(np.where(tot > 0, P / np.where(tot > 0, tot, 1), 1.0 / C), 1e-12, None)
         certainty = 1 - (-(P * np.log(P)).sum(1) / np.log(C)) if C > 1 else np.ones(len(P))
         Y = np.concatenate([y, P.argmax(1)])
         w = np.concatenate([np.ones(len(y)), np.clip(certainty, 0, 1)]) / np.bincount(Y, minlength=C).clip(
