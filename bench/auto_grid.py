@@ -3,6 +3,8 @@
     python bench/auto_grid.py --datasets mr pc --seeds 0 1 2 --results auto-design-grid     # the design sets
     python bench/auto_rules.py --results auto-design-grid --loo
     python bench/auto_grid.py --datasets subj sst2 --seeds 0 1 2 --results auto-grid        # benchmarks: reported only
+    python bench/auto_grid.py --datasets sst5 trec --seeds 0 1 2 3 4 --recipes setfit setfit+pl --results auto-grid-plc
+        # setfit+pl with its certainty-weighted head (session 23); auto-grid-pl holds cells of the earlier top-20% head
 
 For each dataset (the design sets MR and Pros & Cons, on which the rule is chosen; benchmark sets only to report the
 chosen rule) and sample seed: every CV cell auto could run
