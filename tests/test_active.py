@@ -201,6 +201,19 @@ def al_files(tmp_path, monkeypatch):
     return tmp_path, pool, lab
 
 
+def test_select_prints_the_expected_gain_and_its_caveat_for_uncertainty(tiny_model, al_files):
+    d, pool, _ = al_files
+    lab = [(t, "pos" if i % 2 else "neg") for i, t in enumerate(pool[10:26])]  # 16 labels: the gain is estimated
+    (d / "lab16.tsv").write_text("text\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in lab))
+    for strategy, caveat in (("margin", True), ("random", False)):
+        r = _cli("select", "--pool", str(d / "pool.txt"), "--labeled", str(d / "lab16.tsv"), "--n", "4", "--strategy",
+                 strategy, "--backbone", tiny_model, "--max-length", "32", "-o", str(d / f"{strategy}.csv"),
+                 "--no-progress")
+        assert r.returncode == 0, r.stderr
+        assert "expected from the labels alone" in r.stdout
+        assert ("bought by an uncertainty strategy" in r.stdout) == caveat
+
+
 @pytest.mark.parametrize("ext", ["csv", "jsonl", "json"])
 def test_select_and_merge_round_trip(tiny_model, al_files, ext):
     d, pool, lab = al_files
