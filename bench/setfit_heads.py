@@ -116,12 +116,11 @@ def heads(z: dict, seed: int) -> dict:
     res["pl_gcn"] = acc(fit(X, Y).predict(Et))
     res["pl_gcn_kept"] = info["pseudo_labels"]["kept"]
     # guards against pseudo-labels that hurt (session 23; designed on the design sets only):
-    Pg = gcn(El, y, Eu, k=10, seed=seed)  # the shipped GCN: labels + pool, test texts never in the graph
-    keep, cls = top_balanced(Pg, 0.2)
-    n_l, n_p = len(y), len(keep)
-    # cap: the same pseudo-labels, their total weight at most the labels' (each min(1, n_labels / n_pseudo))
+    # cap: pl_gcn's pseudo-labels (X, Y above), their total weight at most the labels' (each min(1, n_l / n_pseudo))
+    n_l, n_p = len(y), len(Y) - len(y)
     w = np.concatenate([np.ones(n_l), np.full(n_p, min(1.0, n_l / max(n_p, 1)))])
-    res["pl_cap"] = acc(fit(np.vstack([El, Eu[keep]]), np.concatenate([y, cls]), w).predict(Et))
+    res["pl_cap"] = acc(fit(X, Y, w).predict(Et))
+    Pg = gcn(El, y, Eu, k=10, seed=seed)  # the shipped GCN again (labels + pool, no test text), for agree and iscen
     # agree: only pool texts where the GCN and the labels' own logistic head predict the same class, then as shipped
     agree = np.flatnonzero(Pg.argmax(1) == lr.predict(Eu))
     k2, c2 = top_balanced(Pg[agree], 0.2)
