@@ -92,6 +92,8 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--format", help="the pool's format (default: guessed)")
     se.add_argument("--seed", type=_natural, default=0)
     se.add_argument("-o", "--output", required=True, help="to_label.csv | .jsonl | .json (Label Studio tasks)")
+    se.add_argument("--history", help="stabilising predictions across rounds: a file kept from call to call (created "
+                    "on first use; each call with new labels adds a round; Bloodgood & Vijay-Shanker 2009)")
     se.add_argument("--overwrite", action="store_true")
     se.add_argument("--no-progress", action="store_true")
 
@@ -293,7 +295,8 @@ def _select(args) -> int:
 
     r = select_file(args.pool, args.output, args.strategy, args.n, labeled=args.labeled, model=args.model,
                     backbone=args.backbone, max_length=args.max_length, seed=args.seed, balance=args.balance,
-                    overwrite=args.overwrite, progress=not args.no_progress, fmt=args.format, classes=args.classes)
+                    overwrite=args.overwrite, progress=not args.no_progress, fmt=args.format, classes=args.classes,
+                    history=args.history)
     print(f"{args.output}: {r['n']} of {r['pool_size']} pool texts by {args.strategy}"
           f"{' (balanced)' if args.balance else ''} in {r['seconds']:.1f}s"
           + (f"; {r['left_out']} left out (already labeled or repeated)" if r["left_out"] else ""))
@@ -312,9 +315,27 @@ def _select(args) -> int:
             print(f"the surrogate is not above chance yet (CV accuracy {g['cv_accuracy_full_fold']:.3f} vs the "
                   f"majority class {g['chance']:.3f}, p = {g['above_chance_p']:.2f}): a flat curve here means it has "
                   "not started, not that it has levelled off")
+    _print_stopping(r.get("stopping"))
     print(f"label them, then: lowdata merge --annotated {args.output}" +
           (f" --labeled {args.labeled}" if args.labeled else "") + " -o NEW_LABELED_FILE")
     return 0
+
+
+def _print_stopping(s) -> None:
+    if not s:
+        return
+    where = f"stop set of {s['stop_set']} pool texts in {s['history']}"
+    if s["round"] == 0:
+        print(f"{where}: fixed; rounds are recorded once there are labels (--labeled) or a model (--model)")
+    elif not s["added"]:
+        print(f"{where}: the same labels as round {s['round']}, so no new round (label the batch, merge, then select)")
+    elif s["kappa"] is None:
+        print(f"{where}: round 1 recorded; agreement between rounds is read from round 2 on")
+    else:
+        print(f"{where}: round {s['round']}, kappa {s['kappa']:.3f} with round {s['round'] - 1}; {s['stable']} "
+              f"round(s) in a row at >= 0.99 (stabilising predictions stop at 3)"
+              + ("; predictions have stabilised: more labels are unlikely to change this model much" if s["stop"]
+                 else ""))
 
 
 def _merge(args) -> int:

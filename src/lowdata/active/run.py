@@ -59,7 +59,7 @@ def model_outputs(model_dir: str, texts: list[str], passes: int = 0, batch_size:
 def select_file(pool: str, out: str, strategy: str, n: int, *, labeled: str | None = None, model: str | None = None,
                 backbone: str = "minilm", max_length: int = 128, seed: int = 0, balance: bool = False,
                 overwrite: bool = False, progress: bool = True, fmt: str | None = None,
-                classes: int | None = None) -> dict:
+                classes: int | None = None, history: str | None = None) -> dict:
     from ..data import LabelMap, read
     from ..errors import LowdataError
     from ..runs import output_file
@@ -70,8 +70,9 @@ def select_file(pool: str, out: str, strategy: str, n: int, *, labeled: str | No
     from .strategies import NEEDS_LABELS, NEEDS_MODEL, NEEDS_PROBS
 
     STRATEGIES.factory(strategy)  # an unknown name fails before any work
-    output_file(out, [p for p in (pool, labeled, model) if p], overwrite)
-    output_file(out + SIDE, [p for p in (pool, labeled, model) if p], overwrite)
+    output_file(out, [p for p in (pool, labeled, model, history) if p], overwrite)
+    output_file(out + SIDE, [p for p in (pool, labeled, model, history) if p], overwrite)
+    hist = _history_start(history, [p for p in (pool, labeled, model) if p])
     t0 = time.time()
     P_data = read(pool, format=fmt, labeled=False)
     L_data = read(labeled, format=None) if labeled else None
@@ -131,6 +132,59 @@ def select_file(pool: str, out: str, strategy: str, n: int, *, labeled: str | No
         from .stopping import next_batch_gain
 
         record["next_batch"] = next_batch_gain(X_l, y_l, len(rows), seed=seed)
+    h_new = None
+    if history:
+        record["stopping"] = _history_round(history, hist, texts, L_data, X_l, y_l, names, model, backbone,
+                                            max_length, seed)
+        h_new = record["stopping"].pop("_history")
     record["seconds"] = round(time.time() - t0, 2)
     write_batch(out, rows, record)
+    if h_new is not None and (hist is None or record["stopping"]["added"]):
+        from ..runs import write_json
+
+        write_json(history, h_new)  # after the batch, so a failed batch write records no round
     return record
+
+
+def _history_start(history: str | None, inputs: list[str]) -> dict | None:
+    """The stabilising-predictions history (lowdata.active.history) before any work: never one of the inputs, a
+    folder that exists, a file that is a history; None when it does not exist yet."""
+    import os
+
+    from ..errors import RunError
+    from .history import load
+
+    if not history:
+        return None
+    for p in inputs:
+        if os.path.realpath(p) == os.path.realpath(history):
+            raise RunError(f"{history}: the history file is the input {p}; lowdata never writes over its input")
+    if os.path.isdir(history):
+        raise RunError(f"{history}: is a folder (expected the history file path)")
+    parent = os.path.dirname(os.path.abspath(history))
+    if not os.path.isdir(parent):
+        raise RunError(f"{history}: the folder {parent} does not exist")
+    return load(history)
+
+
+def _history_round(history, hist, texts, L_data, X_l, y_l, names, model, backbone, max_length, seed) -> dict:
+    """This call's round: the stop set's predictions by the model behind the selection (see lowdata.active.history);
+    the updated history rides in "_history" until the batch is written."""
+    from . import surrogate_probs
+    from .history import add_round, labels_digest, new
+
+    h = hist or new(texts)
+    stop = h["stop_set"]["texts"]
+    if model:
+        _, P, _ = model_outputs(model, stop)
+        source, digest = "model", None  # every call with a model is a round
+    elif L_data is not None:
+        from ..ssl.embedding import cached_embed
+
+        P = surrogate_probs(X_l, y_l, cached_embed(stop, backbone, max_length), len(names), seed)
+        source, digest = f"surrogate {backbone} max_length {max_length}", labels_digest(L_data.texts, L_data.labels)
+    else:  # cold start: the stop set is fixed now, the first round comes with the first labels
+        return {"history": history, "stop_set": len(stop), "round": 0, "added": False, "_history": h}
+    reading = add_round(h, [names[int(i)] for i in P.argmax(1)], digest,
+                        len(L_data) if L_data is not None else 0, source)
+    return {"history": history, "stop_set": len(stop), **reading, "_history": h}
