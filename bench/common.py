@@ -32,6 +32,10 @@ DATASETS = {  # name -> data config (paths relative to DATA)
     # binary MR and Pros & Cons cannot inform (session 23: guards on pseudo-labels); never a result
     "clinc-travel": dict(train="clinc-travel.train.tsv", test="clinc-travel.test.tsv", format="tsv", task="classify",
                          split="clinc150/data_full.json", domain="travel"),
+    # GoEmotions' Ekman groups, the comments with exactly one (7 classes, neutral included, very unequal): a hard
+    # multi-class design set like SST-5 (session 24: SetFit pair sampling for multi-class labels); never a result
+    "goemo-ekman": dict(train="goemo-ekman.train.tsv", test="goemo-ekman.test.tsv", format="tsv", task="classify",
+                        split="goemotions/ekman"),
 }
 SPLITS = ROOT / "runs" / "bench-data"  # the made splits (ignored by git; rebuilt from DATA when missing)
 
@@ -40,7 +44,8 @@ def bench_split(name: str) -> None:
     """Write SPLITS/<name>.train and .test for a dataset without an official split: SUBJ and MR (a fifth of the
     lines by a blake2b hash of the line is the test set: SUBJ 10,000 -> about 8,000 / 2,000, as in SetFit's copy);
     CLINC150 (data_full.json's train and test, the 150 in-scope intents; out-of-scope left out; with a domain, that
-    domain's 15 intents of domains.json)."""
+    domain's 15 intents of domains.json); GoEmotions' Ekman folder (train.tsv / test.tsv rows with one label id,
+    named by labels.txt)."""
     import hashlib
 
     d = DATASETS[name]
@@ -49,7 +54,13 @@ def bench_split(name: str) -> None:
     if train.exists() and test.exists():
         return
     src = DATA / d["split"]
-    if src.suffix == ".json":
+    if src.is_dir():  # GoEmotions: text, comma-separated label ids, comment id
+        names = (src / "labels.txt").read_text(encoding="utf-8").split()
+        rows = {}
+        for k in ("train", "test"):
+            cells = [ln.split("\t") for ln in (src / f"{k}.tsv").read_text(encoding="utf-8").splitlines() if ln]
+            rows[k] = "".join(f"{names[int(c[1])]}\t{c[0]}\n" for c in cells if "," not in c[1])
+    elif src.suffix == ".json":
         full = json.loads(src.read_text(encoding="utf-8"))
         keep = set(json.loads((src.parent / "domains.json").read_text())[d["domain"]]) if d.get("domain") else None
         rows = {k: "".join(f"{lab}\t{t.replace(chr(9), ' ')}\n" for t, lab in full[k] if keep is None or lab in keep)
