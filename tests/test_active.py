@@ -334,12 +334,13 @@ def test_select_with_a_model_and_mc_dropout(tiny_model, toy_files, tmp_path, al_
 
     d, pool, lab = al_files
     train(tiny_cfg(tiny_model, toy_files, tmp_path / "run", epochs=1))
-    for strat in ("mc_dropout", "badge", "entropy"):
+    for i, strat in enumerate(("mc_dropout", "badge", "entropy")):
         r = _cli("select", "--pool", str(d / "pool.txt"), "--model", str(tmp_path / "run" / "model"), "--n", "5",
-                 "--strategy", strat, "-o", str(d / f"{strat}.csv"), "--no-progress")
+                 "--strategy", strat, "-o", str(d / f"{strat}.csv"), "--no-progress", "--history", str(d / "h.json"))
         assert r.returncode == 0, r.stderr
         rows = list(csv.DictReader(open(d / f"{strat}.csv")))
         assert len(rows) == 5 and {r_["guess"] for r_ in rows} <= {"pos", "neg"}
+        assert ("round 1 recorded" if i == 0 else "the same labels (or model) as round 1") in r.stdout
     r = _cli("select", "--pool", str(d / "pool.txt"), "--n", "5", "--strategy", "margin", "-o", str(d / "m.csv"))
     assert r.returncode == 2 and "needs --labeled or --model" in r.stderr
     r = _cli("select", "--pool", str(d / "pool.txt"), "--n", "5", "--strategy", "nope", "-o", str(d / "m.csv"))

@@ -12,7 +12,7 @@ from lowdata.data import DataError
 from lowdata.errors import RunError
 
 
-def test_rounds_read_kappa_and_stop_after_three_stable_rounds():
+def test_rounds_read_kappa_and_stop_after_three_stable_rounds(tmp_path):
     h = H.new([f"text {i}" for i in range(30)] + ["text 1"], size=20)
     assert len(h["stop_set"]["texts"]) == 20 == len(set(h["stop_set"]["ids"]))
     assert h["stop_set"]["ids"] == sorted(h["stop_set"]["ids"])
@@ -29,7 +29,10 @@ def test_rounds_read_kappa_and_stop_after_three_stable_rounds():
         assert r["kappa"] == 1.0 and r["stable"] == want and r["stop"] == (want >= 3)
     r = H.add_round(h, base, "d6", 24, "s")  # a change resets the run
     assert r["stable"] == 0 and not r["stop"]
-    assert H.add_round(h, base, None, 0, "model")["added"]  # a model's round has no labels digest: always added
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    m = H.model_digest(str(tmp_path))
+    assert m == H.model_digest(str(tmp_path)) and m.startswith("model:")
+    assert H.add_round(h, base, m, 0, "model")["added"] and not H.add_round(h, base, m, 0, "model")["added"]
 
 
 def test_a_file_that_is_not_a_history_fails_and_is_left_alone(tmp_path):
@@ -95,3 +98,10 @@ def test_select_history_across_rounds(tiny_model, tmp_path, monkeypatch):
                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert out.returncode == 0, out.stderr
     assert "round 3, kappa" in out.stdout and "stabilising predictions stop at 3" in out.stdout
+
+
+def test_a_retrained_model_folder_is_a_new_round(tmp_path):
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    first = H.model_digest(str(tmp_path))
+    (tmp_path / "model.safetensors").write_bytes(b"retrained")
+    assert H.model_digest(str(tmp_path)) != first

@@ -328,7 +328,8 @@ def _print_stopping(s) -> None:
     if s["round"] == 0:
         print(f"{where}: fixed; rounds are recorded once there are labels (--labeled) or a model (--model)")
     elif not s["added"]:
-        print(f"{where}: the same labels as round {s['round']}, so no new round (label the batch, merge, then select)")
+        print(f"{where}: the same labels (or model) as round {s['round']}, so no new round (label the batch, merge, "
+              "then select)")
     elif s["kappa"] is None:
         print(f"{where}: round 1 recorded; agreement between rounds is read from round 2 on")
     else:

@@ -11,7 +11,8 @@ loop's). The stop set is fixed by the first call: up to STOP_SET pool texts with
 text, as bench/active_stopping.py draws it; a text later bought stays in it, its label is never read). Its texts are
 stored in the file, so later pools may shrink or grow. A round's predictions come from the model that drives the
 selection: --model's, or without it the frozen-LR surrogate fitted on --labeled (the one the uncertainty strategies
-read). Selecting again with the same labels adds no round (it would read as a stable one). The file is rewritten
+read). Selecting again with the same labels (or the same model folder, unchanged) adds no round (it would read as a
+stable one). The file is rewritten
 atomically with every old round kept; a file that is not a lowdata history fails with its name and what was expected.
 """
 from __future__ import annotations
@@ -34,6 +35,17 @@ def labels_digest(texts: list[str], labels: list[str]) -> str:
     for t, y in sorted(zip(texts, labels)):
         h.update(json.dumps([t, y], ensure_ascii=False).encode("utf-8"))
     return h.hexdigest()[:16]
+
+
+def model_digest(model_dir: str) -> str:
+    """A model folder's identity: its path and each file's name, size and modification time (retraining into the
+    same folder gives a new digest; selecting again with the same model does not)."""
+    h = hashlib.sha1(os.path.realpath(model_dir).encode("utf-8"))
+    for root, _, files in sorted(os.walk(model_dir)):
+        for f in sorted(files):
+            st = os.stat(os.path.join(root, f))
+            h.update(f"{os.path.relpath(os.path.join(root, f), model_dir)}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return "model:" + h.hexdigest()[:16]
 
 
 def load(path: str) -> dict | None:

@@ -177,7 +177,9 @@ def _history_round(history, hist, texts, L_data, X_l, y_l, names, model, backbon
     stop = h["stop_set"]["texts"]
     if model:
         _, P, _ = model_outputs(model, stop)
-        source, digest = "model", None  # every call with a model is a round
+        from .history import model_digest
+
+        source, digest = "model", model_digest(model)
     elif L_data is not None:
         from ..ssl.embedding import cached_embed
 
