@@ -47,6 +47,11 @@ def test_unique_pairs_are_the_setfit_librarys():
     assert len(one) == 4 and (one[:, 2] == 1).all() and {tuple(r) for r in one[:3, :2]} == {(0, 0), (0, 1), (1, 1)}
     with pytest.raises(ConfigError, match="contrastive.sampling"):
         load_config(None, ["contrastive.sampling=random"])
+    from lowdata.contrastive import make_pairs, sampler
+
+    assert load_config(None, ["contrastive.sampling=auto"]).contrastive.sampling == "auto"
+    assert sampler("auto", y) is make_pairs_unique and sampler("auto", [0, 1, 1]) is make_pairs  # 3 classes / 2
+    assert sampler("per_text", y) is make_pairs and sampler("unique", [0, 1]) is make_pairs_unique
 
 
 def _gap(model, enc, pad, y):

@@ -143,6 +143,7 @@ class ContrastiveConfig:
     pairs: int = 0                           # R: positive and negative pairs per text (SetFit: 20); 0 = off
     sampling: str = "per_text"               # per_text: each round, a random partner of each kind per text | unique:
     # the setfit library's (every unordered pair, self-pairs included, once in a seeded order, cycled; contrastive.py)
+    # | auto: unique for more than two classes, per_text for two
     epochs: int = 1
     max_steps: int = 0                       # >0: this many steps instead of epochs
     batch_size: int = 16
@@ -467,7 +468,7 @@ RULES = {
                         "alpha": _positive(True), "steps": _int(1, True), "max_norm": _num(0, optional=True)},
     FusionConfig: {"epochs": _int(0), "max_steps": _int(0), "lr": _positive(), "batch_size": _int(1),
                    "max_length": _num(8, 8192, integer=True)},
-    ContrastiveConfig: {"pairs": _int(0), "sampling": _one_of("per_text", "unique"), "epochs": _int(0),
+    ContrastiveConfig: {"pairs": _int(0), "sampling": _one_of("per_text", "unique", "auto"), "epochs": _int(0),
                         "max_steps": _int(0), "batch_size": _int(2), "lr": _positive()},
     MultiLabelConfig: {"thresholds": _one_of("auto", "dev", "cv", "fixed"), "threshold": _unit(lo_open=True,
                                                                                               hi_open=True),

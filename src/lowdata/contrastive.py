@@ -2,7 +2,8 @@
 
     contrastive:            # in a train config
       pairs: 20             # R: per training text and round, one same-class and one other-class partner
-      sampling: per_text    # or unique: the setfit library's pairs (every pair once before any recurs)
+      sampling: per_text    # or unique: the setfit library's pairs (every pair once before any recurs); or auto:
+                            # unique for more than two classes, per_text for two
     train:
       lp_init: true         # implied: the head is then a logistic regression on the tuned features (SetFit's head)
       epochs: 0             # 0 = SetFit as published (tuned body + logistic head); > 0 = then fine-tune end to end
@@ -74,6 +75,14 @@ def make_pairs_unique(labels, rounds: int, seed: int = 0) -> np.ndarray:
     return np.stack(out, axis=1).reshape(-1, 3).astype(np.int64)  # pos, neg, pos, neg, ...
 
 
+def sampler(sampling: str, labels):
+    """The pair maker for contrastive.sampling: per_text (make_pairs), unique (make_pairs_unique), or auto: unique
+    for labels of more than two classes, per_text for two (what the design sets preferred, bench/backbones.py)."""
+    if sampling == "auto":
+        sampling = "unique" if len(np.unique(np.asarray(labels))) > 2 else "per_text"
+    return make_pairs_unique if sampling == "unique" else make_pairs
+
+
 def pair_loss(model, batch):
     """MSE between cos(f(a), f(b)) and the pair's target (1 same class, 0 not)."""
     u = model.features(batch["input_ids"], batch["attention_mask"]).float()  # (B, H)
@@ -110,8 +119,8 @@ def contrastive_stage(model, enc: list[dict], pad: int, cc, tc, acc, out: str, p
     from .loop import fit
 
     if pairs is None:
-        make = make_pairs_unique if cc.sampling == "unique" else make_pairs
-        pairs = make([e["label"] for e in enc], cc.pairs, tc.seed)
+        labels = [e["label"] for e in enc]
+        pairs = sampler(cc.sampling, labels)(labels, cc.pairs, tc.seed)
     if not len(pairs):
         from .config import ConfigError
 
