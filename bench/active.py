@@ -4,6 +4,8 @@ of each strategy against uniformly random labels for the same method. Resumable 
 
     python bench/active.py --datasets agnews sst2 trec banking77 --seeds 0 1 2 3 4
     python bench/active.py --datasets agnews --methods finetune --strategies random typiclust --budgets 4 10 16
+    python bench/active.py --datasets agnews --methods setfit+pl --strategies random kmeans typiclust badge \
+        --budgets 4 10 --seeds 0 1 2 --suffix setfit-pl   # the 40-chosen-labels goal with auto's recipe
 
 It is `lowdata curve` with an `acquisition:` section (lowdata.studies.study, lowdata.active.simulate): a budget b buys
 b x classes labels in all; the first batch of an uncertainty strategy is random; later batches are scored by a
@@ -34,6 +36,9 @@ METHODS = {
     "frozen_lr": {"ssl.method": "frozen_lr", "frozen.C": 10.0, "frozen.save_model": False},
     "gcn": {"ssl.method": "gcn"},
     "finetune": {"train.epochs": 20, "train.batch_size": 8, "train.lr": 5e-5, "train.head_lr": 1e-3},
+    # lowdata auto's preferred recipe (methods.auto RECIPES): SetFit-style tuning, then the head on the labels and
+    # the GCN's weighted pseudo-labels over the rest of the pool (the whole pool: AG News ~10k texts to encode a cell)
+    "setfit+pl": {"contrastive.pairs": 20, "train.epochs": 0, "ssl.method": "frozen_lr", "frozen.pseudo_labels": "gcn"},
 }
 
 
@@ -97,7 +102,8 @@ def main() -> None:
         traj = res.get("trajectories", {})
         out = {"dataset": ds, "commit": COMMIT, "machine": machine(), "backbone": a.backbone,
                "max_length": a.max_length, "test_sample": a.test_sample, "budgets_per_class": st.budgets,
-               "seeds": a.seeds, "cold_start": a.cold_start, "protocol": "true few-shot: labels bought by the strategy only, no dev set",
+               "seeds": a.seeds, "cold_start": a.cold_start,
+               "protocol": "true few-shot: labels bought by the strategy only, no dev set",
                "selection_seconds": {s: statistics.mean(v["seconds"] for k, v in traj.items()
                                                         if k.rsplit("-", 1)[0] == s) for s in a.strategies},
                "cells": res["cells"], "cell_seconds": res["seconds"], "wall_seconds": time.time() - t0,
