@@ -5,8 +5,8 @@
     python bench/backbones.py --datasets sst2 --methods setfit setfit_lib --results setfit-parity   # the library
     python bench/backbones.py --datasets subj --methods setfit+pl --results setfit-parity   # + the pool (auto's recipe)
     python bench/backbones.py --datasets mr pc clinc-travel --methods setfit-unique --results setfit-sampling  # design
-    python bench/backbones.py --datasets goemo-ekman --backbones minilm --methods setfit setfit-unique --seeds 0 1 2 3 4 \
-        --results setfit-sampling   # the multi-class design run (session 24)
+    python bench/backbones.py --datasets goemo-ekman --backbones minilm --methods setfit setfit-unique \
+        --seeds 0 1 2 3 4 --results setfit-sampling   # the multi-class design run (session 24)
 
 Pair sampling for multi-class labels, the rule fixed before the goemo-ekman run (session 24): if, over the multi-class
 design samples (CLINC travel seeds 0-2, session 23's; GoEmotions-Ekman seeds 0-4), setfit-unique's mean accuracy is
