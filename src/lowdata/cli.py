@@ -324,6 +324,8 @@ def _select(args) -> int:
 def _print_stopping(s) -> None:
     if not s:
         return
+    from .active.history import THRESHOLD, WINDOW
+
     where = f"stop set of {s['stop_set']} pool texts in {s['history']}"
     if s["round"] == 0:
         print(f"{where}: fixed; rounds are recorded once there are labels (--labeled) or a model (--model)")
@@ -334,7 +336,7 @@ def _print_stopping(s) -> None:
         print(f"{where}: round 1 recorded; agreement between rounds is read from round 2 on")
     else:
         print(f"{where}: round {s['round']}, kappa {s['kappa']:.3f} with round {s['round'] - 1}; {s['stable']} "
-              f"round(s) in a row at >= 0.99 (stabilising predictions stop at 3)"
+              f"round(s) in a row at >= {THRESHOLD} (stabilising predictions stop at {WINDOW})"
               + ("; predictions have stabilised: more labels are unlikely to change this model much" if s["stop"]
                  else ""))
 

@@ -22,8 +22,6 @@ import json
 import os
 import time
 
-import numpy as np
-
 FORMAT = "lowdata-select-history"
 STOP_SET = 1000
 WINDOW, THRESHOLD = 3, 0.99  # Bloodgood & Vijay-Shanker 2009 (and small-text's StabilizingPredictions)
@@ -92,7 +90,7 @@ def add_round(h: dict, predictions: list[str], digest: str, n_labeled: int, sour
     """Append a round (unless its labels equal the last round's) and return the rule's reading:
     {"round", "kappa" (vs the previous round, None for the first), "stable" (rounds in a row at kappa >= threshold),
     "stop" (stable >= window), "added" (False: same labels as the last round, nothing appended)}."""
-    from sklearn.metrics import cohen_kappa_score
+    from .stopping import round_kappa
 
     rounds = h["rounds"]
     if rounds and rounds[-1].get("labels_digest") == digest and rounds[-1].get("source") == source:
@@ -101,8 +99,7 @@ def add_round(h: dict, predictions: list[str], digest: str, n_labeled: int, sour
                 "stop": last.get("stable", 0) >= WINDOW, "added": False}
     kappa, stable = None, 0
     if rounds:
-        a, b = np.asarray(rounds[-1]["predictions"]), np.asarray(predictions)
-        kappa = 1.0 if (a == b).all() else float(cohen_kappa_score(a, b))
+        kappa = round_kappa(rounds[-1]["predictions"], predictions)
         stable = rounds[-1].get("stable", 0) + 1 if kappa >= THRESHOLD else 0
     rounds.append({"round": len(rounds) + 1, "labels": n_labeled, "labels_digest": digest, "source": source,
                    "kappa": kappa, "stable": stable, "time": time.strftime("%Y-%m-%dT%H:%M:%S"),

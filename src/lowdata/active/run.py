@@ -147,23 +147,14 @@ def select_file(pool: str, out: str, strategy: str, n: int, *, labeled: str | No
 
 
 def _history_start(history: str | None, inputs: list[str]) -> dict | None:
-    """The stabilising-predictions history (lowdata.active.history) before any work: never one of the inputs, a
-    folder that exists, a file that is a history; None when it does not exist yet."""
-    import os
-
-    from ..errors import RunError
+    """The stabilising-predictions history (lowdata.active.history) before any work: a writable file path that is
+    none of the inputs (runs.output_file; it may exist: it is updated), holding a history; None when new."""
+    from ..runs import output_file
     from .history import load
 
     if not history:
         return None
-    for p in inputs:
-        if os.path.realpath(p) == os.path.realpath(history):
-            raise RunError(f"{history}: the history file is the input {p}; lowdata never writes over its input")
-    if os.path.isdir(history):
-        raise RunError(f"{history}: is a folder (expected the history file path)")
-    parent = os.path.dirname(os.path.abspath(history))
-    if not os.path.isdir(parent):
-        raise RunError(f"{history}: the folder {parent} does not exist")
+    output_file(history, inputs, overwrite=True)
     return load(history)
 
 
@@ -171,14 +162,12 @@ def _history_round(history, hist, texts, L_data, X_l, y_l, names, model, backbon
     """This call's round: the stop set's predictions by the model behind the selection (see lowdata.active.history);
     the updated history rides in "_history" until the batch is written."""
     from . import surrogate_probs
-    from .history import add_round, labels_digest, new
+    from .history import add_round, labels_digest, model_digest, new
 
     h = hist or new(texts)
     stop = h["stop_set"]["texts"]
     if model:
         _, P, _ = model_outputs(model, stop)
-        from .history import model_digest
-
         source, digest = "model", model_digest(model)
     elif L_data is not None:
         from ..ssl.embedding import cached_embed

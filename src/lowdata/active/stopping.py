@@ -125,17 +125,21 @@ def stop_by_gain(g: dict, min_gain: float, bound: str = "point", guard: bool = T
     return g["gain"] < min_gain
 
 
+def round_kappa(a, b) -> float:
+    """Cohen's kappa between two rounds' stop-set predictions; 1.0 when they are identical (sklearn gives nan when
+    both rounds predict one class)."""
+    from sklearn.metrics import cohen_kappa_score
+
+    a, b = np.asarray(a), np.asarray(b)
+    return 1.0 if (a == b).all() else float(cohen_kappa_score(a, b))
+
+
 def stabilizing_predictions(preds: list, window: int = 3, threshold: float = 0.99):
     """The index of the first round whose predictions on the stop set agree with the previous round's at Cohen's
     kappa >= threshold for `window` consecutive rounds; None when that never happens."""
-    from sklearn.metrics import cohen_kappa_score
-
     run = 0
     for i in range(1, len(preds)):
-        a, b = np.asarray(preds[i - 1]), np.asarray(preds[i])
-        same = (a == b).all()
-        k = 1.0 if same else cohen_kappa_score(a, b)
-        run = run + 1 if k >= threshold else 0
+        run = run + 1 if round_kappa(preds[i - 1], preds[i]) >= threshold else 0
         if run >= window:
             return i
     return None
