@@ -53,7 +53,8 @@ def study_for(ds: str, a) -> dict:
     out = ROOT / "runs" / f"bench-active-{ds}{('-' + a.suffix) if a.suffix else ''}"
     return {"base": base, "budgets": a.budgets or BUDGETS.get(ds, [4, 8, 16, 32, 64, 128]), "seeds": a.seeds,
             "methods": {m: METHODS[m] for m in a.methods}, "baseline": a.methods[0],
-            "acquisition": {"strategies": a.strategies, "cold_start": a.cold_start}, "output_dir": str(out)}
+            "acquisition": {"strategies": a.strategies, "cold_start": a.cold_start, "balance": a.balance},
+            "output_dir": str(out)}
 
 
 def summarise(res: dict, st) -> dict:
@@ -80,7 +81,9 @@ def main() -> None:
     p.add_argument("--backbone", default="minilm")
     p.add_argument("--max-length", type=int, default=64)
     p.add_argument("--test-sample", type=int, default=2000)
-    p.add_argument("--cold-start", default="random", help="first batch of the strategies that need labels")
+    p.add_argument("--cold-start", default="random", help="first batch of the strategies that need labels (random, "
+                   "the papers' convention and these results' so far; lowdata curve's default is typiclust)")
+    p.add_argument("--balance", action="store_true", help="spread each batch over the surrogate's predicted classes")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--suffix", default="")
     a = p.parse_args()
@@ -102,7 +105,7 @@ def main() -> None:
         traj = res.get("trajectories", {})
         out = {"dataset": ds, "commit": COMMIT, "machine": machine(), "backbone": a.backbone,
                "max_length": a.max_length, "test_sample": a.test_sample, "budgets_per_class": st.budgets,
-               "seeds": a.seeds, "cold_start": a.cold_start,
+               "seeds": a.seeds, "cold_start": a.cold_start, "balance": a.balance,
                "protocol": "true few-shot: labels bought by the strategy only, no dev set",
                "selection_seconds": {s: statistics.mean(v["seconds"] for k, v in traj.items()
                                                         if k.rsplit("-", 1)[0] == s) for s in a.strategies},

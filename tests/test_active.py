@@ -385,7 +385,9 @@ def test_trajectory_buys_labels_only_as_it_goes():
     X, y, _ = _blobs((40, 40, 40), H=6, spread=0.3)
     t = trajectory(X, y, [6, 12, 24], "margin", 0, 3)
     assert len(t["chosen"]) == 24 and len(set(t["chosen"])) == 24
-    assert [s["strategy"] for s in t["steps"]] == ["random", "margin", "margin"]
+    assert [s["strategy"] for s in t["steps"]] == ["typiclust", "margin", "margin"]  # the default cold start
+    assert t["chosen"][:6] == trajectory(X, y, [6], "typiclust", 0, 3)["chosen"]
+    assert [s["strategy"] for s in trajectory(X, y, [6, 12], "margin", 0, 3, "random")["steps"]] == ["random", "margin"]
     # hiding works: labels of rows not bought by step 2 cannot change what steps 1-2 buy
     y2 = y.copy()
     hidden = np.setdiff1d(np.arange(len(y)), t["chosen"][:12])
@@ -423,6 +425,14 @@ def test_curve_study_with_an_acquisition_axis(tiny_model, toy_files, tmp_path, m
     assert sorted(tr["lines"][:8]) == sorted(train.lines[i] for i in tr["chosen"][:8])
     md, _ = write_report(s, res)
     assert "worth in random labels" in md and "| lr@margin |" in md
+    # the trajectories on disk were bought with the default cold start: resuming under another one must not mix them
+    other = {**st, "acquisition": {**st["acquisition"], "cold_start": "random"}}
+    (tmp_path / "s2.yaml").write_text(yaml.safe_dump(other))
+    with pytest.raises(Exception, match="acquisition.cold_start changed"):
+        run_study(load_study(str(tmp_path / "s2.yaml")))
+    os.remove(tmp_path / "study" / "study.spec.json")  # a study from before the record: the trajectory itself says
+    with pytest.raises(Exception, match=r"margin-0.json: bought with acquisition.cold_start 'typiclust'"):
+        run_study(load_study(str(tmp_path / "s2.yaml")))
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump({**st, "acquisition": {"strategies": ["nope"]}}))
     with pytest.raises(Exception, match="valid:"):
         load_study(str(tmp_path / "bad.yaml"))

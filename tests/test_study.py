@@ -205,3 +205,40 @@ def test_study_cells_go_through_the_whole_pipeline(tiny_model, toy_files, tmp_pa
     assert os.path.exists(os.path.join(cell, "round_1", "metrics.json"))
     hist = json.load(open(os.path.join(cell, "self_training.json")))
     assert [h["round"] for h in hist] == [0, 1]
+
+
+def test_a_resumed_study_must_keep_its_settings(tiny_model, toy_files, tmp_path):
+    import pytest
+
+    from lowdata.config import ConfigError
+    from lowdata.studies.spec import SPEC, check_spec, record_spec
+
+    st = _study(tmp_path, tiny_model, toy_files, budgets=[2], seeds=[0], methods={"baseline": {}})
+    run_study(st)
+    spec_path = os.path.join(st.output_dir, SPEC)
+    recorded = json.load(open(spec_path))
+    assert recorded["methods"] == {"baseline": {}} and recorded["base"]["train"]["epochs"] == 2
+    db = os.path.join(st.output_dir, "study.db")
+    before = open(db, "rb").read()
+    # a method's settings changed under the same name: refused before anything runs or is written
+    st.methods = {"baseline": {"train.lr": 1e-3}}
+    with pytest.raises(ConfigError, match=r"methods\.baseline\.train\.lr changed.*use a new output_dir"):
+        run_study(st)
+    st.methods = {"baseline": {}}
+    st.base["train"]["epochs"] = 3
+    with pytest.raises(ConfigError, match=r"base\.train\.epochs changed"):
+        run_study(st)
+    assert open(db, "rb").read() == before and json.load(open(spec_path)) == recorded
+    # adding a method, a budget or a seed extends the study; the record keeps every method seen
+    st.base["train"]["epochs"] = 2
+    st.methods = {"swap": {"augment.specs": ["swap:alpha=0.3,n=2"]}}
+    st.baseline = "swap"
+    record_spec(st, check_spec(st))
+    assert set(json.load(open(spec_path))["methods"]) == {"baseline", "swap"}
+    st.methods = {"baseline": {"train.lr": 1e-3}}
+    st.baseline = "baseline"
+    with pytest.raises(ConfigError, match="methods.baseline.train.lr"):
+        check_spec(st)
+    open(spec_path, "w").write("{not json")
+    with pytest.raises(ConfigError, match="unreadable study record"):
+        check_spec(st)

@@ -19,7 +19,7 @@ study.yaml:
     store: postgresql://user@host/db        # optional: several machines work on one study (default: SQLite)
     acquisition:                            # optional: who picks the labels (lowdata.active.simulate)
       strategies: [random, typiclust, margin]   # each method runs on the rows each strategy buys ("gcn@margin")
-      cold_start: random                    # the first batch of a strategy that needs labels
+      cold_start: typiclust                 # the first batch of a strategy that needs labels (simulate.py)
       balance: false                        # spread each batch over the surrogate's predicted classes
       backbone: null                        # the vectors strategies see (default: the base config's model.name)
 
@@ -107,6 +107,7 @@ def load_study(path: str) -> Study:
 
 def _check_acquisition(a, path: str) -> None:
     from ..active import STRATEGIES
+    from ..active.simulate import DEFAULT_COLD_START
     from ..config import ConfigError
 
     if not isinstance(a, dict):
@@ -121,7 +122,7 @@ def _check_acquisition(a, path: str) -> None:
     for x in strat:
         if x not in STRATEGIES:
             raise ConfigError(f"{path}: acquisition.strategies: unknown {x!r} (valid: {', '.join(STRATEGIES.names())})")
-    a.setdefault("cold_start", "random")
+    a.setdefault("cold_start", DEFAULT_COLD_START)
     a.setdefault("balance", False)
     a.setdefault("backbone", None)
 
@@ -136,10 +137,18 @@ def acquire(st: Study) -> None:
     from ..data.splits import load_splits
     from ..runs import write_json
     from ..ssl.embedding import cached_embed
+    from .spec import check_trajectory
 
     base = cell_config(st, f"{next(iter(st.methods))}@random", "full", 0)
-    todo = [(s, seed) for s in st.acquisition["strategies"] for seed in st.seeds
-            if not os.path.exists(_trajectory_path(st, s, seed))]
+    todo = []
+    for s in st.acquisition["strategies"]:
+        for seed in st.seeds:
+            p = _trajectory_path(st, s, seed)
+            if not os.path.exists(p):
+                todo.append((s, seed))
+                continue
+            with open(p, encoding="utf-8") as f:
+                check_trajectory(p, json.load(f), st.acquisition)
     if not todo:
         return
     train = load_splits(base.data, seed=0)["train"]
@@ -248,13 +257,16 @@ def _work(st: Study, worker: str, quiet: bool = False) -> int:
 def run_study(st: Study, workers: int = 1, worker_prefix: str | None = None) -> dict:
     import socket
 
+    from .spec import check_spec, record_spec
     from .store import open_store
 
+    spec = check_spec(st)  # a resumed study must have been run with the same settings
+    if st.acquisition:
+        acquire(st)  # checks the trajectories already on disk too
+    record_spec(st, spec)
     store = open_store(st.store, st.output_dir, st.name)
     store.reset_stale()
     prefix = worker_prefix or (f"{socket.gethostname()}-{os.getpid()}-" if st.store else "")
-    if st.acquisition:
-        acquire(st)
     store.add([(m, b, s) for m in cell_methods(st) for b in st.budgets for s in st.seeds])
     if workers <= 1:
         _work(st, f"{prefix}w0")
