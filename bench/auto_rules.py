@@ -6,6 +6,8 @@ in the run's "hindsight" entry (the same config and seed as auto's final trainin
     python bench/auto_rules.py --results auto-design
     python bench/auto_rules.py --results auto-design-grid --loo     # the design grid (bench/auto_grid.py)
     python bench/auto_rules.py --results auto-design-grid auto-design-grid-pl --loo   # + setfit+pl's cells
+    python bench/auto_rules.py --results auto-grid-plc auto-grid-plc-frozen --library setfit-parity-sst5 \
+        setfit-parity-trec                                          # auto against the setfit library, per sample
 
 Rules (lowdata.methods.auto.choose, the code auto runs): "argmax" (the best mean CV accuracy among the candidates of
 the last rung) and "one_se" (Breiman et al. 1984's one-standard-error rule over paired folds: the first candidate in
@@ -80,6 +82,8 @@ def main():
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", nargs="+", default=["auto-design"])
+    ap.add_argument("--library", nargs="*", default=[], help="bench/backbones.py results holding the setfit "
+                    "library's runs on the same samples (setfit_lib): each rule's test score minus the library's")
     ap.add_argument("--loo", action="store_true", help="also prior_se with its preferred recipe read off the other "
                     "datasets of these results (design sets only: on benchmarks that would read a test set)")
     a = ap.parse_args()
@@ -96,6 +100,7 @@ def main():
         if "cells" not in run or ("auto" not in run and set(run["hindsight"]) != every):
             continue  # not a run of auto's cells, or a grid still running (a recipe without its test score)
         key = key.split(":")[-1]
+        run = {**run, "key": key}
         by_set.setdefault(key.split("/")[0] + " / " + key.split("/")[2], []).append(run)
     hs = [run["hindsight"] for rs in by_set.values() for run in rs]
     print("recipes by mean test accuracy over these runs (prior_se's PREFERENCE when they are the design sets): " +
@@ -128,6 +133,20 @@ def main():
               " | ".join(f"{statistics.mean(r[n]):.4f} ({100 * (statistics.mean(r[n]) - fixed[best]):+.2f})"
                          for n in cols) + " |")
     print()
+    lib = {}
+    for name in a.library:  # bench/backbones.py keys: dataset/backbone/method/seed
+        for k, v in load_results(RESULTS / f"{name}.json").get("runs", {}).items():
+            ds, b, m, seed = k.split("/")
+            if m == "setfit_lib":
+                lib[f"{ds}/{seed}/{b}"] = v["accuracy"]
+    for dataset, rs in by_set.items():
+        for n in cols:
+            have = [(run["key"], got) for run, got in zip(rs, rows[dataset][n]) if run["key"] in lib]
+            if have:
+                d = [100 * (got - lib[k]) for k, got in have]
+                print(f"{dataset}, {n} - the setfit library, per sample ({', '.join(k.split('/')[1] for k, _ in have)})"
+                      f": {' / '.join(f'{x:+.1f}' for x in d)} (mean {statistics.mean(d):+.2f}; library "
+                      f"{statistics.mean(lib[k] for k, _ in have):.4f})")
     for n in cols:
         cv = [c for c in cover[n] if c is not None]
         print(f"{n} chose: " + ", ".join(f"{c} x{picks[n].count(c)}" for c in sorted(set(picks[n]))) +
