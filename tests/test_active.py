@@ -388,6 +388,11 @@ def test_trajectory_buys_labels_only_as_it_goes():
     assert [s["strategy"] for s in t["steps"]] == ["typiclust", "margin", "margin"]  # the default cold start
     assert t["chosen"][:6] == trajectory(X, y, [6], "typiclust", 0, 3)["chosen"]
     assert [s["strategy"] for s in trajectory(X, y, [6, 12], "margin", 0, 3, "random")["steps"]] == ["random", "margin"]
+    # balance spreads the strategies' batches, never the control's
+    r = trajectory(X, y, [6, 12, 24], "random", 0, 3)
+    rb = trajectory(X, y, [6, 12, 24], "random", 0, 3, balance=True)
+    assert rb["chosen"] == r["chosen"] and not rb["balance"]
+    assert trajectory(X, y, [6, 12, 24], "margin", 0, 3, balance=True)["balance"]
     # hiding works: labels of rows not bought by step 2 cannot change what steps 1-2 buy
     y2 = y.copy()
     hidden = np.setdiff1d(np.arange(len(y)), t["chosen"][:12])
@@ -431,7 +436,8 @@ def test_curve_study_with_an_acquisition_axis(tiny_model, toy_files, tmp_path, m
     with pytest.raises(Exception, match="acquisition.cold_start changed"):
         run_study(load_study(str(tmp_path / "s2.yaml")))
     os.remove(tmp_path / "study" / "study.spec.json")  # a study from before the record: the trajectory itself says
-    with pytest.raises(Exception, match=r"margin-0.json: bought with acquisition.cold_start 'typiclust'"):
+    with pytest.raises(Exception, match=r"margin-0.json: bought with acquisition.cold_start 'typiclust', the study now "
+                                        r"means 'random'"):
         run_study(load_study(str(tmp_path / "s2.yaml")))
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump({**st, "acquisition": {"strategies": ["nope"]}}))
     with pytest.raises(Exception, match="valid:"):

@@ -8,7 +8,8 @@ only the labels already bought: the uncertainty strategies score with a frozen-L
 selection model is the surrogate, whatever method is trained afterwards on the bought rows: one trajectory serves
 every method of a study, and the selection costs seconds, not a fine-tuning run per round). A strategy that needs
 labels starts from `cold_start` for the first batch, and again while fewer than two classes are bought (committee).
-`lowdata curve` uses this for its acquisition axis.
+`lowdata curve` uses this for its acquisition axis. `balance` never applies to `random`: it stays the uniform control
+every "worth in random labels" is read against.
 
 The cold start defaults to TypiClust, not random as in most active-learning papers: Hacohen, Dekel & Weinshall 2022
 ("Active Learning on a Budget") show typical-point selection winning at the smallest budgets, where uncertainty from a
@@ -49,8 +50,9 @@ def trajectory(X: np.ndarray, y: np.ndarray, totals, strategy: str, seed: int, n
             use = cold_start
         idx, _ = select(use, np.asarray(X[rest]), need, X_l=X[chosen] if chosen else None,
                         y_l=bought if chosen else None, n_classes=n_classes, seed=seed * 100_003 + len(chosen),
-                        balance=balance and bool(chosen) and len(set(bought)) >= 2)
+                        balance=balance and strategy != "random" and bool(chosen) and len(set(bought)) >= 2)
         chosen += rest[idx].tolist()
         steps.append({"total": len(chosen), "strategy": use})
-    return {"strategy": strategy, "seed": seed, "cold_start": cold_start, "balance": balance, "chosen": chosen,
+    return {"strategy": strategy, "seed": seed, "cold_start": cold_start, "balance": balance and strategy != "random",
+            "chosen": chosen,
             "steps": steps}

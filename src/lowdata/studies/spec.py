@@ -78,11 +78,12 @@ def check_trajectory(path: str, tr: dict, acquisition: dict) -> None:
     from ..config import ConfigError
 
     used_cold_start = any(step["strategy"] != tr["strategy"] for step in tr.get("steps", []))
+    want = {"cold_start": acquisition["cold_start"],  # balance never applies to random, the control (simulate.py)
+            "balance": bool(acquisition["balance"]) and tr["strategy"] != "random"}
     for key, default in (("cold_start", "random"), ("balance", False)):
         if key == "cold_start" and not used_cold_start:
             continue  # a strategy that needs no labels never used its cold start: the same rows either way
         was = tr.get(key, default)
-        if was != acquisition[key]:
-            raise ConfigError(f"{path}: bought with acquisition.{key} {was!r}, the study now asks for "
-                              f"{acquisition[key]!r}: set acquisition.{key}: {was!r} to resume it, or use a new "
-                              f"output_dir")
+        if was != want[key]:
+            raise ConfigError(f"{path}: bought with acquisition.{key} {was!r}, the study now means {want[key]!r}: "
+                              f"use a new output_dir (or the settings it was bought with)")
