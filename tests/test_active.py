@@ -439,6 +439,9 @@ def test_curve_study_with_an_acquisition_axis(tiny_model, toy_files, tmp_path, m
     with pytest.raises(Exception, match=r"margin-0.json: bought with acquisition.cold_start 'typiclust', the study now "
                                         r"means 'random'"):
         run_study(load_study(str(tmp_path / "s2.yaml")))
+    (tmp_path / "study" / "acquisition" / "margin-0.json").write_text('{"strategy": "margin"')  # cut short
+    with pytest.raises(Exception, match=r"margin-0.json: unreadable trajectory .*delete it"):
+        run_study(s)
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump({**st, "acquisition": {"strategies": ["nope"]}}))
     with pytest.raises(Exception, match="valid:"):
         load_study(str(tmp_path / "bad.yaml"))

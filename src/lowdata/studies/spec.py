@@ -72,11 +72,18 @@ def record_spec(st, spec: dict) -> None:
     write_json(os.path.join(st.output_dir, SPEC), spec)
 
 
-def check_trajectory(path: str, tr: dict, acquisition: dict) -> None:
+def check_trajectory(path: str, acquisition: dict) -> None:
     """A stored trajectory bought under other acquisition settings (e.g. the cold-start default before it changed)
     must not be reused silently."""
     from ..config import ConfigError
 
+    try:
+        with open(path, encoding="utf-8") as f:
+            tr = json.load(f)
+        tr["strategy"], tr["chosen"]  # noqa: B018 - what a trajectory must hold
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"{path}: unreadable trajectory ({type(e).__name__}: {e}); delete it to buy its labels "
+                          f"again") from None
     used_cold_start = any(step["strategy"] != tr["strategy"] for step in tr.get("steps", []))
     want = {"cold_start": acquisition["cold_start"],  # balance never applies to random, the control (simulate.py)
             "balance": bool(acquisition["balance"]) and tr["strategy"] != "random"}

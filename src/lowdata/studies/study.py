@@ -147,8 +147,7 @@ def acquire(st: Study) -> None:
             if not os.path.exists(p):
                 todo.append((s, seed))
                 continue
-            with open(p, encoding="utf-8") as f:
-                check_trajectory(p, json.load(f), st.acquisition)
+            check_trajectory(p, st.acquisition)
     if not todo:
         return
     train = load_splits(base.data, seed=0)["train"]
