@@ -430,6 +430,7 @@ def test_curve_study_with_an_acquisition_axis(tiny_model, toy_files, tmp_path, m
     assert sorted(tr["lines"][:8]) == sorted(train.lines[i] for i in tr["chosen"][:8])
     md, _ = write_report(s, res)
     assert "worth in random labels" in md and "| lr@margin |" in md
+    assert "first batch of a strategy that needs labels by `typiclust`; class balance off" in md
     # the trajectories on disk were bought with the default cold start: resuming under another one must not mix them
     other = {**st, "acquisition": {**st["acquisition"], "cold_start": "random"}}
     (tmp_path / "s2.yaml").write_text(yaml.safe_dump(other))

@@ -433,6 +433,11 @@ def write_report(st: Study, res: dict) -> tuple[str, str]:
                                                    if st.acquisition else "per class") +
              "; mean +- std over seeds, n = seeds):", "",
              "| method | " + " | ".join(budgets) + " |", "|---|" + "---:|" * len(budgets)]
+    if st.acquisition:
+        a = st.acquisition
+        lines[3:3] = ["", f"Acquisition: the first batch of a strategy that needs labels by `{a['cold_start']}`; "
+                      f"class balance {'on (not for random, the control)' if a['balance'] else 'off'}; the strategies "
+                      f"see `{a['backbone'] or 'the base model'}`'s vectors."]
     for m, e in res["methods"].items():
         sc = e.get("scores", {})
         lines.append(f"| {m} | " + " | ".join(
@@ -452,7 +457,8 @@ def write_report(st: Study, res: dict) -> tuple[str, str]:
         lines.append(f"| {m} | {f['a']:.4f} | {f['b']:.4f} | {f['c']:.4f} | [{f['ci']['b'][0]:.3f}, "
                      f"{f['ci']['b'][1]:.3f}] | {t} |")
     lines += ["", "Label equivalence (labels the baseline would need for the same error):", "",
-              "| method | labels | error | baseline labels needed | multiplier | 95% CI |", "|---|---:|---:|---:|---:|---|"]
+              "| method | labels | error | baseline labels needed | multiplier | 95% CI |",
+              "|---|---:|---:|---:|---:|---|"]
     for m, e in res["methods"].items():
         for q in e.get("equivalence", []):
             ci = q.get("multiplier_ci")
@@ -462,8 +468,8 @@ def write_report(st: Study, res: dict) -> tuple[str, str]:
                          f"{ci_s} |")
     worth = [(m, q) for m, e in res["methods"].items() for q in e.get("worth_vs_random", [])]
     if worth:
-        lines += ["", "What each strategy's labels are worth in random labels (same method on uniformly random labels):",
-                  "", "| method@strategy | labels | error | random labels needed | multiplier | 95% CI |",
+        lines += ["", "What each strategy's labels are worth in random labels (same method on uniformly random "
+                  "labels):", "", "| method@strategy | labels | error | random labels needed | multiplier | 95% CI |",
                   "|---|---:|---:|---:|---:|---|"]
         for m, q in worth:
             ci = q.get("multiplier_ci")
