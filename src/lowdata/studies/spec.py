@@ -80,11 +80,11 @@ def check_trajectory(path: str, acquisition: dict) -> None:
     try:
         with open(path, encoding="utf-8") as f:
             tr = json.load(f)
-        tr["strategy"], tr["chosen"]  # noqa: B018 - what a trajectory must hold
-    except (OSError, ValueError, KeyError, TypeError) as e:
+        tr["chosen"]  # noqa: B018 - what a trajectory must hold
+        used_cold_start = any(step["strategy"] != tr["strategy"] for step in tr.get("steps", []))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise ConfigError(f"{path}: unreadable trajectory ({type(e).__name__}: {e}); delete it to buy its labels "
                           f"again") from None
-    used_cold_start = any(step["strategy"] != tr["strategy"] for step in tr.get("steps", []))
     want = {"cold_start": acquisition["cold_start"],  # balance never applies to random, the control (simulate.py)
             "balance": bool(acquisition["balance"]) and tr["strategy"] != "random"}
     for key, default in (("cold_start", "random"), ("balance", False)):
