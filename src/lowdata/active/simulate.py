@@ -37,6 +37,7 @@ def trajectory(X: np.ndarray, y: np.ndarray, totals, strategy: str, seed: int, n
     if cold_start not in COLD_START:
         raise LowdataError(f"acquisition.cold_start {cold_start!r}: expected one of {', '.join(COLD_START)}")
     y = np.asarray(y)
+    balance = balance and strategy != "random"  # random stays the uniform control
     chosen: list[int] = []
     steps = []
     for T in sorted(int(t) for t in totals):
@@ -50,9 +51,8 @@ def trajectory(X: np.ndarray, y: np.ndarray, totals, strategy: str, seed: int, n
             use = cold_start
         idx, _ = select(use, np.asarray(X[rest]), need, X_l=X[chosen] if chosen else None,
                         y_l=bought if chosen else None, n_classes=n_classes, seed=seed * 100_003 + len(chosen),
-                        balance=balance and strategy != "random" and bool(chosen) and len(set(bought)) >= 2)
+                        balance=balance and bool(chosen) and len(set(bought)) >= 2)
         chosen += rest[idx].tolist()
         steps.append({"total": len(chosen), "strategy": use})
-    return {"strategy": strategy, "seed": seed, "cold_start": cold_start, "balance": balance and strategy != "random",
-            "chosen": chosen,
+    return {"strategy": strategy, "seed": seed, "cold_start": cold_start, "balance": balance, "chosen": chosen,
             "steps": steps}

@@ -16,9 +16,9 @@ SPEC = "study.spec.json"
 
 
 def spec_of(st) -> dict:
-    from ..config import from_dict, load_config, to_dict
+    from .study import base_dict
 
-    base = to_dict(load_config(st.base) if isinstance(st.base, str) else from_dict(st.base or {}, "study.base"))
+    base = base_dict(st)
     base.pop("output_dir", None)
     acq = {k: v for k, v in (st.acquisition or {}).items() if k != "strategies"} or None
     spec = {"base": base, "by_budget": {str(b): o for b, o in (st.by_budget or {}).items()}, "acquisition": acq,
@@ -85,12 +85,13 @@ def check_trajectory(path: str, acquisition: dict) -> None:
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise ConfigError(f"{path}: unreadable trajectory ({type(e).__name__}: {e}); delete it to buy its labels "
                           f"again") from None
-    want = {"cold_start": acquisition["cold_start"],  # balance never applies to random, the control (simulate.py)
-            "balance": bool(acquisition["balance"]) and tr["strategy"] != "random"}
-    for key, default in (("cold_start", "random"), ("balance", False)):
-        if key == "cold_start" and not used_cold_start:
-            continue  # a strategy that needs no labels never used its cold start: the same rows either way
+    # balance never applies to random, the control (simulate.py); a strategy that needs no labels never used its
+    # cold start, so its rows are the same whatever the setting
+    want = {"balance": (bool(acquisition["balance"]) and tr["strategy"] != "random", False)}
+    if used_cold_start:
+        want["cold_start"] = (acquisition["cold_start"], "random")  # (now, what a file without the key was bought with)
+    for key, (now, default) in want.items():
         was = tr.get(key, default)
-        if was != want[key]:
-            raise ConfigError(f"{path}: bought with acquisition.{key} {was!r}, the study now means {want[key]!r}: "
+        if was != now:
+            raise ConfigError(f"{path}: bought with acquisition.{key} {was!r}, the study now means {now!r}: "
                               f"use a new output_dir (or the settings it was bought with)")

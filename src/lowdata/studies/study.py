@@ -196,11 +196,17 @@ def acquired_splits(st: Study, cfg, strategy: str, budget, seed) -> dict:
     return splits
 
 
-def cell_config(st: Study, method: str, budget: str, seed: int):
-    from ..config import apply_overrides, from_dict, load_config, to_dict
+def base_dict(st: Study) -> dict:
+    """The base config, resolved, as a dict: what every cell starts from (and what study.spec.json records)."""
+    from ..config import from_dict, load_config, to_dict
 
-    base = load_config(st.base) if isinstance(st.base, str) else from_dict(st.base or {}, "study.base")
-    d = to_dict(base)
+    return to_dict(load_config(st.base) if isinstance(st.base, str) else from_dict(st.base or {}, "study.base"))
+
+
+def cell_config(st: Study, method: str, budget: str, seed: int):
+    from ..config import apply_overrides, from_dict
+
+    d = base_dict(st)
     by_budget = {str(b): o for b, o in (st.by_budget or {}).items()}
     # the budget's schedule first, then the method's own settings (a method may need its own, e.g. SetFit epochs 0)
     overrides = [f"{k}={json.dumps(v)}" for k, v in (by_budget.get(str(budget)) or {}).items()]
@@ -427,17 +433,18 @@ def write_report(st: Study, res: dict) -> tuple[str, str]:
     plt.close(fig)
 
     budgets = [str(b) for b in st.budgets]
+    acq = []
+    if st.acquisition:
+        a = st.acquisition
+        acq = ["", f"Acquisition: the first batch of a strategy that needs labels by `{a['cold_start']}`; class "
+               f"balance {'on (not for random, the control)' if a['balance'] else 'off'}; the strategies see "
+               f"`{a['backbone'] or 'the base model'}`'s vectors."]
     lines = [f"# Learning-curve study: {st.output_dir}", "",
              f"{res['cells']} cells ({res.get('seconds', 0) / 60:.1f} min of cell time); baseline `{res['baseline']}`",
-             "", "Test score per label budget (" + ("labels x classes in all, bought by the strategy after @"
+             *acq, "", "Test score per label budget (" + ("labels x classes in all, bought by the strategy after @"
                                                    if st.acquisition else "per class") +
              "; mean +- std over seeds, n = seeds):", "",
              "| method | " + " | ".join(budgets) + " |", "|---|" + "---:|" * len(budgets)]
-    if st.acquisition:
-        a = st.acquisition
-        lines[3:3] = ["", f"Acquisition: the first batch of a strategy that needs labels by `{a['cold_start']}`; "
-                      f"class balance {'on (not for random, the control)' if a['balance'] else 'off'}; the strategies "
-                      f"see `{a['backbone'] or 'the base model'}`'s vectors."]
     for m, e in res["methods"].items():
         sc = e.get("scores", {})
         lines.append(f"| {m} | " + " | ".join(
