@@ -212,6 +212,7 @@ def test_a_resumed_study_must_keep_its_settings(tiny_model, toy_files, tmp_path)
 
     from lowdata.config import ConfigError
     from lowdata.studies.spec import SPEC, check_spec, record_spec
+    from lowdata.studies.study import base_dict
 
     st = _study(tmp_path, tiny_model, toy_files, budgets=[2], seeds=[0], methods={"baseline": {}})
     run_study(st)
@@ -233,12 +234,12 @@ def test_a_resumed_study_must_keep_its_settings(tiny_model, toy_files, tmp_path)
     st.base["train"]["epochs"] = 2
     st.methods = {"swap": {"augment.specs": ["swap:alpha=0.3,n=2"]}}
     st.baseline = "swap"
-    record_spec(st, check_spec(st))
+    record_spec(st, check_spec(st, base_dict(st)))
     assert set(json.load(open(spec_path))["methods"]) == {"baseline", "swap"}
     st.methods = {"baseline": {"train.lr": 1e-3}}
     st.baseline = "baseline"
     with pytest.raises(ConfigError, match="methods.baseline.train.lr"):
-        check_spec(st)
+        check_spec(st, base_dict(st))
     open(spec_path, "w").write("{not json")
     with pytest.raises(ConfigError, match="unreadable study record"):
-        check_spec(st)
+        check_spec(st, base_dict(st))

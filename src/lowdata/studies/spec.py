@@ -15,11 +15,9 @@ import os
 SPEC = "study.spec.json"
 
 
-def spec_of(st) -> dict:
-    from .study import base_dict
-
-    base = base_dict(st)
-    base.pop("output_dir", None)
+def spec_of(st, base: dict) -> dict:
+    """base: the resolved base config as a dict (study.base_dict, what every cell starts from)."""
+    base = {k: v for k, v in base.items() if k != "output_dir"}
     acq = {k: v for k, v in (st.acquisition or {}).items() if k != "strategies"} or None
     spec = {"base": base, "by_budget": {str(b): o for b, o in (st.by_budget or {}).items()}, "acquisition": acq,
             "methods": dict(st.methods)}
@@ -36,13 +34,13 @@ def differences(old, new, prefix: str = "") -> list[str]:
     return [] if old == new else [prefix.rstrip(".") or "(the whole value)"]
 
 
-def check_spec(st) -> dict:
+def check_spec(st, base: dict) -> dict:
     """Raise ConfigError when the study in output_dir was run with other settings; else the spec to record (the
     recorded one extended by new methods) once the rest of the checks (check_trajectory) have passed."""
     from ..config import ConfigError
 
     path = os.path.join(st.output_dir, SPEC)
-    new = spec_of(st)
+    new = spec_of(st, base)
     if os.path.exists(path):
         try:
             with open(path, encoding="utf-8") as f:

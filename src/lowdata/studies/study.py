@@ -265,7 +265,7 @@ def run_study(st: Study, workers: int = 1, worker_prefix: str | None = None) -> 
     from .spec import check_spec, record_spec
     from .store import open_store
 
-    spec = check_spec(st)  # a resumed study must have been run with the same settings
+    spec = check_spec(st, base_dict(st))  # a resumed study must have been run with the same settings
     if st.acquisition:
         acquire(st)  # checks the trajectories already on disk too
     record_spec(st, spec)
