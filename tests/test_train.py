@@ -37,6 +37,24 @@ def test_ner_learns_and_reports_entities(tiny_model, toy_ner, tmp_path):
     assert len(rec["tokens"]) == len(rec["pred"]) == len(rec["tags"])
 
 
+def test_ner_warns_when_a_run_has_too_few_optimizer_steps():
+    import warnings
+
+    from lowdata.config import TrainConfig
+    from lowdata.errors import LowdataWarning
+    from lowdata.methods.finetune import _warn_few_steps
+
+    with pytest.warns(LowdataWarning, match=r"train\.conll: 135 sentences x 10 epochs at batch 16 = 90 optimizer "
+                                            r"steps; a tagger trained for fewer than 300"):
+        _warn_few_steps(TrainConfig(epochs=10, batch_size=16), 135, "train.conll")
+    with pytest.warns(LowdataWarning, match=r"NER training: train\.max_steps=200;"):
+        _warn_few_steps(TrainConfig(epochs=10, max_steps=200), 5000, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _warn_few_steps(TrainConfig(epochs=10, batch_size=8, max_steps=600), 135, "train.conll")
+        _warn_few_steps(TrainConfig(epochs=4, batch_size=16), 1350, "train.conll")  # 340 steps
+
+
 def test_ner_test_tags_train_lacks_are_scored_as_missed(tiny_model, toy_ner, tmp_path):
     from lowdata.errors import LowdataWarning
 
