@@ -4,8 +4,8 @@ of each strategy against uniformly random labels for the same method. Resumable 
 
     python bench/active.py --datasets agnews sst2 trec banking77 --seeds 0 1 2 3 4
     python bench/active.py --datasets agnews --methods finetune --strategies random typiclust --budgets 4 10 16
-    python bench/active.py --datasets agnews --methods setfit+pl --strategies random kmeans typiclust badge \
-        --budgets 4 10 --seeds 0 1 2 --suffix setfit-pl   # the 40-chosen-labels goal with auto's recipe
+    python bench/active.py --datasets agnews --methods setfit+pl --strategies random kmeans badge --budgets 4 10 \
+        --seeds 0 1 2 --cold-start typiclust --suffix setfit-pl-tc   # 40 chosen labels, auto's recipe (29 min)
 
 It is `lowdata curve` with an `acquisition:` section (lowdata.studies.study, lowdata.active.simulate): a budget b buys
 b x classes labels in all; the first batch of an uncertainty strategy is random; later batches are scored by a
