@@ -1,6 +1,7 @@
 """Chinese NER with each backbone at a fraction of the training sentences, true few-shot, resumable.
 
-    python bench/chinese_ner.py --datasets weibo cluener --fractions 0.01 0.1 1.0 --backbones e5-small minilm --seeds 0 1 2
+    python bench/chinese_ner.py --datasets weibo cluener --fractions 0.01 0.1 1.0 --backbones e5-small minilm \
+        --seeds 0 1 2
     python bench/chinese_ner.py --datasets msra --fractions 0.1 --backbones e5-small --seeds 0 1 --recipe steps
 
 Weibo NER (Peng & Dredze 2015, 2nd version; its word-position digits stripped, characters kept) scored on its test
