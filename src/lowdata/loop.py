@@ -93,6 +93,11 @@ def accelerator(tc):
     return Accelerator(cpu=not gpu, mixed_precision="bf16" if tc.bf16 and gpu else "no")
 
 
+def planned_steps(tc, n: int) -> int:
+    """Optimizer steps a run of n training examples is set to make: train.max_steps, else epochs x batches."""
+    return tc.max_steps or tc.epochs * math.ceil(n / tc.batch_size)
+
+
 def fit(tc, out: str, model, enc, acc, *, pad: int = 0, lens=None, make_batch=None, loss=None, evaluate=None,
         metric: str = "score", ssl=None, enc_u=None, adversarial=None, resume: bool = False,
         log_config: dict | None = None):
@@ -109,7 +114,7 @@ def fit(tc, out: str, model, enc, acc, *, pad: int = 0, lens=None, make_batch=No
     opt = _optimizer(model, tc, acc.device.type)
     lens = lengths(enc) if lens is None else lens
     per_epoch = math.ceil(len(lens) / tc.batch_size)
-    total = tc.max_steps or tc.epochs * per_epoch
+    total = planned_steps(tc, len(lens))
     from transformers import get_linear_schedule_with_warmup
     sched = get_linear_schedule_with_warmup(opt, int(tc.warmup_ratio * total), total)
     model, opt = acc.prepare(model, opt)

@@ -10,7 +10,6 @@ model/ (Hugging Face encoder + head), checkpoint/ (resume state), tb/ (TensorBoa
 """
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import warnings
@@ -21,7 +20,7 @@ from .. import runs
 from ..batching import encode, encode_windows, predict_logits, stitch
 from ..config import Config, ConfigError, to_dict, validate
 from ..errors import LowdataWarning
-from ..loop import accelerator, fit, loss_for
+from ..loop import accelerator, fit, loss_for, planned_steps
 from ..probe import linear_probe_init
 from . import FROZEN
 
@@ -120,7 +119,7 @@ NER_MIN_STEPS = 300
 
 
 def _warn_few_steps(tc, n: int, where) -> None:
-    steps = tc.max_steps or tc.epochs * math.ceil(n / tc.batch_size)
+    steps = planned_steps(tc, n)
     if steps < NER_MIN_STEPS:
         how = f"train.max_steps={steps}" if tc.max_steps else \
             f"{n} sentences x {tc.epochs} epochs at batch {tc.batch_size} = {steps} optimizer steps"
