@@ -115,14 +115,13 @@ def main():
                         continue
                     with tempfile.TemporaryDirectory() as out:
                         r = dict(RECIPES[a.recipe])
+                        dc = DataConfig(train=str(train), test=str(test), format="conll", task="ner",
+                                        fraction=frac if frac < 1 else None, sample_seed=seed,
+                                        test_sample=MSRA_TEST if dataset == "msra" else 0)
                         if "min_epochs" in r:  # max(600 steps, min_epochs epochs) over this sample's sentences
-                            n = len(load_splits(DataConfig(train=str(train), format="conll", task="ner",
-                                                           fraction=frac if frac < 1 else None, sample_seed=seed),
-                                                seed=seed)["train"].tokens)
+                            n = len(load_splits(dc, seed=seed)["train"].tokens)
                             r["max_steps"] = max(r["max_steps"], r.pop("min_epochs") * math.ceil(n / r["batch_size"]))
-                        cfg = Config(data=DataConfig(train=str(train), test=str(test), format="conll", task="ner",
-                                                     fraction=frac if frac < 1 else None, sample_seed=seed,
-                                                     test_sample=MSRA_TEST if dataset == "msra" else 0),
+                        cfg = Config(data=dc,
                                      model=ModelConfig(name=model, max_length=128),
                                      train=TrainConfig(epochs=EPOCHS.get(frac, 4), patience=0, seed=seed,
                                                        progress=False, report_to=[], save_every=0, **r),
