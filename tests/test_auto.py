@@ -252,9 +252,8 @@ def test_setfit_through_the_frozen_path_is_the_fine_tuning_path_and_shares_its_t
     from lowdata.methods import train
 
     def run(name, *over):
-        cfg = A._cfg(tiny_cfg(tiny_model, toy_files, tmp_path / "unused"), A.Recipe(name, ("train.epochs=0", "contrastive.pairs=2", *over),
-                                                                                     True, False),
-                     tiny_model, str(tmp_path / name))
+        recipe = A.Recipe(name, ("train.epochs=0", "contrastive.pairs=2", *over), True, False)
+        cfg = A._cfg(tiny_cfg(tiny_model, toy_files, tmp_path / "unused"), recipe, tiny_model, str(tmp_path / name))
         cfg.data.dev, cfg.contrastive.reuse_dir = None, str(tmp_path / "enc")
         return train(cfg, {"train": s["train"], "dev": None, "test": s["test"], "unlabeled": s["unlabeled"]})
 
@@ -298,6 +297,24 @@ def test_cli_auto_refuses_a_dev_split(toy_files, tmp_path, capsys):
     rc = main(["auto", "--train", str(toy_files / "train.tsv"), "-o", str(tmp_path / "a"),
                f"data.dev={toy_files / 'dev.tsv'}"])
     assert rc == 2 and "uses no dev split" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, expected", [([], ("minilm",)), (["model.name=e5-small"], ("e5-small",)),
+                                             (["--backbones", "mpnet", "minilm"], ("mpnet", "minilm"))])
+def test_cli_auto_runs_on_model_name_unless_backbones_are_given(extra, expected, toy_files, tmp_path, monkeypatch):
+    """A model.name override is the backbone (it was silently replaced by minilm); --backbones lists several."""
+    from lowdata.cli import main
+
+    seen = {}
+
+    def fake(cfg, splits, out, *, backbones, **kw):
+        seen["backbones"] = backbones
+        return {"chosen": {"recipe": "setfit", "backbone": backbones[0]},
+                "estimate": {"accuracy": 1, "interval": [0, 1]}, "labels": len(splits["train"])}
+
+    monkeypatch.setattr(A, "auto", fake)
+    assert main(["auto", "--train", str(toy_files / "train.tsv"), "-o", str(tmp_path / "a"), *extra]) == 0
+    assert seen["backbones"] == expected
 
 
 def test_every_recipe_is_a_valid_config_and_costs_are_ordered(tiny_model, toy_files, tmp_path):

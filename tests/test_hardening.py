@@ -108,6 +108,15 @@ def _train_on(name: str, text: str):
     return lambda e: e.train(f"data.train={e.write(name, text)}", "data.dev=null", "data.test=null")
 
 
+def _merge_label_studio(env, value):
+    """A batch of one text as lowdata select writes it, and a Label Studio export whose answer is `value`."""
+    env.write("b.csv", "id,text,label\n1,a,\n")
+    env.write("b.csv.lowdata.json", json.dumps({"ids": ["1"], "texts": ["a"]}))
+    task = {"data": {"lowdata_id": "1", "text": "a"}, "annotations": [{"result": [{"value": value}]}]}
+    return ["merge", "--annotated", env.write("ls.json", json.dumps([task])), "--batch", str(env.root / "b.csv"),
+            "-o", str(env.root / "m.tsv")]
+
+
 def _config_file(env, text):
     env.write("bad.yaml", text)
     return ["train", "-c", str(env.root / "bad.yaml")]
@@ -164,8 +173,8 @@ CASES = [
     ("eda_alpha_above_one", 5, lambda e: e.train("augment.specs=[eda:alpha=2]"), 2,
      ["augment.specs[0]", "alpha expected a number in [0, 1]", "2"], None),
     ("negative_workers", 5, lambda e: ["augment", "-i", str(e.files / "train.tsv"), "-o", str(e.root / "a.tsv"),
-                                       "--aug", "swap", "--workers", "-2"], 2, ["--workers", "expected an integer >= 1"],
-     None),
+                                       "--aug", "swap", "--workers", "-2"], 2,
+     ["--workers", "expected an integer >= 1"], None),
     ("nan_lr", 5, lambda e: e.train("train.lr=.nan"), 2, ["train.lr", ">= 0", "nan"], None),
     ("unknown_report_to", 5, lambda e: e.train("train.report_to=[tensorbord]"), 2,
      ["report_to", "tensorbord", "valid: tensorboard"], None),
@@ -194,6 +203,16 @@ CASES = [
     ("not_a_model_dir", 8, lambda e: ["predict", "--model", str(e.files), "-i", str(e.files / "test.tsv")], 2,
      ["not a lowdata model directory"], None),
     ("unknown_ssl_method", 8, lambda e: e.train("ssl.method=fixmatc"), 2, ["ssl.method", "fixmatch"], None),
+    ("auto_one_class", 8, lambda e: ["auto", "--train", e.write("one.tsv", "pos\tgood\npos\tfine\npos\tgreat\n"),
+                                     "-o", str(e.root / "au"), f"model.name={e.tiny}", "--no-progress"], 2,
+     ["one.tsv", "at least two classes", "['pos']"], lambda e: not os.path.exists(e.root / "au")),
+    ("auto_model_name_not_in_backbones", 8, lambda e: ["auto", "--train", str(e.files / "train.tsv"), "-o",
+                                                       str(e.root / "au"), f"model.name={e.tiny}", "--backbones",
+                                                       "minilm", "--no-progress"], 2,
+     ["model.name=", "--backbones minilm", "disagree"], lambda e: not os.path.exists(e.root / "au")),
+    ("label_studio_choices_not_a_list", 3, lambda e: _merge_label_studio(e, {"choices": 5}), 2,
+     ["ls.json", "task 1", "choices 5", "expected a list holding one label"],
+     lambda e: not os.path.exists(e.root / "m.tsv")),
 ]
 
 

@@ -272,9 +272,11 @@ def load_task_model(path: str, task: str):
     return m.base_model, m.classifier, tok
 
 
-def make_tiny(path: str, hidden: int = 32, layers: int = 2, heads: int = 2, seed: int = 0, head: str | None = None) -> str:
+def make_tiny(path: str, hidden: int = 32, layers: int = 2, heads: int = 2, seed: int = 0,
+              head: str | None = None) -> str:
     """Write a tiny randomly initialised BERT (character-level WordPiece vocab) to `path`. For tests.
-    head=None: a bare encoder; "mlm": BertForMaskedLM; "causal": a tiny GPT-2, "seq2seq": a tiny BART (same tokenizer)."""
+    head=None: a bare encoder; "mlm": BertForMaskedLM; "causal": a tiny GPT-2, "seq2seq": a tiny BART (same
+    tokenizer)."""
     from transformers import BertConfig, BertModel
 
     from .pretrain.tokenizer import SPECIALS, from_vocab

@@ -60,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     au.add_argument("-o", "--output-dir", required=True)
     au.add_argument("--budget", type=_typed(float, lambda v: v > 0, "minutes > 0"), default=30.0,
                     help="minutes for the whole search and the final training (default 30)")
-    au.add_argument("--backbones", nargs="+", default=["minilm"], help="e.g. minilm e5-small mpnet (lowdata ls)")
+    au.add_argument("--backbones", nargs="+", help="e.g. minilm e5-small mpnet (lowdata ls; default: model.name, "
+                    "itself minilm unless set)")
     au.add_argument("--folds", type=_typed(int, lambda v: v >= 2, "an integer >= 2"), default=4)
     au.add_argument("--repeats", type=_count, default=3, help="repeats of the k-fold split (successive halving)")
     au.add_argument("--max-pool", type=_natural, default=5000,
@@ -276,8 +277,13 @@ def _auto(args) -> int:
     if cfg.data.dev or cfg.data.dev_fraction:
         raise ConfigError("lowdata auto uses no dev split: every label is in --train and the choice is made by "
                           "cross-validation inside it (join a labeled dev file into --train)")
+    named = [o.split("=", 1)[1] for o in args.overrides if o.startswith("model.name=")]
+    if args.backbones and named and named[-1] not in args.backbones:
+        raise ConfigError(f"model.name={named[-1]} and --backbones {' '.join(args.backbones)} disagree: auto runs "
+                          f"every candidate on --backbones (give the model there)")
     splits = load_splits(cfg.data, seed=args.seed)
-    r = auto(cfg, splits, args.output_dir, backbones=tuple(args.backbones), budget_s=60 * args.budget, k=args.folds,
+    backbones = tuple(args.backbones or [cfg.model.name])
+    r = auto(cfg, splits, args.output_dir, backbones=backbones, budget_s=60 * args.budget, k=args.folds,
              repeats=args.repeats, seed=args.seed, resume=args.resume, overwrite=args.overwrite,
              progress=not args.no_progress, max_pool=args.max_pool, rule=args.rule,
              worth=not args.no_worth)

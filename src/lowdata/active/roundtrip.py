@@ -125,6 +125,8 @@ def _ls_choice(task: dict, path: str, i: int):
     for res in anns[-1].get("result") or []:
         ch = (res.get("value") or {}).get("choices") if isinstance(res, dict) else None
         if ch:
+            if not isinstance(ch, list) or not all(isinstance(c, (str, int)) for c in ch):
+                raise DataError(f"task {i}: choices {ch!r} (expected a list holding one label)", path)
             if len(ch) != 1:
                 raise DataError(f"task {i}: {len(ch)} choices {ch} (expected one label per text)", path)
             return str(ch[0]).strip() or None

@@ -180,6 +180,9 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
     labels = LabelMap.from_data(train)
     y = [labels.encode(v) for v in train.labels]
     counts = np.bincount(y, minlength=len(labels))
+    if len(labels) < 2:
+        raise ConfigError(f"{train.source}: lowdata auto needs labeled examples of at least two classes, got only "
+                          f"{labels.names}")
     if counts.min() < 2:
         raise ConfigError(f"lowdata auto needs at least 2 labeled examples per class for cross-validation; "
                           f"{labels.names[int(counts.argmin())]!r} has {int(counts.min())}")

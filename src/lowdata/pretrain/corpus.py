@@ -17,8 +17,8 @@ the whole corpus, and a one-sentence chunk is cut at a random token to make A an
 are often one sentence); BERT's 10% of shorter target lengths is kept.
 
 Word ids (for whole-word masking): English words are the tokenizer's pre-tokenization (BERT: whitespace and
-punctuation; SentencePiece: Metaspace), so a word's pieces share an id; Chinese words come from jieba (Cui et al. 2019 used LTP), so the
-characters of one word share an id. Special tokens get -1.
+punctuation; SentencePiece: Metaspace), so a word's pieces share an id; Chinese words come from jieba (Cui et al.
+2019 used LTP), so the characters of one word share an id. Special tokens get -1.
 """
 from __future__ import annotations
 

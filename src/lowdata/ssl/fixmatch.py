@@ -61,7 +61,8 @@ class FixMatch:
         if self.flex:
             if self.counts is None:
                 self.counts = torch.zeros(C + 1)
-            self.counts.index_add_(0, pseudo[conf >= self.threshold].cpu(), torch.ones(int((conf >= self.threshold).sum())))
+            sure = conf >= self.threshold
+            self.counts.index_add_(0, pseudo[sure].cpu(), torch.ones(int(sure.sum())))
         mask = (conf >= self.thresholds(C, probs.device)[pseudo]).float()
         logits_s = model(ids_s, m_s).float()
         l_u = (F.cross_entropy(logits_s, pseudo, reduction="none") * mask).mean()

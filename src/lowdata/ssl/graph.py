@@ -39,7 +39,8 @@ def embed(texts: list[str], model: str = "minilm", batch_size: int = 64, max_len
         for idx in batches:
             b = tok.pad({"input_ids": [ids[i] for i in idx]}, padding="max_length", max_length=int(padded[idx[0]]),
                         return_tensors="pt")
-            h = enc_model(input_ids=b["input_ids"].to(dev), attention_mask=b["attention_mask"].to(dev)).last_hidden_state
+            h = enc_model(input_ids=b["input_ids"].to(dev),
+                          attention_mask=b["attention_mask"].to(dev)).last_hidden_state
             m = b["attention_mask"].to(dev).unsqueeze(-1).to(h.dtype)
             v = (h * m).sum(1) / m.sum(1).clamp(min=1)
             out[idx] = torch.nn.functional.normalize(v.float(), dim=-1).cpu().numpy()

@@ -17,7 +17,8 @@ class MultiView:
     mu = 1
 
     def __init__(self, tokenizer, view, weight: float = 1.0, ce_weight: float = 1.0, max_length: int = 128):
-        self.tok, self.view, self.weight, self.ce_weight, self.max_length = tokenizer, view, weight, ce_weight, max_length
+        self.tok, self.view, self.max_length = tokenizer, view, max_length
+        self.weight, self.ce_weight = weight, ce_weight
 
     def loss(self, model, batch, unlabeled, step):
         from ..ssl.masks import reencode

@@ -21,7 +21,8 @@ class UDA:
     uses_unlabeled = True
 
     def __init__(self, tokenizer, augmenter=None, T: float = 0.4, threshold: float = 0.8, weight: float = 1.0,
-                 tsa: str | None = "linear", total_steps: int = 1000, mu: int = 2, max_length: int = 128, seed: int = 0):
+                 tsa: str | None = "linear", total_steps: int = 1000, mu: int = 2, max_length: int = 128,
+                 seed: int = 0):
         from ..augment import build
 
         self.tok, self.T, self.threshold, self.weight, self.tsa = tokenizer, T, threshold, weight, tsa

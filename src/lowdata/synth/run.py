@@ -50,7 +50,8 @@ def synth_file(inp: str, out: str, *, generate: str | None = None, aug: str | No
 
         judge_model = TaskModel.load(judge)  # before any generation: a bad --judge fails fast
         if judge_model[2]["task"] != "classify":
-            raise ConfigError(f"--judge {judge}: a classification model is needed, this one is {judge_model[2]['task']}")
+            raise ConfigError(f"--judge {judge}: a classification model is needed, this one is "
+                              f"{judge_model[2]['task']}")
     if aug is not None:
         from ..augment import check_spec
 
