@@ -51,6 +51,11 @@ class Env:
         p.write_text(text, encoding="utf-8")
         return str(p)
 
+    def write_bytes(self, name, data: bytes):
+        p = self.root / name
+        p.write_bytes(data)
+        return str(p)
+
     def train(self, *overrides):
         return ["train", "-c", str(self.cfg), *overrides]
 
@@ -154,6 +159,11 @@ CASES = [
      ["t.jsonl, line 1", "label to be a string or an integer", "float 1.5"], None),
     ("jsonl_list_label", 3, _train_on("t.jsonl", '{"text": "a", "label": ["x", "y"]}\n'), 2,
      ["t.jsonl, line 1", "a list"], None),
+    ("tsv_label_without_text", 3, _train_on("t.tsv", "pos\t\nneg\tbad\n"), 2,
+     ["t.tsv, line 1", "expected a label and a text on each row", "has 1 field"], None),
+    ("predict_undecodable_bytes", 8, lambda e: ["predict", "--model", e.model, "-i", e.write_bytes(
+        "b.txt", b"fine\nok\n\xff\xfe bad\n"), "-o", str(e.root / "p.jsonl"), "--no-progress"], 2,
+     ["b.txt, line 3", "undecodable bytes", "expected UTF-8 text"], lambda e: not os.path.exists(e.root / "p.jsonl")),
     ("conll_with_classify_task", 3, _train_on("t.conll", "EU\tB-ORG\nrejects\tO\n"), 2,
      ["t.conll", "NER data", "data.task=ner"], None),
     ("plain_text_as_labeled_train", 3, _train_on("pool.txt", "".join(f"word{i} is sentence {i}\n" for i in range(40))),

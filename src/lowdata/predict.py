@@ -47,6 +47,25 @@ def _chunks_of_lines(f, chunk: int):
         yield first, block
 
 
+def _undecodable_named(blocks, path: str):
+    """The blocks, with a UnicodeDecodeError turned into a DataError naming the file and the first bad line."""
+    from .data import DataError
+
+    try:
+        yield from blocks
+    except UnicodeDecodeError as e:
+        line = None
+        if path != "<stdin>":
+            with open(path, "rb") as f:
+                for no, raw in enumerate(f, 1):
+                    try:
+                        raw.decode("utf-8")
+                    except UnicodeDecodeError:
+                        line = no
+                        break
+        raise DataError(f"undecodable bytes {e.object[e.start:e.end]!r} (expected UTF-8 text)", path, line) from None
+
+
 def stream_file(path: str | None, task: str, fmt: str | None = None, chunk: int = 2048, progress: bool = True):
     """Yield TextData / TokenData chunks of a file (None: stdin, one text per line), with a byte progress bar."""
     from tqdm import tqdm
@@ -55,7 +74,7 @@ def stream_file(path: str | None, task: str, fmt: str | None = None, chunk: int 
     from .data.readers import _read_jsonl, _sniff
 
     if path is None:
-        for _, block in _chunks_of_lines(sys.stdin, chunk):
+        for _, block in _undecodable_named(_chunks_of_lines(sys.stdin, chunk), "<stdin>"):
             data = _plain(block, "<stdin>", 1, task)
             if data is not None:
                 yield data
@@ -75,7 +94,7 @@ def stream_file(path: str | None, task: str, fmt: str | None = None, chunk: int 
     bar = tqdm(total=os.path.getsize(path), unit="B", unit_scale=True, desc="predict", disable=not progress,
                file=sys.stderr)
     with open(path, encoding="utf-8-sig", newline="\n") as f:
-        for first, block in _chunks_of_lines(f, chunk):
+        for first, block in _undecodable_named(_chunks_of_lines(f, chunk), path):
             bar.update(sum(len(ln.encode("utf-8")) for ln in block))
             if fmt == "text":
                 data = _plain(block, path, first, task)

@@ -229,6 +229,9 @@ def _read_delimited(path, text, delim, task, text_column, label_column, header, 
     li = None
     if labeled and (label_column is not None or header):
         li = _pick(names, label_column, lnames, "label", path)
+    if labeled and li is None:
+        raise DataError(f"expected a label and a text on each row; the first row has {len(first)} field (a text "
+                        f"without a label, or an empty text?)", path, rows[0][0])
     texts, labels, lines = [], [], []
     width = len(first)  # every row has the header's (or the first row's) number of fields
     what = f"as in the header: {','.join(first)}" if header else "as in the first row"
