@@ -243,3 +243,35 @@ def test_a_resumed_study_must_keep_its_settings(tiny_model, toy_files, tmp_path)
     open(spec_path, "w").write("{not json")
     with pytest.raises(ConfigError, match="unreadable study record"):
         check_spec(st, base_dict(st))
+
+
+def test_a_failed_start_leaves_nothing_that_blocks_the_corrected_rerun(tiny_model, toy_files, tmp_path):
+    """The first cell fails (its training file is missing) before any cell finishes: the recorded settings, the store
+    and the folder go, so the study with data.train corrected runs (it was refused: 'run with other settings')."""
+    import pytest
+
+    from lowdata.data import DataError
+
+    st = _study(tmp_path, tiny_model, toy_files, budgets=[2], seeds=[0], methods={"baseline": {}})
+    st.base["data"]["train"] = str(tmp_path / "missing.tsv")
+    with pytest.raises(DataError, match="missing.tsv"):
+        run_study(st)
+    assert not os.path.exists(st.output_dir)
+    st.base["data"]["train"] = str(toy_files / "train.tsv")
+    assert run_study(st)["cells"] == 1
+
+
+def test_study_file_errors_name_the_file_and_what_was_expected(tmp_path):
+    import pytest
+
+    from lowdata.config import ConfigError
+
+    cases = [("budgets: [4, 8\n", "line 2: invalid YAML"), ("- a\n", "expected a mapping of study keys"),
+             ("budgets: [4, -1]\n", "budgets: expected integers >= 1"), ("budgets: []\n", "non-empty list"),
+             ("seeds: [0, x]\n", "seeds must be a non-empty list of integers"),
+             ("methods: {a: [1]}\n", "methods.a: expected a mapping of config overrides")]
+    for text, needle in cases:
+        p = tmp_path / "s.yaml"
+        p.write_text(text)
+        with pytest.raises(ConfigError, match=needle.replace("[", r"\[")):
+            load_study(str(p))

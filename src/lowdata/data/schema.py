@@ -18,10 +18,8 @@ class DataError(LowdataError, ValueError):
 
     def __init__(self, message: str, path: str | None = None, line: int | None = None):
         self.path, self.line, self.reason = path, line, message
-        where = path or "<data>"
-        if line is not None:
-            where += f", line {line}"
-        super().__init__(f"{where}: {message}")
+        where = (path or "") + (f"{', ' if path else ''}line {line}" if line is not None else "")
+        super().__init__(f"{where}: {message}" if where else message)
 
 
 @dataclass

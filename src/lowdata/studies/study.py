@@ -83,13 +83,22 @@ def load_study(path: str) -> Study:
 
     from ..config import ConfigError
 
-    with open(path, encoding="utf-8") as f:
-        d = yaml.safe_load(f) or {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            d = yaml.safe_load(f) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise ConfigError(f"{path}{f', line {mark.line + 1}' if mark else ''}: invalid YAML "
+                          f"({getattr(e, 'problem', e)})") from None
+    if not isinstance(d, dict):
+        raise ConfigError(f"{path}: expected a mapping of study keys (base, budgets, seeds, methods, ...), got a "
+                          f"{type(d).__name__}")
     valid = set(Study.__dataclass_fields__)
     bad = set(d) - valid
     if bad:
         raise ConfigError(f"{path}: unknown study keys {sorted(bad)} (valid: {', '.join(sorted(valid))})")
     st = Study(**d)
+    _check_axes(st, path)
     if not isinstance(st.by_budget, dict):
         raise ConfigError(f"{path}: by_budget must map a budget to overrides, got {st.by_budget!r}")
     unknown = {str(b) for b in st.by_budget} - {str(b) for b in st.budgets}
@@ -103,6 +112,25 @@ def load_study(path: str) -> Study:
         cand = os.path.join(os.path.dirname(path), st.base)
         st.base = cand if os.path.exists(cand) else st.base
     return st
+
+
+def _check_axes(st: Study, path: str) -> None:
+    """budgets: labels per class (integers >= 1) or "full"; seeds: integers; methods: name -> overrides."""
+    from ..config import ConfigError
+
+    if not isinstance(st.budgets, list) or not st.budgets:
+        raise ConfigError(f"{path}: budgets must be a non-empty list, got {st.budgets!r}")
+    for b in st.budgets:
+        if b != "full" and (isinstance(b, bool) or not isinstance(b, int) or b < 1):
+            raise ConfigError(f"{path}: budgets: expected integers >= 1 (labels per class) or \"full\", got {b!r}")
+    if not isinstance(st.seeds, list) or not st.seeds or not all(isinstance(x, int) and not isinstance(x, bool)
+                                                                   for x in st.seeds):
+        raise ConfigError(f"{path}: seeds must be a non-empty list of integers, got {st.seeds!r}")
+    if not isinstance(st.methods, dict) or not st.methods:
+        raise ConfigError(f"{path}: methods must map a name to its overrides, got {st.methods!r}")
+    for m, o in st.methods.items():
+        if o is not None and not isinstance(o, dict):
+            raise ConfigError(f"{path}: methods.{m}: expected a mapping of config overrides, got {o!r}")
 
 
 def _check_acquisition(a, path: str) -> None:
@@ -262,20 +290,33 @@ def _work(st: Study, worker: str, quiet: bool = False) -> int:
 def run_study(st: Study, workers: int = 1, worker_prefix: str | None = None) -> dict:
     import socket
 
-    from .spec import check_spec, record_spec
+    from ..config import ConfigError
+    from .spec import SPEC, check_spec, record_spec
     from .store import open_store
 
     spec = check_spec(st, base_dict(st))  # a resumed study must have been run with the same settings
-    if st.acquisition:
-        acquire(st)  # checks the trajectories already on disk too
-    record_spec(st, spec)
-    store = open_store(st.store, st.output_dir, st.name)
-    store.reset_stale()
-    prefix = worker_prefix or (f"{socket.gethostname()}-{os.getpid()}-" if st.store else "")
-    store.add([(m, b, s) for m in cell_methods(st) for b in st.budgets for s in st.seeds])
-    if workers <= 1:
-        _work(st, f"{prefix}w0")
-    else:
+    for m in st.methods:  # every method's config is valid before anything is written
+        cfg = cell_config(st, f"{m}@random" if st.acquisition else m, st.budgets[0], st.seeds[0])
+        if not cfg.data.train:
+            raise ConfigError(f"study {st.name or st.output_dir}: method {m}: no training data (set data.train in "
+                              f"the base config)")
+    fresh_dir, fresh = not os.path.exists(st.output_dir), not os.path.exists(os.path.join(st.output_dir, SPEC))
+    fresh_acq = not os.path.exists(os.path.join(st.output_dir, "acquisition"))
+    try:
+        if st.acquisition:
+            acquire(st)  # checks the trajectories already on disk too
+        record_spec(st, spec)
+        store = open_store(st.store, st.output_dir, st.name)
+        store.reset_stale()
+        prefix = worker_prefix or (f"{socket.gethostname()}-{os.getpid()}-" if st.store else "")
+        store.add([(m, b, s) for m in cell_methods(st) for b in st.budgets for s in st.seeds])
+        if workers <= 1:
+            _work(st, f"{prefix}w0")
+    except BaseException:
+        if fresh:
+            _undo_start(st, fresh_dir, fresh_acq)
+        raise
+    if workers > 1:
         import multiprocessing as mp
 
         ctx = mp.get_context("spawn")
@@ -285,6 +326,29 @@ def run_study(st: Study, workers: int = 1, worker_prefix: str | None = None) -> 
         for p in procs:
             p.join()
     return analyse(st, store)
+
+
+def _undo_start(st: Study, fresh_dir: bool, fresh_acq: bool) -> None:
+    """A study that failed before any cell finished leaves nothing behind that would block its corrected rerun (the
+    recorded settings would): its SQLite store, spec and trajectories go, and its output_dir if this run made it."""
+    import shutil
+
+    from .spec import SPEC
+    from .store import open_store
+
+    if st.store:  # a shared store: other machines' cells are not this run's to remove
+        return
+    db = os.path.join(st.output_dir, "study.db")
+    if os.path.exists(db) and open_store(None, st.output_dir, st.name).rows("done"):
+        return
+    if fresh_dir:
+        shutil.rmtree(st.output_dir, ignore_errors=True)
+        return
+    for p in (db, os.path.join(st.output_dir, SPEC)):
+        if os.path.exists(p):
+            os.remove(p)
+    if fresh_acq:
+        shutil.rmtree(os.path.join(st.output_dir, "acquisition"), ignore_errors=True)
 
 
 def analyse(st: Study, store) -> dict:
