@@ -269,13 +269,31 @@ def test_plain_text_keeps_its_first_word(trained, tmp_path, capsys):
 
 
 # ---- 4. --allow-config-change continues, and records what changed
-def test_resume_with_changed_config_when_asked(tiny_model, toy_files, tmp_path, capsys):
+def test_resume_with_changed_config_when_asked(tiny_model, toy_files, tmp_path, capsys, monkeypatch):
+    from lowdata import loop
+
     env = Env(tmp_path, tiny_model, toy_files)
     _unfinished_run(env)
+    make, peaks = loop._optimizer, []
+
+    def recording(*a):  # each step's base rate, read back from the rate it uses and the schedule's factor
+        opt = make(*a)
+        opt.register_step_pre_hook(lambda o, *_: peaks.append(o.param_groups[0].get("initial_lr")))
+        return opt
+
+    monkeypatch.setattr(loop, "_optimizer", recording)
     assert main(env.train("--resume", "train.lr=0.01", "--allow-config-change")) == 0, capsys.readouterr().err
+    assert peaks and set(peaks) == {0.01}  # the saved optimizer state had kept 0.005 for the resumed steps
     changes = json.loads((tmp_path / "run" / "config_changes.json").read_text())
     assert changes == [{"key": "train.lr", "before": 0.005, "after": 0.01}]
     assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["train"]["lr"] == 0.01
+
+
+def test_a_diverging_run_stops_with_the_step_and_the_rate(tiny_model, toy_files, tmp_path, capsys):
+    env = Env(tmp_path, tiny_model, toy_files)
+    assert main(env.train("train.lr=1e9", "train.epochs=5")) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "the training loss is nan at step" in err and "lower train.lr (now 1e+09)" in err, err
 
 
 # ---- 6. label names are data

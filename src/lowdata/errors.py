@@ -33,5 +33,9 @@ class ModelError(LowdataError):
     """A model name or directory that cannot be loaded (missing, offline, not a model)."""
 
 
+class DivergedError(LowdataError):
+    """Training produced a loss that is not a finite number (too high a learning rate, as a rule)."""
+
+
 class LowdataWarning(UserWarning):
     """Something was done that the user may not expect (texts truncated, a format assumed)."""

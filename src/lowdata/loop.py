@@ -126,8 +126,15 @@ def fit(tc, out: str, model, enc, acc, *, pad: int = 0, lens=None, make_batch=No
     if resume and os.path.exists(ck):
         saved = load_checkpoint(ck)  # weights_only: a crafted state.pt cannot run code
         raw.load_state_dict(saved["model"])
+        fresh = list(sched.base_lrs)  # this config's learning rates
         opt.load_state_dict(saved["opt"])
         sched.load_state_dict(saved["sched"])
+        if sched.base_lrs != fresh:  # resumed with a new train.lr / head_lr (--allow-config-change): it applies from
+            # here on, on the schedule's curve at this step (the saved state would silently keep the old one)
+            sched.base_lrs = fresh
+            for g, base, lam in zip(opt.param_groups, fresh, sched.lr_lambdas):
+                g["initial_lr"], g["lr"] = base, base * lam(sched.last_epoch)
+            sched._last_lr = [g["lr"] for g in opt.param_groups]
         torch.set_rng_state(saved["rng"])
         if saved.get("cuda_rng") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(saved["cuda_rng"])
@@ -178,6 +185,12 @@ def fit(tc, out: str, model, enc, acc, *, pad: int = 0, lens=None, make_batch=No
                     loss = loss + l_u
                     logs.update(ulogs)
                 logs["train/loss"] = loss.item()
+            if not math.isfinite(logs["train/loss"]):  # the weights would turn to NaN: a model that predicts nothing
+                from .errors import DivergedError
+
+                raise DivergedError(f"{out}: the training loss is {logs['train/loss']} at step {state['step'] + 1} "
+                                    f"(lr {sched.get_last_lr()[0]:.3g}): the run diverged; lower train.lr (now "
+                                    f"{tc.lr:g}) and start it again (--overwrite)")
             acc.backward(loss)
             if adversarial is not None:  # its extra forwards under the same autocast as the clean one
                 logs.update(adversarial.step(model, b, lambda m, bb: _autocast(acc, loss_of, m, bb), acc.backward))
