@@ -155,6 +155,8 @@ CASES = [
     # 3. silently wrong data
     ("csv_row_with_extra_field", 3, _train_on("t.csv", "text,label\nI liked it, a lot,1\nbad,0\n"), 2,
      ["t.csv, line 2", "expected 2 fields", "header: text,label", "quote"], None),
+    ("csv_quote_never_closed", 3, _train_on("t.csv", 'text,label\n"I liked it,1\nbad,0\n'), 2,
+     ["t.csv, line 2", "'\"' opened on this line is not closed", "the end of the file", "expected 2 fields"], None),
     ("jsonl_float_label", 3, _train_on("t.jsonl", '{"text": "a", "label": 1.5}\n'), 2,
      ["t.jsonl, line 1", "label to be a string or an integer", "float 1.5"], None),
     ("jsonl_list_label", 3, _train_on("t.jsonl", '{"text": "a", "label": ["x", "y"]}\n'), 2,

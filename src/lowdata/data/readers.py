@@ -194,9 +194,11 @@ def _read_delimited(path, text, delim, task, text_column, label_column, header, 
     rows = []
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim,
                         quoting=csv.QUOTE_MINIMAL if delim == "," else csv.QUOTE_NONE)
+    starts, end = {}, 0  # the line a row starts on: a quoted field may span lines
     try:
         for row in reader:
             rows.append((reader.line_num, row))
+            starts[reader.line_num], end = end + 1, reader.line_num
     except csv.Error as e:
         raise DataError(f"malformed {'CSV' if delim == ',' else 'TSV'}: {e}", path, reader.line_num) from None
     rows = [(n, r) for n, r in rows if any(c.strip() for c in r)]
@@ -237,10 +239,16 @@ def _read_delimited(path, text, delim, task, text_column, label_column, header, 
     what = f"as in the header: {','.join(first)}" if header else "as in the first row"
     fix = "quote a field that holds a comma" if delim == "," else "a tab inside a text must be removed or the " \
           "file written as CSV with quoting"
+    raw = text.split("\n") if delim == "," else []
     for no, r in rows:
         while len(r) > width and not r[-1].strip():  # trailing empty fields (a trailing delimiter) are harmless
             r = r[:-1]
         if len(r) != width:
+            first_line = starts.get(no, no)
+            if delim == "," and "\n".join(raw[first_line - 1:no]).count('"') % 2:
+                span = "the end of the file" if no == end else f"line {no}"
+                raise DataError(f"a '\"' opened on this line is not closed where the field should end: the field runs "
+                                f"to {span}; expected {width} fields ({what})", path, first_line)
             raise DataError(f"expected {width} fields ({what}), found {len(r)}; {fix}", path, no)
         texts.append(r[ti])
         if li is not None:
