@@ -390,7 +390,13 @@ def from_hf(source, split: str = "train", task: str = "classify", text_column=No
     ds = source
     if isinstance(source, (str, os.PathLike)):
         p = str(source)
-        ds = datasets.load_from_disk(p) if os.path.isdir(p) else datasets.load_dataset(p)
+        try:  # datasets >= 3 runs no loading script, so a hub name cannot execute code here
+            ds = datasets.load_from_disk(p) if os.path.isdir(p) else datasets.load_dataset(p)
+        except (ConnectionError, FileNotFoundError, ValueError, OSError) as e:
+            where = "a save_to_disk folder" if os.path.isdir(p) else "a Hugging Face hub dataset"
+            raise DataError(f"cannot load it as {where} ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
+                            f"offline, give a local file (csv, tsv, jsonl, ...) or a datasets.save_to_disk folder",
+                            p) from None
     if isinstance(ds, datasets.DatasetDict):
         if split not in ds:
             raise DataError(f"split {split!r} not found (splits: {list(ds)})", str(source))
