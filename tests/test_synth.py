@@ -71,3 +71,26 @@ def test_synth_judge_keeps_only_consistent_labels(tiny_model, tmp_path, capsys):
                  "--judge", str(tmp_path / "run" / "model"), "--threshold", "0.99"]) == 0, capsys.readouterr().err
     rep = json.loads((tmp_path / "syn.jsonl.report.json").read_text())
     assert rep["dropped"].get("label confidence < 0.99", 0) > 0  # a strict judge drops some
+
+
+def test_a_model_without_the_head_warns(tiny_model, tiny_causal, tmp_path):
+    """An encoder-only checkpoint (as all offline backbones are) as generator or refiller: transformers gives it a
+    random head; the user is told (it was silent), a real causal LM is not warned about."""
+    import warnings
+
+    from lowdata.augment.generate import _Generator
+    from lowdata.augment.mlm_refill import MLMRefill
+    from lowdata.errors import LowdataWarning
+
+    def _gen(model):
+        return _Generator(model, None, 4, 1.0, 1.0, None, "cpu")
+
+    def said(load):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always", LowdataWarning)
+            load()
+        return [str(x.message) for x in w if issubclass(x.category, LowdataWarning)]
+
+    assert any("no trained generation head" in m for m in said(lambda: _gen(tiny_model)._load()))
+    assert any("no trained masked-LM head" in m for m in said(lambda: MLMRefill(model=tiny_model).load()))
+    assert said(lambda: _gen(tiny_causal)._load()) == []

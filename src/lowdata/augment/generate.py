@@ -45,7 +45,12 @@ class _Generator:
             self.seq2seq = bool(getattr(cfg, "is_encoder_decoder", False))
             cls = AutoModelForSeq2SeqLM if self.seq2seq else AutoModelForCausalLM
             dev = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-            self._model = cls.from_pretrained(path).to(dev).eval()
+            self._model, info = cls.from_pretrained(path, output_loading_info=True)
+            self._model = self._model.to(dev).eval()
+            from .mlm_refill import _warn_untrained
+
+            _warn_untrained(self.model_name, info, "generation head (it is no causal or seq2seq LM)",
+                            "its texts are noise; give a generative model (GPT-2, Qwen, T5, BART, ...)")
             self._tok = AutoTokenizer.from_pretrained(path)
         return self._model, self._tok
 

@@ -8,8 +8,8 @@ Per variant, max(1, round(p * words)) words (not in `keep_words`, not punctuatio
 token; all variants of all texts go through the MLM in length-sorted batches; each mask is refilled by sampling
 from the top-k / top-p (nucleus) filtered distribution, never with a special token or a "##" continuation piece.
 Works with any Hugging Face MLM, including one pretrained by lowdata. A model saved without an MLM head (e.g.
-all-MiniLM-L6-v2) gets a fresh head from transformers (decoder tied to the word embeddings, transform untrained):
-run `lowdata pretrain` first for useful refills.
+all-MiniLM-L6-v2) gets a fresh head from transformers (decoder tied to the word embeddings, transform untrained),
+and a LowdataWarning says so: run `lowdata pretrain` first for useful refills.
 Deviation from Wu et al.: no label-conditioning of the MLM itself; label safety comes from `keep_words` and the
 label-consistency filter in lowdata.synth.
 """
@@ -22,6 +22,18 @@ from .base import Augmenter
 from .rng import Stream
 
 _TOKEN_OK = re.compile(r"^[^\W_]+$")
+
+
+def _warn_untrained(name: str, info: dict, what: str, advice: str) -> None:
+    """A LowdataWarning when from_pretrained initialised weights the checkpoint lacked (a head it never had)."""
+    import warnings
+
+    from ..errors import LowdataWarning
+
+    missing = [k for k in info.get("missing_keys", []) if not k.endswith("position_ids")]
+    if missing:
+        warnings.warn(f"{name}: has no trained {what} ({len(missing)} weights newly initialised, e.g. "
+                      f"{missing[0]}): {advice}", LowdataWarning, stacklevel=3)
 
 
 def label_words(texts: list[str], labels: list[str], top: int = 20, min_count: int = 2) -> set:
@@ -70,7 +82,10 @@ class MLMRefill(Augmenter):
             path = resolve(self.model_name)
             self._tok = AutoTokenizer.from_pretrained(path)
             dev = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-            self._model = AutoModelForMaskedLM.from_pretrained(path).to(dev).eval()
+            self._model, info = AutoModelForMaskedLM.from_pretrained(path, output_loading_info=True)
+            self._model = self._model.to(dev).eval()
+            _warn_untrained(self.model_name, info, "masked-LM head", "refills are close to random words; run "
+                            "`lowdata pretrain` on your texts first (it trains the head)")
             if self.dtype == "bfloat16" or (self.dtype == "auto" and _bf16_fast(dev)):
                 self._model.to(torch.bfloat16)
             self._words = {}  # token id -> refill string
