@@ -356,21 +356,24 @@ def apply_overrides(d: dict, overrides: list[str]) -> dict:
     return d
 
 
-def load_config(path: Optional[str] = None, overrides: Optional[list[str]] = None, cls=Config):
-    """YAML file + overrides -> `cls` (Config for train, PretrainConfig for pretrain)."""
+def read_yaml(path: str):
+    """A YAML file's content ({} when empty); ConfigError naming the file (and line) when missing or invalid."""
     import yaml
 
-    d: dict[str, Any] = {}
-    if path:
-        try:
-            with open(path, encoding="utf-8") as f:
-                d = yaml.safe_load(f) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found") from None
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            line = f", line {mark.line + 1}" if mark else ""
-            raise ConfigError(f"{path}{line}: invalid YAML ({getattr(e, 'problem', e)})") from None
+    try:
+        with open(path, encoding="utf-8") as f:
+            return yaml.safe_load(f) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f", line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{line}: invalid YAML ({getattr(e, 'problem', e)})") from None
+
+
+def load_config(path: Optional[str] = None, overrides: Optional[list[str]] = None, cls=Config):
+    """YAML file + overrides -> `cls` (Config for train, PretrainConfig for pretrain)."""
+    d: dict[str, Any] = read_yaml(path) if path else {}
     if not isinstance(d, dict):
         raise ConfigError(f"{path}: expected a mapping of sections (data:, model:, train: ...) at the top level, "
                           f"got a {type(d).__name__}")

@@ -79,17 +79,9 @@ def baseline_of(st: Study) -> str:
 
 
 def load_study(path: str) -> Study:
-    import yaml
+    from ..config import ConfigError, read_yaml
 
-    from ..config import ConfigError
-
-    try:
-        with open(path, encoding="utf-8") as f:
-            d = yaml.safe_load(f) or {}
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise ConfigError(f"{path}{f', line {mark.line + 1}' if mark else ''}: invalid YAML "
-                          f"({getattr(e, 'problem', e)})") from None
+    d = read_yaml(path)
     if not isinstance(d, dict):
         raise ConfigError(f"{path}: expected a mapping of study keys (base, budgets, seeds, methods, ...), got a "
                           f"{type(d).__name__}")
