@@ -30,7 +30,7 @@ from common import DATASETS, RESULTS, ROOT, data_config, machine, save_results  
 
 COMMIT = os.popen(f"git -C {ROOT} rev-parse --short HEAD 2>/dev/null").read().strip()
 STRATEGIES = ["random", "kmeans", "typiclust", "probcover", "least_confidence", "margin", "entropy", "committee",
-              "coreset", "badge"]
+              "coreset", "badge", "wkmeans"]
 BUDGETS = {"agnews": [4, 10, 16, 32, 64, 128], "banking77": [4, 8, 16, 32, 64]}
 METHODS = {
     "frozen_lr": {"ssl.method": "frozen_lr", "frozen.C": 10.0, "frozen.save_model": False},

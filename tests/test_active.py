@@ -117,6 +117,23 @@ def test_badge_first_pick_is_the_largest_gradient_and_batches_are_diverse():
     assert idx[0] >= 5 and set(y[idx].tolist()) == {0, 1}
 
 
+def test_wkmeans_spreads_a_batch_that_margin_piles_on_one_confusion():
+    """Zhdanov 2019: 30 near-copies of the most uncertain point, and 3 other uncertain groups; margin's 4 picks are
+    all copies, wkmeans' 4 come from 4 groups (each the point nearest its weighted centre)."""
+    rng = np.random.default_rng(0)
+    centres = np.eye(8)[:5]
+    X = np.concatenate([centres[0] + 0.001 * rng.normal(size=(30, 8))] +
+                       [c + 0.05 * rng.normal(size=(10, 8)) for c in centres[1:]])
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    group = np.repeat(np.arange(5), [30, 10, 10, 10, 10])
+    gap = np.where(group == 0, 0.0, np.where(group == 4, 0.9, 0.2))  # group 4: confident
+    P = np.stack([(1 + gap) / 2, (1 - gap) / 2], 1)
+    m, _ = S.margin(S.Pool(X, probs=P), 4, np.random.default_rng(0))
+    w, score = S.wkmeans(S.Pool(X, probs=P), 4, np.random.default_rng(0))
+    assert set(group[m].tolist()) == {0}
+    assert sorted(group[w].tolist()) == [0, 1, 2, 3] and score[0] == 1.0 and np.all(np.diff(score) <= 0)
+
+
 def test_committee_prefers_the_boundary():
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(-1, 0.3, (30, 2)), rng.normal(1, 0.3, (30, 2)), [[0.0, 0.0]], [[3.0, 3.0]]])

@@ -85,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--model", help="a lowdata model folder: its features and probabilities drive the strategy")
     se.add_argument("--n", type=_count, required=True, help="how many texts to select")
     se.add_argument("--strategy", default="typiclust", help="random, kmeans, typiclust (default), probcover, "
-                    "least_confidence, margin, entropy, committee, mc_dropout, coreset, badge")
+                    "least_confidence, margin, entropy, committee, mc_dropout, coreset, badge, wkmeans")
     se.add_argument("--classes", type=_count, help="number of classes (probcover without --labeled or --model)")
     se.add_argument("--balance", action="store_true", help="spread the batch over the predicted classes")
     se.add_argument("--backbone", default="minilm", help="encoder of the pool vectors without --model (lowdata ls)")
@@ -313,7 +313,7 @@ def _select(args) -> int:
               f"({100 * g['gain']:+.1f} points" + (f", 95% interval {100 * g['gain_ci'][0]:+.1f} to "
                                                     f"{100 * g['gain_ci'][1]:+.1f}" if "gain_ci" in g else "")
               + f"; ceiling {g['ceiling']:.3f})")
-        if args.strategy in ("least_confidence", "margin", "entropy", "committee", "mc_dropout", "badge"):
+        if args.strategy in ("least_confidence", "margin", "entropy", "committee", "mc_dropout", "badge", "wkmeans"):
             print("if the labels so far were bought by an uncertainty strategy, this estimate reads too high: on AG "
                   "News with margin batches it stayed above 1 point a doubling where the curve had levelled off, "
                   "and stabilising predictions between rounds stopped better (docs/active.md)")

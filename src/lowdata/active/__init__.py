@@ -20,7 +20,7 @@ from ..registry import Registry
 _S = "lowdata.active.strategies:"
 STRATEGIES = Registry("query strategy", {n: _S + n for n in (
     "random", "kmeans", "typiclust", "probcover", "least_confidence", "margin", "entropy", "committee", "mc_dropout",
-    "coreset", "badge")})
+    "coreset", "badge", "wkmeans")})
 SURROGATE_C = 10.0  # the frozen-LR surrogate's inverse L2 strength (lowdata auto's frozen_lr grid holds 1/10/100)
 
 

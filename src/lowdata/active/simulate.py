@@ -33,7 +33,8 @@ def trajectory(X: np.ndarray, y: np.ndarray, totals, strategy: str, seed: int, n
 
     if strategy in NEEDS_MODEL:
         raise LowdataError(f"strategy {strategy!r} needs a trained model per round; the simulated loop scores with "
-                           f"a frozen-LR surrogate (use least_confidence, margin, entropy, committee, coreset, badge)")
+                           f"a frozen-LR surrogate (use least_confidence, margin, entropy, committee, coreset, badge, "
+                           f"wkmeans)")
     if cold_start not in COLD_START:
         raise LowdataError(f"acquisition.cold_start {cold_start!r}: expected one of {', '.join(COLD_START)}")
     y = np.asarray(y)

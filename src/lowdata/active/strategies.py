@@ -8,9 +8,9 @@ the idx in preference order (best first), found by name in `lowdata.active.STRAT
 
 Cold start (no model): random, kmeans, typiclust, probcover (needs the class count); uncertainty (need probs):
 least_confidence, margin, entropy, committee (fits its own bootstrap committee on the labeled vectors), mc_dropout
-(needs `samples`, T stochastic passes of a model); diversity: coreset, badge (needs probs). Every strategy streams the
-pool in row chunks, so a memory-mapped (N, H) array of 1M rows is read, never copied whole (typiclust and probcover
-work on a seeded sample of a large pool or cluster).
+(needs `samples`, T stochastic passes of a model); diversity: coreset, badge and wkmeans (need probs). Every
+strategy streams the pool in row chunks, so a memory-mapped (N, H) array of 1M rows is read, never copied whole
+(typiclust and probcover work on a seeded sample of a large pool or cluster).
 """
 from __future__ import annotations
 
@@ -244,6 +244,33 @@ def kmeans(pool: Pool, n: int, rng):
     return best[keep][order], size[keep][order].astype(float)
 
 
+WKMEANS_BETA = 10  # Zhdanov 2019's pre-filter: the beta x n most uncertain points are clustered (the paper: 10-50)
+
+
+def wkmeans(pool: Pool, n: int, rng):
+    """Diverse mini-batch active learning (Zhdanov 2019, arXiv:1901.05954, "WKMeans"): pre-filter the beta x n pool
+    points of smallest margin (beta = 10), cluster them into n groups by k-means weighted by informativeness (1 - the
+    margin p1 - p2), take from each group the point nearest its centre. Picks ordered by informativeness, the score.
+    Margin's ranking alone fills a batch with near-duplicates of one confusion; the clustering spreads it."""
+    p = _need_probs(pool, "wkmeans")
+    from sklearn.cluster import KMeans
+
+    N = len(pool.X)
+    n = min(n, N)
+    two = np.sort(p, axis=1)[:, -2:]
+    info = 1.0 - (two[:, 1] - two[:, 0])
+    cand = _top(info, min(N, WKMEANS_BETA * n), rng)
+    x = np.asarray(pool.X[np.sort(cand)], dtype=np.float64)
+    cand = np.sort(cand)
+    w = np.maximum(info[cand], 1e-6)
+    km = KMeans(n_clusters=n, n_init=3, random_state=int(rng.integers(2**31))).fit(x, sample_weight=w)
+    d = ((x - km.cluster_centers_[km.labels_]) ** 2).sum(1)
+    picks = [cand[m[np.argmin(d[m])]] for j in range(n) if len(m := np.flatnonzero(km.labels_ == j))]
+    picks = np.array(picks, dtype=int)
+    order = np.argsort(-info[picks], kind="stable")
+    return picks[order], info[picks][order]
+
+
 # TypiClust's constants (Hacohen, Dekel & Weinshall 2022, "Active Learning on a Budget", official code)
 TYPICLUST_K = 20
 TYPICLUST_MIN_CLUSTER = 5
@@ -399,7 +426,7 @@ def balanced(pick, pool: Pool, n: int, rng, factor: int = 3):
     return idx[out], score[out]
 
 
-NEEDS_PROBS = ("least_confidence", "margin", "entropy", "badge")
+NEEDS_PROBS = ("least_confidence", "margin", "entropy", "badge", "wkmeans")
 NEEDS_LABELS = ("committee",)
 NEEDS_MODEL = ("mc_dropout",)
 COLD_START = ("random", "kmeans", "typiclust", "probcover", "coreset")
