@@ -278,6 +278,21 @@ def test_select_and_merge_round_trip(tiny_model, al_files, ext):
     assert (d / "lab.tsv").read_text().count("\n") == 6  # the input untouched
 
 
+def test_select_auto_is_typiclust_cold_and_wkmeans_once_two_classes_are_labeled(tiny_model, al_files):
+    from lowdata.active.run import select_file
+
+    d, pool, lab = al_files
+    kw = {"backbone": tiny_model, "max_length": 32, "progress": False}
+    (d / "one.tsv").write_text("text\tlabel\ngood great film\tpos\n")
+    cases = [({}, "typiclust"), ({"labeled": str(d / "one.tsv")}, "typiclust"), ({"labeled": str(d / "lab.tsv")},
+                                                                                  "wkmeans")]
+    for i, (extra, expected) in enumerate(cases):
+        r = select_file(str(d / "pool.txt"), str(d / f"a{i}.csv"), "auto", 4, **kw, **extra)
+        assert (r["strategy"], r["asked"]) == (expected, "auto")
+        select_file(str(d / "pool.txt"), str(d / f"b{i}.csv"), expected, 4, **kw, **extra)
+        assert (d / f"a{i}.csv").read_text() == (d / f"b{i}.csv").read_text()
+
+
 def test_select_probcover_cold_start_needs_classes(tiny_model, al_files):
     from lowdata.active.run import select_file
     from lowdata.errors import LowdataError

@@ -84,8 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--labeled", help="the labels so far (their texts are left out of the pool)")
     se.add_argument("--model", help="a lowdata model folder: its features and probabilities drive the strategy")
     se.add_argument("--n", type=_count, required=True, help="how many texts to select")
-    se.add_argument("--strategy", default="typiclust", help="random, kmeans, typiclust (default), probcover, "
-                    "least_confidence, margin, entropy, committee, mc_dropout, coreset, badge, wkmeans")
+    se.add_argument("--strategy", default="auto", help="auto (default: typiclust while nothing is labeled, then "
+                    "wkmeans), random, kmeans, typiclust, probcover, least_confidence, margin, entropy, committee, "
+                    "mc_dropout, coreset, badge, wkmeans")
     se.add_argument("--classes", type=_count, help="number of classes (probcover without --labeled or --model)")
     se.add_argument("--balance", action="store_true", help="spread the batch over the predicted classes")
     se.add_argument("--backbone", default="minilm", help="encoder of the pool vectors without --model (lowdata ls)")
@@ -303,7 +304,8 @@ def _select(args) -> int:
                     backbone=args.backbone, max_length=args.max_length, seed=args.seed, balance=args.balance,
                     overwrite=args.overwrite, progress=not args.no_progress, fmt=args.format, classes=args.classes,
                     history=args.history)
-    print(f"{args.output}: {r['n']} of {r['pool_size']} pool texts by {args.strategy}"
+    print(f"{args.output}: {r['n']} of {r['pool_size']} pool texts by {r['strategy']}"
+          f"{' (auto)' if args.strategy == 'auto' else ''}"
           f"{' (balanced)' if args.balance else ''} in {r['seconds']:.1f}s"
           + (f"; {r['left_out']} left out (already labeled or repeated)" if r["left_out"] else ""))
     g = r.get("next_batch")
@@ -313,7 +315,7 @@ def _select(args) -> int:
               f"({100 * g['gain']:+.1f} points" + (f", 95% interval {100 * g['gain_ci'][0]:+.1f} to "
                                                     f"{100 * g['gain_ci'][1]:+.1f}" if "gain_ci" in g else "")
               + f"; ceiling {g['ceiling']:.3f})")
-        if args.strategy in ("least_confidence", "margin", "entropy", "committee", "mc_dropout", "badge", "wkmeans"):
+        if r["strategy"] in ("least_confidence", "margin", "entropy", "committee", "mc_dropout", "badge", "wkmeans"):
             print("if the labels so far were bought by an uncertainty strategy, this estimate reads too high: on AG "
                   "News with margin batches it stayed above 1 point a doubling where the curve had levelled off, "
                   "and stabilising predictions between rounds stopped better (docs/active.md)")

@@ -1,5 +1,6 @@
 """`lowdata select`: the texts of a pool to label next, written for annotation.
 
+    lowdata select --pool unlabeled.txt --n 40 -o to_label.csv       # auto: typiclust now, wkmeans once labels exist
     lowdata select --pool unlabeled.txt --n 40 --strategy typiclust -o to_label.csv                 # cold start
     lowdata select --pool unlabeled.txt --n 40 --strategy probcover --classes 4 -o to_label.csv     # cold start
     lowdata select --pool unlabeled.txt --labeled labeled.tsv --n 40 --strategy margin -o to_label.json
@@ -56,6 +57,9 @@ def model_outputs(model_dir: str, texts: list[str], passes: int = 0, batch_size:
     return F / np.maximum(n, 1e-12), P, S
 
 
+AUTO = "auto"  # lowdata select's default: typiclust with nothing labeled (or one class), wkmeans after
+
+
 def select_file(pool: str, out: str, strategy: str, n: int, *, labeled: str | None = None, model: str | None = None,
                 backbone: str = "minilm", max_length: int = 128, seed: int = 0, balance: bool = False,
                 overwrite: bool = False, progress: bool = True, fmt: str | None = None,
@@ -69,7 +73,9 @@ def select_file(pool: str, out: str, strategy: str, n: int, *, labeled: str | No
     from .roundtrip import SIDE, write_batch
     from .strategies import NEEDS_LABELS, NEEDS_MODEL, NEEDS_PROBS
 
-    STRATEGIES.factory(strategy)  # an unknown name fails before any work
+    asked = strategy
+    if strategy != AUTO:
+        STRATEGIES.factory(strategy)  # an unknown name fails before any work
     output_file(out, [p for p in (pool, labeled, model, history) if p], overwrite)
     output_file(out + SIDE, [p for p in (pool, labeled, model, history) if p], overwrite)
     hist = _history_start(history, [p for p in (pool, labeled, model) if p])
@@ -88,6 +94,8 @@ def select_file(pool: str, out: str, strategy: str, n: int, *, labeled: str | No
         texts.append(t)
     if not texts:
         raise LowdataError(f"{pool}: no text left to select (every pool text is already labeled)")
+    if strategy == AUTO:  # chosen on MR, the design set (docs/active.md): typical points first, then diverse doubt
+        strategy = "wkmeans" if model or (L_data is not None and len(set(L_data.labels)) >= 2) else "typiclust"
     if strategy in NEEDS_MODEL and not model:
         raise LowdataError(f"strategy {strategy!r} needs --model (a trained lowdata model)")
     if (strategy in NEEDS_PROBS or strategy in NEEDS_LABELS or balance) and not (model or labeled):
@@ -125,7 +133,7 @@ def select_file(pool: str, out: str, strategy: str, n: int, *, labeled: str | No
     rows = [{"id": text_id(texts[i]), "text": texts[i], "score": float(s), "rank": r + 1,
              "guess": names[int(probs[r].argmax())] if probs is not None else None}
             for r, (i, s) in enumerate(zip(idx, scores))]
-    record = {"strategy": strategy, "balance": balance, "pool": pool, "labeled": labeled, "model": model,
+    record = {"strategy": strategy, "asked": asked, "balance": balance, "pool": pool, "labeled": labeled, "model": model,
               "backbone": None if model else backbone, "max_length": max_length, "seed": seed, "n": len(rows),
               "pool_size": len(texts), "left_out": skipped, "labels": names}
     if L_data is not None and len(L_data) >= 8 and len(set(L_data.labels)) >= 2:
