@@ -133,7 +133,8 @@ def select_file(pool: str, out: str, strategy: str, n: int, *, labeled: str | No
     rows = [{"id": text_id(texts[i]), "text": texts[i], "score": float(s), "rank": r + 1,
              "guess": names[int(probs[r].argmax())] if probs is not None else None}
             for r, (i, s) in enumerate(zip(idx, scores))]
-    record = {"strategy": strategy, "asked": asked, "balance": balance, "pool": pool, "labeled": labeled, "model": model,
+    record = {"strategy": strategy, "asked": asked, "balance": balance, "pool": pool, "labeled": labeled,
+              "model": model,
               "backbone": None if model else backbone, "max_length": max_length, "seed": seed, "n": len(rows),
               "pool_size": len(texts), "left_out": skipped, "labels": names}
     if L_data is not None and len(L_data) >= 8 and len(set(L_data.labels)) >= 2:
