@@ -5,6 +5,13 @@
     python bench/auto_grid.py --datasets subj sst2 --seeds 0 1 2 --results auto-grid        # benchmarks: reported only
     python bench/auto_grid.py --datasets sst5 trec --seeds 0 1 2 3 4 --recipes setfit setfit+pl --results auto-grid-plc
         # setfit+pl with its certainty-weighted head (session 23); auto-grid-pl holds cells of the earlier top-20% head
+    python bench/auto_grid.py --datasets goemo-ekman clinc-travel --seeds 0 1 2 --recipes setfit setfit+pl \
+        --results auto-design-grid-mc     # the multi-class design sets (not run yet; see the rule below)
+
+Rule fixed in session 27, before the multi-class design run: prior_se prefers setfit+pl (chosen on the binary design
+sets MR and Pros & Cons), and on the benchmarks SST-5 and TREC it trails the setfit library. If, over the multi-class
+design samples (GoEmotions-Ekman 0-2, CLINC travel 0-2), setfit+pl's mean test accuracy in hindsight is below
+setfit's, auto's preference for more than two classes becomes SetFit-style first; otherwise nothing changes.
 
 For each dataset (the design sets MR and Pros & Cons, on which the rule is chosen; benchmark sets only to report the
 chosen rule) and sample seed: every CV cell auto could run
