@@ -259,9 +259,8 @@ def wkmeans(pool: Pool, n: int, rng):
     n = min(n, N)
     two = np.sort(p, axis=1)[:, -2:]
     info = 1.0 - (two[:, 1] - two[:, 0])
-    cand = _top(info, min(N, WKMEANS_BETA * n), rng)
-    x = np.asarray(pool.X[np.sort(cand)], dtype=np.float64)
-    cand = np.sort(cand)
+    cand = np.sort(_top(info, min(N, WKMEANS_BETA * n), rng))
+    x = np.asarray(pool.X[cand], dtype=np.float64)
     w = np.maximum(info[cand], 1e-6)
     km = KMeans(n_clusters=n, n_init=3, random_state=int(rng.integers(2**31))).fit(x, sample_weight=w)
     d = ((x - km.cluster_centers_[km.labels_]) ** 2).sum(1)
