@@ -6,7 +6,7 @@
     python bench/auto_grid.py --datasets sst5 trec --seeds 0 1 2 3 4 --recipes setfit setfit+pl --results auto-grid-plc
         # setfit+pl with its certainty-weighted head (session 23); auto-grid-pl holds cells of the earlier top-20% head
     python bench/auto_grid.py --datasets goemo-ekman clinc-travel --seeds 0 1 2 --recipes setfit setfit+pl \
-        --results auto-design-grid-mc     # the multi-class design sets (not run yet; see the rule below)
+        --results auto-design-grid-mc     # the multi-class design sets (session 29: the rule below did not fire)
 
 Rule fixed in session 27, before the multi-class design run: prior_se prefers setfit+pl (chosen on the binary design
 sets MR and Pros & Cons), and on the benchmarks SST-5 and TREC it trails the setfit library. If, over the multi-class
