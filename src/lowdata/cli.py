@@ -40,18 +40,23 @@ _natural = _typed(int, lambda v: v >= 0, "an integer >= 0")
 _rate = _typed(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
 
 
+def _config_run(verb: argparse.ArgumentParser, config_help: str, overrides_help: str) -> None:
+    """The arguments of a verb that runs from a config into an output_dir (train, pretrain)."""
+    verb.add_argument("-c", "--config", help=config_help)
+    verb.add_argument("overrides", nargs="*", help=overrides_help)
+    verb.add_argument("--resume", action="store_true", help="continue an interrupted run in output_dir")
+    verb.add_argument("--overwrite", action="store_true", help="replace a finished run in output_dir")
+    verb.add_argument("--allow-config-change", action="store_true",
+                      help="with --resume: continue although the config differs from the run's (recorded)")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lowdata", description="Strong language models from little labeled data.")
     p.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = p.add_subparsers(dest="verb", metavar="VERB")
 
-    t = sub.add_parser("train", help="fine-tune a classifier or NER tagger from a config")
-    t.add_argument("-c", "--config", help="YAML config (see configs/)")
-    t.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. train.lr=3e-5")
-    t.add_argument("--resume", action="store_true", help="continue an interrupted run in output_dir")
-    t.add_argument("--overwrite", action="store_true", help="replace a finished run in output_dir")
-    t.add_argument("--allow-config-change", action="store_true",
-                   help="with --resume: continue although the config differs from the run's (recorded)")
+    _config_run(sub.add_parser("train", help="fine-tune a classifier or NER tagger from a config"),
+                "YAML config (see configs/)", "key.sub=value overrides, e.g. train.lr=3e-5")
 
     au = sub.add_parser("auto", help="choose the recipe by cross-validation on the labels, then train it on all")
     au.add_argument("--train", required=True, help="the labeled file: every label there is (no dev split is used)")
@@ -67,9 +72,10 @@ def _parser() -> argparse.ArgumentParser:
     au.add_argument("--max-pool", type=_natural, default=5000,
                     help="use at most this many unlabeled texts, a seeded sample (default 5000; 0 = all)")
     au.add_argument("--rule", default="prior_se", choices=["prior_se", "one_se", "argmax"],
-                    help="prior_se (default): SetFit-style, the design sets' best recipe, unless a candidate's mean "
-                    "CV accuracy is ahead by more than one standard error (then the one-SE rule's choice); one_se: "
-                    "the cheapest candidate within one standard error of the best mean; argmax: the best mean")
+                    help="prior_se (default): setfit+pl (SetFit-style without a pool), the design sets' best "
+                    "recipe, unless a candidate's mean CV accuracy is ahead by more than one standard error (then the "
+                    "one-SE rule's choice); one_se: the cheapest candidate within one standard error of the best "
+                    "mean; argmax: the best mean")
     au.add_argument("--no-worth", action="store_true",
                     help="skip the worth in labels versus plain fine-tuning (extra fine-tuning folds)")
     au.add_argument("--seed", type=_natural, default=0)
@@ -108,13 +114,8 @@ def _parser() -> argparse.ArgumentParser:
     mg.add_argument("--new-labels", action="store_true", help="accept labels that no labeled example has yet")
     mg.add_argument("--overwrite", action="store_true")
 
-    pt = sub.add_parser("pretrain", help="masked-LM (+ NSP/SOP) pretraining, continued or from scratch")
-    pt.add_argument("-c", "--config", help="YAML config (see configs/pretrain-*.yaml)")
-    pt.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. corpus.paths=[a.txt,b.txt]")
-    pt.add_argument("--resume", action="store_true", help="continue an interrupted run in output_dir")
-    pt.add_argument("--overwrite", action="store_true", help="replace a finished run in output_dir")
-    pt.add_argument("--allow-config-change", action="store_true",
-                    help="with --resume: continue although the config differs from the run's (recorded)")
+    _config_run(sub.add_parser("pretrain", help="masked-LM (+ NSP/SOP) pretraining, continued or from scratch"),
+                "YAML config (see configs/pretrain-*.yaml)", "key.sub=value overrides, e.g. corpus.paths=[a.txt,b.txt]")
 
     e = sub.add_parser("eval", help="evaluate a trained model on a labeled file")
     e.add_argument("--model", required=True, help="a model directory written by train (…/model)")
