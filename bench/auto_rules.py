@@ -122,8 +122,9 @@ def main():
                 else:
                     pick = replay(run, n)
                 r[n].append(run["hindsight"][pick])
-                picks.setdefault(n, []).append(pick.split("|")[0])
-                cover.setdefault(n, []).append(covered(run, pick))
+                for k in (n, (dataset, n)):  # over all runs, and per dataset
+                    picks.setdefault(k, []).append(pick.split("|")[0])
+                    cover.setdefault(k, []).append(covered(run, pick))
     print("| dataset / backbones | seeds | best fixed recipe in hindsight | " + " | ".join(cols) + " |")
     print("|---|---:|---|" + "---:|" * len(cols))
     for dataset, r in rows.items():
@@ -147,9 +148,11 @@ def main():
                 print(f"{dataset}, {n} - the setfit library, per sample ({', '.join(k.split('/')[1] for k, _ in have)})"
                       f": {' / '.join(f'{x:+.1f}' for x in d)} (mean {statistics.mean(d):+.2f}; library "
                       f"{statistics.mean(lib[k] for k, _ in have):.4f})")
-    for n in cols:
-        cv = [c for c in cover[n] if c is not None]
-        print(f"{n} chose: " + ", ".join(f"{c} x{picks[n].count(c)}" for c in sorted(set(picks[n]))) +
+    keys = [(d, n) for d in by_set for n in cols] + cols if len(by_set) > 1 else cols
+    for k in keys:
+        cv = [c for c in cover[k] if c is not None]
+        print(f"{' '.join(k) if isinstance(k, tuple) else k} chose: " +
+              ", ".join(f"{c} x{picks[k].count(c)}" for c in sorted(set(picks[k]))) +
               (f"; the reported CV interval holds the test score in {sum(cv)} of {len(cv)} runs" if cv else ""))
 
 
