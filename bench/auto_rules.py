@@ -122,7 +122,7 @@ def main():
                 else:
                     pick = replay(run, n)
                 r[n].append(run["hindsight"][pick])
-                for k in (n, (dataset, n)):  # over all runs, and per dataset
+                for k in (n, f"{dataset} {n}"):  # over all runs, and per dataset
                     picks.setdefault(k, []).append(pick.split("|")[0])
                     cover.setdefault(k, []).append(covered(run, pick))
     print("| dataset / backbones | seeds | best fixed recipe in hindsight | " + " | ".join(cols) + " |")
@@ -148,10 +148,10 @@ def main():
                 print(f"{dataset}, {n} - the setfit library, per sample ({', '.join(k.split('/')[1] for k, _ in have)})"
                       f": {' / '.join(f'{x:+.1f}' for x in d)} (mean {statistics.mean(d):+.2f}; library "
                       f"{statistics.mean(lib[k] for k, _ in have):.4f})")
-    keys = [(d, n) for d in by_set for n in cols] + cols if len(by_set) > 1 else cols
-    for k in keys:
+    per_set = [f"{d} {n}" for d in by_set for n in cols] if len(by_set) > 1 else []
+    for k in per_set + cols:
         cv = [c for c in cover[k] if c is not None]
-        print(f"{' '.join(k) if isinstance(k, tuple) else k} chose: " +
+        print(f"{k} chose: " +
               ", ".join(f"{c} x{picks[k].count(c)}" for c in sorted(set(picks[k]))) +
               (f"; the reported CV interval holds the test score in {sum(cv)} of {len(cv)} runs" if cv else ""))
 
