@@ -35,7 +35,7 @@ def hindsight(recipe, backbone, splits, seed, a) -> float:
 
     with tempfile.TemporaryDirectory() as tmp:
         base = load_config(None, [f"model.max_length={a.max_length}", f"train.seed={seed}", "train.progress=false",
-                                  "train.report_to=[]"])
+                                  "train.report_to=[]", f"train.bf16={not getattr(a, 'fp32', False)}"])
         cfg = load_config(None, [*_overrides_of(base), *recipe.overrides, f"model.name={backbone}",
                                  f"output_dir={os.path.join(tmp, 'run')}", "frozen.save_model=false"])
         m = train(cfg, {**splits, "dev": None, "unlabeled": splits["unlabeled"] if recipe.uses_pool else None})

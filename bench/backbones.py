@@ -95,7 +95,7 @@ def run_one(method: str, model: str, splits: dict, seed: int, a) -> float:
 
         setfit = method in ("setfit", "setfit-unique")  # -unique: contrastive.sampling=unique, the library's pairs
         tc = TrainConfig(epochs=20 if method == "finetune" else 0, batch_size=8, lr=5e-5, head_lr=1e-3, patience=0,
-                         seed=seed, progress=False, report_to=[], save_every=0)
+                         seed=seed, progress=False, report_to=[], save_every=0, bf16=not a.fp32)
         cc = ContrastiveConfig(pairs=20 if setfit else 0, epochs=1,
                                sampling="unique" if method == "setfit-unique" else "per_text")
         cfg = Config(model=mc, train=tc, contrastive=cc, output_dir=os.path.join(out, "run"))
@@ -134,6 +134,8 @@ def main():
     ap.add_argument("--unlabeled", type=int, default=2000)
     ap.add_argument("--max-length", type=int, default=64)
     ap.add_argument("--results", default="backbones", help="result file bench/results/<name>.json (one per process)")
+    ap.add_argument("--fp32", action="store_true", help="train in float32 also where the hardware has native bf16 "
+                    "(train.bf16=false; the default trains under bf16 autocast there)")
     a = ap.parse_args()
     path = RESULTS / f"{a.results}.json"
     res = load_results(path) or {"protocol": "true few-shot, no dev", "machine": machine(), "runs": {}}
@@ -154,7 +156,8 @@ def main():
                     res["runs"][key] = {"accuracy": acc, "seconds": round(time.time() - t0, 1),
                                         "n_train": len(splits["train"]), "n_test": len(splits["test"]),
                                         "n_unlabeled": len(splits["unlabeled"] or []) if pooled else 0,
-                                        "test_sample": a.test_sample, "commit": COMMIT}
+                                        "test_sample": a.test_sample, "commit": COMMIT,
+                                        "bf16": res["machine"].get("native_bf16", False) and not a.fp32}
                     save_results(path, res)
                     print(f"{key}: {acc:.4f} ({time.time() - t0:.0f}s)", flush=True)
     print(f"\nTrue few-shot (no dev). Test: a fixed draw of {a.test_sample}; graph methods' pool: {a.unlabeled} "

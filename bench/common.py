@@ -98,9 +98,13 @@ def machine() -> dict:
     import torch
     import transformers
 
+    from lowdata.backbone import bf16_fast
+
+    # native_bf16: training runs under bf16 autocast by default (train.bf16) on such hardware, float32 elsewhere
     return {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
             "cpu": _cpu_model(), "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "torch": torch.__version__, "transformers": transformers.__version__}
+            "torch": torch.__version__, "transformers": transformers.__version__,
+            "native_bf16": bf16_fast("cuda" if torch.cuda.is_available() else "cpu")}
 
 
 def _cpu_model() -> str:

@@ -7,7 +7,9 @@ Both sides train the same module (lowdata's TaskModel: MiniLM + mean pooling + l
 schedule, max_length 128. The Trainer side uses DataCollatorWithPadding (random batches padded to their longest).
 Each side is timed end to end on the same work: load the backbone, tokenize, train `steps` steps, save the model.
 Order alternates over `--repeats` so neither side always runs on a warm cache; each side's best (minimum) time
-is used, the usual way to keep a busy machine's noise out of a timing. Prints a table, writes JSON.
+is used, the usual way to keep a busy machine's noise out of a timing. Both loops run in float32 and, where the
+hardware has native bf16 (lowdata.backbone.bf16_fast), again under bf16 autocast (lowdata's default there, the
+Trainer's `bf16=True`): the same-precision ratios and the each-at-its-default ratio are printed. Writes JSON.
 """
 from __future__ import annotations
 
@@ -21,20 +23,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DATA, RESULTS, machine, save_results  # noqa: E402
 
 
-def lowdata_side(data, a, out):
+def lowdata_side(data, a, out, bf16):
     from lowdata.config import Config, ModelConfig, TrainConfig
     from lowdata.methods.finetune import run
 
     cfg = Config(model=ModelConfig(name=a.model, max_length=a.max_length),
                  train=TrainConfig(max_steps=a.steps, batch_size=a.batch_size, lr=5e-5, warmup_ratio=0.1,
-                                   progress=False, report_to=[], save_every=0, patience=0),
+                                   progress=False, report_to=[], save_every=0, patience=0, bf16=bf16),
                  output_dir=out)
     t0 = time.perf_counter()
     run(cfg, {"train": data, "dev": None, "test": None, "unlabeled": None})
     return time.perf_counter() - t0
 
 
-def trainer_side(data, a, out):
+def trainer_side(data, a, out, bf16):
     import datasets
     import torch.nn.functional as F
     from torch import nn
@@ -62,7 +64,7 @@ def trainer_side(data, a, out):
     args = TrainingArguments(output_dir=out, per_device_train_batch_size=a.batch_size, max_steps=a.steps,
                              learning_rate=5e-5, warmup_steps=int(0.1 * a.steps), weight_decay=0.01,
                              logging_steps=10 ** 6, save_strategy="no", report_to=[], use_cpu=not a.gpu,
-                             dataloader_num_workers=0, disable_tqdm=True, seed=0)
+                             dataloader_num_workers=0, disable_tqdm=True, seed=0, bf16=bf16)
     Trainer(model=model, args=args, train_dataset=ds, data_collator=DataCollatorWithPadding(tok)).train()
     model.m.save(out + "/model", tok, labels.names, a.max_length)
     return time.perf_counter() - t0
@@ -81,27 +83,47 @@ def main():
 
     from lowdata.data import fraction, read
 
+    from lowdata.backbone import bf16_fast
+
     train = read(str(DATA / "sst2" / "stsa.binary.train"), format="label_text")
     data = fraction(train, a.n / len(train), seed=0)
-    times = {"lowdata": [], "trainer": []}
-    sides = {"lowdata": lowdata_side, "trainer": trainer_side}
+    fast = bf16_fast("cuda" if a.gpu else "cpu")
+    # each loop in float32, and under bf16 autocast where the hardware runs it natively (lowdata's default there;
+    # the Trainer's default is float32 everywhere, bf16=True its opt-in)
+    precisions = [False, True] if fast else [False]
+    sides = {(name, p): (fn, p) for name, fn in (("lowdata", lowdata_side), ("trainer", trainer_side))
+             for p in precisions}
+    times = {k: [] for k in sides}
     for r in range(a.repeats):
-        for name in (["lowdata", "trainer"] if r % 2 == 0 else ["trainer", "lowdata"]):
+        order = list(sides) if r % 2 == 0 else list(sides)[::-1]
+        for k in order:
+            fn, p = sides[k]
             with tempfile.TemporaryDirectory() as out:
-                times[name].append(sides[name](data, a, out))
-            print(f"repeat {r} {name}: {times[name][-1]:.1f}s", flush=True)
+                times[k].append(fn(data, a, out, p))
+            print(f"repeat {r} {label(k)}: {times[k][-1]:.1f}s", flush=True)
     ex = a.steps * a.batch_size
     rate = {k: ex / min(v) for k, v in times.items()}
-    ratio = rate["lowdata"] / rate["trainer"]
+    ratios = {"float32, both": rate[("lowdata", False)] / rate[("trainer", False)]}
+    if fast:
+        ratios["bf16 autocast, both"] = rate[("lowdata", True)] / rate[("trainer", True)]
+    ratios["each at its default"] = rate[("lowdata", fast)] / rate[("trainer", False)]
     print(f"\nSST-2 ({len(data)} sentences), {a.model}, batch {a.batch_size}, {a.steps} steps, max_length "
-          f"{a.max_length}, {'GPU' if a.gpu else 'CPU'}; best of {a.repeats}\n")
-    print("| loop | seconds | examples/s |\n|---|---:|---:|")
-    for k in ("lowdata", "trainer"):
-        print(f"| {k} | {min(times[k]):.1f} | {rate[k]:.1f} |")
-    print(f"\nspeed-up lowdata / Trainer: {ratio:.2f}x")
+          f"{a.max_length}, {'GPU' if a.gpu else 'CPU'} (native bf16: {fast}); best of {a.repeats}\n")
+    print("| loop | precision | seconds | examples/s |\n|---|---|---:|---:|")
+    for k in sides:
+        print(f"| {k[0]} | {'bf16 autocast' if k[1] else 'float32'} | {min(times[k]):.1f} | {rate[k]:.1f} |")
+    print("\n| speed-up lowdata / Trainer | ratio |\n|---|---:|")
+    for k, v in ratios.items():
+        print(f"| {k} | {v:.2f}x |")
     save_results(RESULTS / f"train_speed-{'gpu' if a.gpu else 'cpu'}.json",
-                 {"args": vars(a), "machine": machine(), "seconds": times, "examples_per_s": rate, "ratio": ratio})
+                 {"args": vars(a), "machine": machine(), "native_bf16": fast,
+                  "seconds": {label(k): v for k, v in times.items()},
+                  "examples_per_s": {label(k): v for k, v in rate.items()}, "ratios": ratios,
+                  "ratio": ratios["float32, both"]})
 
+
+def label(k) -> str:
+    return f"{k[0]} {'bf16' if k[1] else 'float32'}"
 
 if __name__ == "__main__":
     main()

@@ -79,6 +79,46 @@ def test_same_seed_same_metrics_on_cpu(tiny_model, toy_files, tmp_path):
     assert (tmp_path / "c" / "predictions.jsonl").read_text() != pa
 
 
+def test_bf16_autocast_only_where_the_hardware_runs_it_and_runs_can_differ_in_one_process(tiny_model, toy_files,
+                                                                                            tmp_path, monkeypatch):
+    """train.bf16 trains under bf16 autocast where backbone.bf16_fast says bf16 is native (forced here, so the test
+    does not depend on the CI machine's CPU), float32 elsewhere or with train.bf16=false; both kinds of run share a
+    process (accelerate's per-process precision state is not used); a bf16 run is deterministic on CPU too."""
+    import torch
+
+    from lowdata import backbone
+    from lowdata.config import TrainConfig
+    from lowdata.loop import train_autocast
+
+    monkeypatch.setattr(backbone, "bf16_fast", lambda device: True)
+    cast = train_autocast(TrainConfig(), torch.device("cpu"))
+    with cast():
+        assert torch.nn.functional.linear(torch.ones(2, 3), torch.ones(4, 3)).dtype == torch.bfloat16
+    assert train_autocast(TrainConfig(bf16=False), "cpu") is None
+    seen = []
+    orig = torch.nn.functional.linear
+
+    def spy(*a, **k):
+        out = orig(*a, **k)
+        if torch.is_grad_enabled():  # training forwards (evaluation runs under inference_mode)
+            seen.append(out.dtype)
+        return out
+
+    monkeypatch.setattr(torch.nn.functional, "linear", spy)
+    a = run(tiny_cfg(tiny_model, toy_files, tmp_path / "a", epochs=6))
+    assert set(seen) == {torch.bfloat16} and a["test"]["accuracy"] >= 0.95, a["history"]
+    seen.clear()
+    f = run(tiny_cfg(tiny_model, toy_files, tmp_path / "f", epochs=6, bf16=False))  # same process, float32
+    preds = {x: (tmp_path / x / "predictions.jsonl").read_text() for x in "af"}
+    assert set(seen) == {torch.float32} and preds["f"] != preds["a"]  # other weights: other confidences
+    b = run(tiny_cfg(tiny_model, toy_files, tmp_path / "b", epochs=6))
+    assert b["test"] == a["test"] and (tmp_path / "b" / "predictions.jsonl").read_text() == preds["a"]
+    monkeypatch.setattr(backbone, "bf16_fast", lambda device: False)  # no native bf16: float32 whatever the config
+    seen.clear()
+    run(tiny_cfg(tiny_model, toy_files, tmp_path / "n", epochs=1))
+    assert set(seen) == {torch.float32}
+
+
 def test_refuses_to_overwrite_a_finished_run(tiny_model, toy_files, tmp_path):
     run(tiny_cfg(tiny_model, toy_files, tmp_path / "r", epochs=1))
     with pytest.raises(RunExistsError, match="finished run"):

@@ -65,7 +65,7 @@ class TrainConfig:
     seed: int = 0
     progress: bool = True
     report_to: list = field(default_factory=lambda: ["tensorboard"])  # tensorboard, mlflow, wandb, none
-    bf16: bool = True                    # bf16 autocast when a GPU is used
+    bf16: bool = True                    # bf16 autocast in training where it is fast (GPU; CPU with AVX512-BF16/AMX)
     cpu: bool = False                    # force CPU
 
 

@@ -4,11 +4,11 @@
     raw, state = fit(tc, out, model, enc, acc, pad=pad, loss=loss_fn, evaluate=score, ssl=ssl_obj)
 
 Length-bucketed batches with dynamic padding, AdamW (fused where available), linear warmup and decay,
-gradient clipping, early stopping on dev, best-checkpoint restore, bf16 autocast on GPU, `accelerate` for
-device placement. Resumable: a checkpoint (model, optimizer, scheduler, RNG, position in the epoch) is written
-atomically every `save_every` steps and at each epoch end; `resume=True` continues from it (loaded with
-torch's weights_only unpickler: a crafted checkpoint cannot run code), and on CPU ends with the same metrics as an
-uninterrupted run.
+gradient clipping, early stopping on dev, best-checkpoint restore, bf16 autocast where the hardware runs it fast
+(a GPU, a CPU with AVX512-BF16 / AMX), `accelerate` for device placement. Resumable: a checkpoint (model, optimizer,
+scheduler, RNG, position in the epoch) is written atomically every `save_every` steps and at each epoch end;
+`resume=True` continues from it (loaded with torch's weights_only unpickler: a crafted checkpoint cannot run code),
+and on CPU ends with the same metrics as an uninterrupted run.
 
 Extension points are arguments, not hooks:
   make_batch(indices, step) -> batch       default: collate(enc, indices, pad)
@@ -85,12 +85,24 @@ def _save_atomic(obj, path: str) -> None:
 
 
 def accelerator(tc):
-    """The device placement every training run uses: the GPU when there is one (bf16 autocast with train.bf16),
-    else the CPU (also with train.cpu)."""
+    """The device placement every training run uses: the GPU when there is one, else the CPU (also with train.cpu).
+    Precision is not accelerate's: its state is one per process, so runs with and without bf16 could not share a
+    process (auto's candidates, tests); `train_autocast` gives the loop its autocast instead."""
     from accelerate import Accelerator
 
-    gpu = torch.cuda.is_available() and not tc.cpu
-    return Accelerator(cpu=not gpu, mixed_precision="bf16" if tc.bf16 and gpu else "no")
+    return Accelerator(cpu=tc.cpu or not torch.cuda.is_available(), mixed_precision="no")
+
+
+def train_autocast(tc, device):
+    """With train.bf16 (the default): a factory of bf16 autocast contexts (float32 master weights, as accelerate's
+    bf16) where bf16 is the hardware's fast path (backbone.bf16_fast: a GPU with bf16, a CPU with AVX512-BF16 or
+    AMX), else None: float32."""
+    from .backbone import bf16_fast
+
+    dev = torch.device(device).type
+    if not (tc.bf16 and bf16_fast(dev)):
+        return None
+    return lambda: torch.autocast(dev, dtype=torch.bfloat16)
 
 
 def planned_steps(tc, n: int) -> int:
@@ -106,9 +118,12 @@ def fit(tc, out: str, model, enc, acc, *, pad: int = 0, lens=None, make_batch=No
     make_batch(indices, step) -> dict of CPU tensors (default: `collate(enc, indices, pad)`); loss(model, batch) ->
     scalar (default: cross-entropy on `labels`); evaluate(model) -> dev score, higher is better (early stopping and
     best-checkpoint restore). Returns (unwrapped model with the best weights, loop state)."""
+    from contextlib import nullcontext
+
     from tqdm.auto import tqdm
 
     ckdir = os.path.join(out, "checkpoint")
+    cast = train_autocast(tc, acc.device) or nullcontext
     make_batch = make_batch or (lambda idx, step: collate(enc, idx, pad))
     loss_of = loss or loss_fn
     opt = _optimizer(model, tc, acc.device.type)
@@ -173,7 +188,7 @@ def fit(tc, out: str, model, enc, acc, *, pad: int = 0, lens=None, make_batch=No
         batches = batches[acc.process_index::acc.num_processes]
         while state["pos"] < len(batches):
             b = {k: v.to(acc.device) for k, v in make_batch(batches[state["pos"]], state["step"]).items()}
-            with acc.autocast():
+            with cast():
                 # an ssl object with includes_supervised=True computes the supervised term itself (e.g. UDA's TSA)
                 own = ssl is not None and getattr(ssl, "includes_supervised", False)
                 loss = torch.zeros((), device=acc.device) if own else loss_of(model, b)
@@ -193,7 +208,7 @@ def fit(tc, out: str, model, enc, acc, *, pad: int = 0, lens=None, make_batch=No
                                     f"{tc.lr:g}) and start it again (--overwrite)")
             acc.backward(loss)
             if adversarial is not None:  # its extra forwards under the same autocast as the clean one
-                logs.update(adversarial.step(model, b, lambda m, bb: _autocast(acc, loss_of, m, bb), acc.backward))
+                logs.update(adversarial.step(model, b, lambda m, bb: _autocast(cast, loss_of, m, bb), acc.backward))
             if tc.max_grad_norm:
                 acc.clip_grad_norm_(model.parameters(), tc.max_grad_norm)
             opt.step()
@@ -232,8 +247,8 @@ def fit(tc, out: str, model, enc, acc, *, pad: int = 0, lens=None, make_batch=No
     return raw, state
 
 
-def _autocast(acc, loss_of, model, batch):
-    with acc.autocast():
+def _autocast(cast, loss_of, model, batch):
+    with cast():
         return loss_of(model, batch)
 
 

@@ -76,7 +76,7 @@ class MLMRefill(Augmenter):
             from transformers import AutoModelForMaskedLM, AutoTokenizer
             from transformers.utils import logging as hf_logging
 
-            from ..backbone import resolve
+            from ..backbone import bf16_fast, resolve
 
             hf_logging.set_verbosity_error()
             path = resolve(self.model_name)
@@ -86,7 +86,7 @@ class MLMRefill(Augmenter):
             self._model = self._model.to(dev).eval()
             _warn_untrained(self.model_name, info, "masked-LM head", "refills are close to random words; run "
                             "`lowdata pretrain` on your texts first (it trains the head)")
-            if self.dtype == "bfloat16" or (self.dtype == "auto" and _bf16_fast(dev)):
+            if self.dtype == "bfloat16" or (self.dtype == "auto" and bf16_fast(dev)):
                 self._model.to(torch.bfloat16)
             self._words = {}  # token id -> refill string
             vocab = self._tok.convert_ids_to_tokens(list(range(len(self._tok))))
@@ -183,16 +183,3 @@ class MLMRefill(Augmenter):
                 logits = model(**enc).logits[is_mask.to(model.device)].float()
             logits[:, self._bad.to(logits.device)] = -math.inf
         return logits
-
-
-def _bf16_fast(device: str) -> bool:
-    """bf16 inference is the fast path on a GPU that supports it and on CPUs with AVX512-BF16 / AMX (oneDNN)."""
-    import torch
-
-    if str(device).startswith("cuda"):
-        return torch.cuda.is_bf16_supported()
-    try:
-        return str(device) == "cpu" and torch.backends.mkldnn.is_available() and \
-            bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a build without the probe: stay in float32
-        return False

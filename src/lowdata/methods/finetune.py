@@ -20,7 +20,7 @@ from .. import runs
 from ..batching import encode, encode_windows, predict_logits, stitch
 from ..config import Config, ConfigError, to_dict, validate
 from ..errors import LowdataWarning
-from ..loop import accelerator, fit, loss_for, planned_steps
+from ..loop import accelerator, fit, loss_for, planned_steps, train_autocast
 from ..probe import linear_probe_init
 from . import FROZEN
 
@@ -143,7 +143,8 @@ def _train(cfg, run_dir, splits, labels, model, tok, enc, enc_dev, enc_u, acc, s
         contrastive_stage(model, enc, pad, cfg.contrastive, tc, acc, out)
     if (tc.lp_init or cfg.contrastive.pairs) and fresh:
         linear_probe_init(model, enc, pad, tc.eval_batch_size)
-    autocast = acc.autocast if acc.mixed_precision == "bf16" else None
+    # evaluation under bf16 on a GPU; on a CPU in float32, as `lowdata predict` and pipeline() run the saved model
+    autocast = train_autocast(tc, acc.device) if acc.device.type != "cpu" else None
     metric = "accuracy" if train.task == "classify" else "f1"
     score = None if enc_dev is None else \
         (lambda m: dev_score(m, enc_dev, dev, labels, pad, tc.eval_batch_size, acc.device, autocast))
