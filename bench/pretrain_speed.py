@@ -8,6 +8,8 @@ corpus builder packs the text once; the Trainer side gets those token ids as its
 (15%, 80/10/10, token-level on both sides: whole-word masking off), batch size, steps, AdamW, linear schedule,
 no evaluation and no checkpoints. Timed: the training call only (lowdata: the loop `fit`; Trainer: `.train()`),
 tokens = non-padding tokens of the batches actually trained on. Sides alternate over `--repeats`; best of each.
+Both loops run in float32 and, where the hardware has native bf16, again under bf16 autocast (lowdata's default
+there, the Trainer's `bf16=True`): the same-precision ratios and the each-at-its-default ratio are printed.
 """
 from __future__ import annotations
 
@@ -33,24 +35,24 @@ def corpus(a, tmp) -> str:
     return path
 
 
-def config(a, path, out):
+def config(a, path, out, bf16):
     from lowdata.config import PretrainConfig, load_config
 
     return load_config(None, [f"corpus.paths=[{path}]", f"model.name={a.model}", f"model.max_length={a.max_length}",
                               "corpus.heldout=0", "objective.whole_word=false", f"train.max_steps={a.steps}",
                               f"train.batch_size={a.batch_size}", "train.lr=1e-4", "train.save_every=0",
                               "train.report_to=[]", "train.progress=false", f"train.cpu={not a.gpu}",
-                              f"output_dir={out}"], cls=PretrainConfig)
+                              f"train.bf16={bf16}", f"output_dir={out}"], cls=PretrainConfig)
 
 
-def lowdata_side(a, path, out):
+def lowdata_side(a, path, out, bf16):
     from lowdata.pretrain import pretrain
 
-    m = pretrain(config(a, path, out))
+    m = pretrain(config(a, path, out, bf16))
     return m["seconds"], m["tokens_per_second"] * m["seconds"]
 
 
-def trainer_side(a, path, out, data_dir):
+def trainer_side(a, path, out, data_dir, bf16):
     import datasets
     from transformers import (AutoModelForMaskedLM, AutoTokenizer, DataCollatorForLanguageModeling, Trainer,
                               TrainingArguments)
@@ -74,7 +76,7 @@ def trainer_side(a, path, out, data_dir):
     args = TrainingArguments(output_dir=out, per_device_train_batch_size=a.batch_size, max_steps=a.steps,
                              learning_rate=1e-4, warmup_steps=int(0.1 * a.steps), weight_decay=0.01,
                              logging_steps=10 ** 6, save_strategy="no", report_to=[], use_cpu=not a.gpu,
-                             dataloader_num_workers=0, disable_tqdm=True, seed=0, bf16=a.gpu)
+                             dataloader_num_workers=0, disable_tqdm=True, seed=0, bf16=bf16)
     trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=collate)
     t0 = time.perf_counter()
     trainer.train()
@@ -92,33 +94,50 @@ def main():
     ap.add_argument("--gpu", action="store_true")
     a = ap.parse_args()
 
-    res = {"lowdata": [], "trainer": []}
+    from lowdata.backbone import bf16_fast
+
+    fast = bf16_fast("cuda" if a.gpu else "cpu")
+    # both loops in float32 and, where bf16 is native, under bf16 autocast (lowdata's default there; Trainer's bf16)
+    sides = [(name, p) for p in ([False, True] if fast else [False]) for name in ("lowdata", "trainer")]
+    res = {k: [] for k in sides}
     with tempfile.TemporaryDirectory() as tmp:
         path = corpus(a, tmp)
+        data_dir = os.path.join(tmp, "packed")
         for r in range(a.repeats):
-            for name in (["lowdata", "trainer"] if r % 2 == 0 else ["trainer", "lowdata"]):
-                out = os.path.join(tmp, f"{name}{r}")
+            for k in (sides if r % 2 == 0 else sides[::-1]):  # repeat 0 runs lowdata first: its packed
+                name, p = k                                    # sequences are the Trainer's dataset
+                out = os.path.join(tmp, f"{name}{int(p)}{r}")
                 if name == "lowdata":
-                    res[name].append(lowdata_side(a, path, out))
-                    data_dir = os.path.join(tmp, "packed")
+                    res[k].append(lowdata_side(a, path, out, p))
                     if not os.path.exists(data_dir):
                         shutil.copytree(os.path.join(out, "data", "train"), data_dir)
-                else:  # repeat 0 runs lowdata first: its packed sequences are the Trainer's dataset
-                    res[name].append(trainer_side(a, path, out, os.path.join(tmp, "packed")))
-                s, t = res[name][-1]
-                print(f"repeat {r} {name}: {s:.1f}s, {t:.0f} tokens, {t / s:.0f} tokens/s", flush=True)
+                else:
+                    res[k].append(trainer_side(a, path, out, data_dir, p))
+                s, t = res[k][-1]
+                print(f"repeat {r} {label(k)}: {s:.1f}s, {t:.0f} tokens, {t / s:.0f} tokens/s", flush=True)
     rate = {k: max(t / s for s, t in v) for k, v in res.items()}
-    ratio = rate["lowdata"] / rate["trainer"]
+    ratios = {"float32, both": rate[("lowdata", False)] / rate[("trainer", False)]}
+    if fast:
+        ratios["bf16 autocast, both"] = rate[("lowdata", True)] / rate[("trainer", True)]
+    ratios["each at its default"] = rate[("lowdata", fast)] / rate[("trainer", False)]
     dev = "GPU" if a.gpu else "CPU"
     print(f"\nMLM pretraining, {a.model} + fresh MLM head, {a.n} SST-2 sentences packed to {a.max_length} tokens, "
-          f"batch {a.batch_size}, {a.steps} steps, {dev}; best of {a.repeats}\n")
-    print("| loop | tokens/s |\n|---|---:|")
-    for k in ("lowdata", "trainer"):
-        print(f"| {k} | {rate[k]:.0f} |")
-    print(f"\nspeed-up lowdata / Trainer + DataCollatorForLanguageModeling: {ratio:.2f}x")
+          f"batch {a.batch_size}, {a.steps} steps, {dev} (native bf16: {fast}); best of {a.repeats}\n")
+    print("| loop | precision | tokens/s |\n|---|---|---:|")
+    for k in sides:
+        print(f"| {k[0]} | {'bf16 autocast' if k[1] else 'float32'} | {rate[k]:.0f} |")
+    print("\n| speed-up lowdata / Trainer + DataCollatorForLanguageModeling | ratio |\n|---|---:|")
+    for k, v in ratios.items():
+        print(f"| {k} | {v:.2f}x |")
     save_results(RESULTS / f"pretrain_speed-{dev.lower()}.json",
-                 {"args": vars(a), "machine": machine(), "runs": res, "tokens_per_s": rate, "ratio": ratio})
+                 {"args": vars(a), "machine": machine(), "native_bf16": fast,
+                  "runs": {label(k): v for k, v in res.items()},
+                  "tokens_per_s": {label(k): v for k, v in rate.items()}, "ratios": ratios,
+                  "ratio": ratios["float32, both"]})
 
+
+def label(k) -> str:
+    return f"{k[0]} {'bf16' if k[1] else 'float32'}"
 
 if __name__ == "__main__":
     main()

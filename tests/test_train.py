@@ -283,3 +283,21 @@ def test_gce_trains_from_config_and_rejects_bad_q(tiny_model, toy_files, tmp_pat
     cfg.ssl.method, cfg.data.k_per_class = "uda", 4
     with pytest.raises(ConfigError, match="own supervised term"):  # UDA's TSA term would silently ignore gce_q
         run(cfg)
+
+
+def test_training_after_another_library_set_accelerate_to_bf16(tiny_model, toy_files, tmp_path):
+    """A Trainer with bf16=True (or any Accelerator) that ran earlier in the process leaves accelerate's per-process
+    state in bf16; lowdata's next run must neither fail on it nor inherit that precision."""
+    import torch
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    from lowdata.config import TrainConfig
+    from lowdata.loop import accelerator
+
+    AcceleratorState._reset_state(reset_partial_state=True)  # what transformers' Trainer does before its own
+    Accelerator(cpu=True, mixed_precision="bf16")
+    acc = accelerator(TrainConfig())
+    assert acc.mixed_precision == "no" and acc.device == torch.device("cpu")
+    m = run(tiny_cfg(tiny_model, toy_files, tmp_path / "r", epochs=2))
+    assert m["test"]["accuracy"] > 0

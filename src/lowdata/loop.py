@@ -89,8 +89,14 @@ def accelerator(tc):
     Precision is not accelerate's: its state is one per process, so runs with and without bf16 could not share a
     process (auto's candidates, tests); `train_autocast` gives the loop its autocast instead."""
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
 
-    return Accelerator(cpu=tc.cpu or not torch.cuda.is_available(), mixed_precision="no")
+    cpu = tc.cpu or not torch.cuda.is_available()
+    try:
+        return Accelerator(cpu=cpu, mixed_precision="no")
+    except ValueError:  # the process's accelerate state was set with other settings (a Trainer with bf16=True ran
+        AcceleratorState._reset_state(reset_partial_state=True)  # here before): start it afresh, as accelerate's
+        return Accelerator(cpu=cpu, mixed_precision="no")        # own error message suggests
 
 
 def train_autocast(tc, device):
