@@ -26,9 +26,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATASETS, RESULTS, ROOT, data_config, machine, save_results  # noqa: E402
+from common import COMMIT, DATASETS, RESULTS, ROOT, data_config, machine, save_results  # noqa: E402
 
-COMMIT = os.popen(f"git -C {ROOT} rev-parse --short HEAD 2>/dev/null").read().strip()
 STRATEGIES = ["random", "kmeans", "typiclust", "probcover", "least_confidence", "margin", "entropy", "committee",
               "coreset", "badge", "wkmeans"]
 BUDGETS = {"agnews": [4, 10, 16, 32, 64, 128], "banking77": [4, 8, 16, 32, 64]}

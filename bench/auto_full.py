@@ -6,7 +6,7 @@ FGM, GCN-seeded self-training), the labeled draw of bench/backbones.py and the r
 
 Records the wall-clock time of the whole command (process start to exit: loading, encoding, every fold, the final
 training and the test), the chosen recipe, the CV estimate and its interval, the test accuracy on a fixed draw of
---test-sample texts, and every candidate's CV accuracy and status. Writes bench/results/auto-full.json.
+--test-sample texts, and every candidate's CV accuracy and status. Writes bench/results/<--results>.json (default auto-full).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from backbones import DESIGN, K, MORE  # noqa: E402
-from common import RESULTS, ROOT, data_config, load_results, machine, save_results  # noqa: E402
+from common import COMMIT, RESULTS, ROOT, data_config, load_results, machine, save_results  # noqa: E402
 
 
 def main():
@@ -30,8 +30,9 @@ def main():
     ap.add_argument("--backbones", nargs="+", default=["minilm"])
     ap.add_argument("--test-sample", type=int, default=1000)
     ap.add_argument("--max-length", type=int, default=64)
+    ap.add_argument("--results", default="auto-full", help="bench/results/<name>.json")
     a = ap.parse_args()
-    path = RESULTS / "auto-full.json"
+    path = RESULTS / f"{a.results}.json"
     k_of = {**K, **MORE, **DESIGN}
     res = load_results(path) or {"machine": machine(), "runs": {}}
     for ds in a.datasets:
@@ -40,7 +41,7 @@ def main():
             key = f"{ds}/{seed}/{'+'.join(a.backbones)}/{a.budget:g}min"
             if key in res["runs"]:
                 continue
-            out = ROOT / "runs" / "bench-auto-full" / key.replace("/", "-")
+            out = ROOT / "runs" / f"bench-{a.results}" / key.replace("/", "-")
             cmd = [sys.executable, "-m", "lowdata.cli", "auto", "--train", d.train, "--test", d.test,
                    "--budget", str(a.budget), "-o", str(out), "--seed", str(seed),
                    "--backbones", *a.backbones, "--no-progress", "--overwrite", f"data.format={d.format}",
@@ -53,7 +54,7 @@ def main():
                 print(p.stdout, p.stderr, file=sys.stderr)
                 raise SystemExit(f"{key}: lowdata auto failed ({p.returncode})")
             r = json.loads((out / "metrics.json").read_text())
-            res["runs"][key] = {"wall_seconds": round(wall, 1), "budget_seconds": 60 * a.budget,
+            res["runs"][key] = {"wall_seconds": round(wall, 1), "budget_seconds": 60 * a.budget, "commit": COMMIT,
                                 "chosen": f"{r['chosen']['recipe']}|{r['chosen']['backbone']}",
                                 "cv": r["estimate"]["accuracy"], "interval": r["estimate"]["interval"],
                                 "test": r["test"]["accuracy"], "n_test": r["test"]["n"], "labels": r["labels"],

@@ -35,9 +35,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA, RESULTS, data_config, load_results, machine, save_results  # noqa: E402
+from common import COMMIT, DATA, RESULTS, data_config, load_results, machine, save_results  # noqa: E402
 
-COMMIT = os.popen(f"git -C {Path(__file__).resolve().parent} rev-parse --short HEAD 2>/dev/null").read().strip()
 K = {"sst2": 16, "agnews": 10, "trec": 16, "banking77": 5}
 MORE = {"sst5": 16, "subj": 16}  # issue 22's other datasets (bench/auto.py)
 # what auto's selection rule (bench/auto.py) and setfit+pl's weighting (bench/setfit_heads.py) were designed on;

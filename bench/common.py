@@ -7,6 +7,7 @@ import platform
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+COMMIT = os.popen(f"git -C {ROOT} rev-parse --short HEAD 2>/dev/null").read().strip()  # recorded with results
 DATA = Path(os.environ.get("LOWDATA_DATA", ROOT.parent / "shared" / "data"))
 RESULTS = ROOT / "bench" / "results"
 
@@ -98,7 +99,7 @@ def machine() -> dict:
     import torch
     import transformers
 
-    from lowdata.backbone import bf16_fast
+    from lowdata.hardware import bf16_fast
 
     # native_bf16: training runs under bf16 autocast by default (train.bf16) on such hardware, float32 elsewhere
     return {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform(),

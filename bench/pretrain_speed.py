@@ -94,7 +94,7 @@ def main():
     ap.add_argument("--gpu", action="store_true")
     a = ap.parse_args()
 
-    from lowdata.backbone import bf16_fast
+    from lowdata.hardware import bf16_fast
 
     fast = bf16_fast("cuda" if a.gpu else "cpu")
     # both loops in float32 and, where bf16 is native, under bf16 autocast (lowdata's default there; Trainer's bf16)

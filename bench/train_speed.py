@@ -8,7 +8,7 @@ schedule, max_length 128. The Trainer side uses DataCollatorWithPadding (random 
 Each side is timed end to end on the same work: load the backbone, tokenize, train `steps` steps, save the model.
 Order alternates over `--repeats` so neither side always runs on a warm cache; each side's best (minimum) time
 is used, the usual way to keep a busy machine's noise out of a timing. Both loops run in float32 and, where the
-hardware has native bf16 (lowdata.backbone.bf16_fast), again under bf16 autocast (lowdata's default there, the
+hardware has native bf16 (lowdata.hardware.bf16_fast), again under bf16 autocast (lowdata's default there, the
 Trainer's `bf16=True`): the same-precision ratios and the each-at-its-default ratio are printed. Writes JSON.
 """
 from __future__ import annotations
@@ -83,7 +83,7 @@ def main():
 
     from lowdata.data import fraction, read
 
-    from lowdata.backbone import bf16_fast
+    from lowdata.hardware import bf16_fast
 
     train = read(str(DATA / "sst2" / "stsa.binary.train"), format="label_text")
     data = fraction(train, a.n / len(train), seed=0)

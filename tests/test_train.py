@@ -81,16 +81,16 @@ def test_same_seed_same_metrics_on_cpu(tiny_model, toy_files, tmp_path):
 
 def test_bf16_autocast_only_where_the_hardware_runs_it_and_runs_can_differ_in_one_process(tiny_model, toy_files,
                                                                                             tmp_path, monkeypatch):
-    """train.bf16 trains under bf16 autocast where backbone.bf16_fast says bf16 is native (forced here, so the test
+    """train.bf16 trains under bf16 autocast where hardware.bf16_fast says bf16 is native (forced here, so the test
     does not depend on the CI machine's CPU), float32 elsewhere or with train.bf16=false; both kinds of run share a
     process (accelerate's per-process precision state is not used); a bf16 run is deterministic on CPU too."""
     import torch
 
-    from lowdata import backbone
+    from lowdata import hardware
     from lowdata.config import TrainConfig
     from lowdata.loop import train_autocast
 
-    monkeypatch.setattr(backbone, "bf16_fast", lambda device: True)
+    monkeypatch.setattr(hardware, "bf16_fast", lambda device: True)
     cast = train_autocast(TrainConfig(), torch.device("cpu"))
     with cast():
         assert torch.nn.functional.linear(torch.ones(2, 3), torch.ones(4, 3)).dtype == torch.bfloat16
@@ -113,7 +113,7 @@ def test_bf16_autocast_only_where_the_hardware_runs_it_and_runs_can_differ_in_on
     assert set(seen) == {torch.float32} and preds["f"] != preds["a"]  # other weights: other confidences
     b = run(tiny_cfg(tiny_model, toy_files, tmp_path / "b", epochs=6))
     assert b["test"] == a["test"] and (tmp_path / "b" / "predictions.jsonl").read_text() == preds["a"]
-    monkeypatch.setattr(backbone, "bf16_fast", lambda device: False)  # no native bf16: float32 whatever the config
+    monkeypatch.setattr(hardware, "bf16_fast", lambda device: False)  # no native bf16: float32 whatever the config
     seen.clear()
     run(tiny_cfg(tiny_model, toy_files, tmp_path / "n", epochs=1))
     assert set(seen) == {torch.float32}

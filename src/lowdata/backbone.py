@@ -88,18 +88,6 @@ def load_encoder(name: str = DEFAULT):
     return enc.float(), tok
 
 
-def bf16_fast(device) -> bool:
-    """Whether bf16 is the hardware's fast path: a GPU with bf16, or a CPU with native bf16 instructions
-    (AVX512-BF16 or AMX; oneDNN's bf16 matmuls run about 4x the float32 ones on a 2-core AVX512-BF16 VM). CPUs that
-    would only emulate bf16 (AVX2, plain AVX512) stay in float32, where emulation is slower."""
-    if str(device).startswith("cuda"):
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    try:
-        return str(device) == "cpu" and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    except (AttributeError, RuntimeError):  # a build without the probes: stay in float32
-        return False
-
-
 def _model_type(path: str) -> str | None:
     cfg = os.path.join(path, "config.json")
     if not os.path.exists(cfg):

@@ -19,7 +19,7 @@ Extension points are arguments, not hooks:
                                            means its loss already holds the supervised term
   adversarial.step(model, batch, loss_fn, backward) -> logs      after the main backward, before clipping
                                            (FGM/PGD/FreeLB: lowdata.robust.adversarial)
-It imports only batching, logging and run-directory helpers; the methods that call it live in lowdata.methods.
+It imports only batching, hardware, logging and run-directory helpers; the methods that call it live in lowdata.methods.
 """
 from __future__ import annotations
 
@@ -101,9 +101,9 @@ def accelerator(tc):
 
 def train_autocast(tc, device):
     """With train.bf16 (the default): a factory of bf16 autocast contexts (float32 master weights, as accelerate's
-    bf16) where bf16 is the hardware's fast path (backbone.bf16_fast: a GPU with bf16, a CPU with AVX512-BF16 or
+    bf16) where bf16 is the hardware's fast path (hardware.bf16_fast: a GPU with bf16, a CPU with AVX512-BF16 or
     AMX), else None: float32."""
-    from .backbone import bf16_fast
+    from .hardware import bf16_fast
 
     dev = torch.device(device).type
     if not (tc.bf16 and bf16_fast(dev)):

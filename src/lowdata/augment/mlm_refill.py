@@ -76,7 +76,8 @@ class MLMRefill(Augmenter):
             from transformers import AutoModelForMaskedLM, AutoTokenizer
             from transformers.utils import logging as hf_logging
 
-            from ..backbone import bf16_fast, resolve
+            from ..backbone import resolve
+            from ..hardware import bf16_fast
 
             hf_logging.set_verbosity_error()
             path = resolve(self.model_name)
