@@ -139,3 +139,18 @@ def gcn_pseudo_labels(splits: dict, seed: int, threshold: float = 0.9, model: st
     P = graph_probs(tr, un, method="gcn", seed=seed, embeddings=emb)
     data, keep, _ = seed_pseudo_labels(tr, un, threshold=threshold, probs=P)
     return data, keep
+
+
+def precision_label(side: tuple) -> str:
+    """A speed bench's side ("lowdata", True) -> "lowdata bf16" (its loop, and whether under bf16 autocast)."""
+    return f"{side[0]} {'bf16' if side[1] else 'float32'}"
+
+
+def precision_ratios(rate: dict, fast: bool) -> dict:
+    """lowdata / Trainer rates {(loop, bf16): rate} -> the ratio at equal precision (float32; bf16 too where the
+    hardware has it natively) and each at its default (lowdata bf16 where native, the Trainer float32)."""
+    ratios = {"float32, both": rate[("lowdata", False)] / rate[("trainer", False)]}
+    if fast:
+        ratios["bf16 autocast, both"] = rate[("lowdata", True)] / rate[("trainer", True)]
+    ratios["each at its default"] = rate[("lowdata", fast)] / rate[("trainer", False)]
+    return ratios

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA, RESULTS, machine, save_results  # noqa: E402
+from common import DATA, RESULTS, machine, precision_label, precision_ratios, save_results  # noqa: E402
 
 
 def corpus(a, tmp) -> str:
@@ -114,12 +114,9 @@ def main():
                 else:
                     res[k].append(trainer_side(a, path, out, data_dir, p))
                 s, t = res[k][-1]
-                print(f"repeat {r} {label(k)}: {s:.1f}s, {t:.0f} tokens, {t / s:.0f} tokens/s", flush=True)
+                print(f"repeat {r} {precision_label(k)}: {s:.1f}s, {t:.0f} tokens, {t / s:.0f} tokens/s", flush=True)
     rate = {k: max(t / s for s, t in v) for k, v in res.items()}
-    ratios = {"float32, both": rate[("lowdata", False)] / rate[("trainer", False)]}
-    if fast:
-        ratios["bf16 autocast, both"] = rate[("lowdata", True)] / rate[("trainer", True)]
-    ratios["each at its default"] = rate[("lowdata", fast)] / rate[("trainer", False)]
+    ratios = precision_ratios(rate, fast)
     dev = "GPU" if a.gpu else "CPU"
     print(f"\nMLM pretraining, {a.model} + fresh MLM head, {a.n} SST-2 sentences packed to {a.max_length} tokens, "
           f"batch {a.batch_size}, {a.steps} steps, {dev} (native bf16: {fast}); best of {a.repeats}\n")
@@ -131,13 +128,10 @@ def main():
         print(f"| {k} | {v:.2f}x |")
     save_results(RESULTS / f"pretrain_speed-{dev.lower()}.json",
                  {"args": vars(a), "machine": machine(), "native_bf16": fast,
-                  "runs": {label(k): v for k, v in res.items()},
-                  "tokens_per_s": {label(k): v for k, v in rate.items()}, "ratios": ratios,
+                  "runs": {precision_label(k): v for k, v in res.items()},
+                  "tokens_per_s": {precision_label(k): v for k, v in rate.items()}, "ratios": ratios,
                   "ratio": ratios["float32, both"]})
 
-
-def label(k) -> str:
-    return f"{k[0]} {'bf16' if k[1] else 'float32'}"
 
 if __name__ == "__main__":
     main()

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA, RESULTS, machine, save_results  # noqa: E402
+from common import DATA, RESULTS, machine, precision_label, precision_ratios, save_results  # noqa: E402
 
 
 def lowdata_side(data, a, out, bf16):
@@ -100,13 +100,10 @@ def main():
             fn, p = sides[k]
             with tempfile.TemporaryDirectory() as out:
                 times[k].append(fn(data, a, out, p))
-            print(f"repeat {r} {label(k)}: {times[k][-1]:.1f}s", flush=True)
+            print(f"repeat {r} {precision_label(k)}: {times[k][-1]:.1f}s", flush=True)
     ex = a.steps * a.batch_size
     rate = {k: ex / min(v) for k, v in times.items()}
-    ratios = {"float32, both": rate[("lowdata", False)] / rate[("trainer", False)]}
-    if fast:
-        ratios["bf16 autocast, both"] = rate[("lowdata", True)] / rate[("trainer", True)]
-    ratios["each at its default"] = rate[("lowdata", fast)] / rate[("trainer", False)]
+    ratios = precision_ratios(rate, fast)
     print(f"\nSST-2 ({len(data)} sentences), {a.model}, batch {a.batch_size}, {a.steps} steps, max_length "
           f"{a.max_length}, {'GPU' if a.gpu else 'CPU'} (native bf16: {fast}); best of {a.repeats}\n")
     print("| loop | precision | seconds | examples/s |\n|---|---|---:|---:|")
@@ -117,13 +114,10 @@ def main():
         print(f"| {k} | {v:.2f}x |")
     save_results(RESULTS / f"train_speed-{'gpu' if a.gpu else 'cpu'}.json",
                  {"args": vars(a), "machine": machine(), "native_bf16": fast,
-                  "seconds": {label(k): v for k, v in times.items()},
-                  "examples_per_s": {label(k): v for k, v in rate.items()}, "ratios": ratios,
+                  "seconds": {precision_label(k): v for k, v in times.items()},
+                  "examples_per_s": {precision_label(k): v for k, v in rate.items()}, "ratios": ratios,
                   "ratio": ratios["float32, both"]})
 
-
-def label(k) -> str:
-    return f"{k[0]} {'bf16' if k[1] else 'float32'}"
 
 if __name__ == "__main__":
     main()
