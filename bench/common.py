@@ -154,3 +154,10 @@ def precision_ratios(rate: dict, fast: bool) -> dict:
         ratios["bf16 autocast, both"] = rate[("lowdata", True)] / rate[("trainer", True)]
     ratios["each at its default"] = rate[("lowdata", fast)] / rate[("trainer", False)]
     return ratios
+
+
+def print_ratios(ratios: dict, baseline: str) -> None:
+    """The speed benches' ratio table: lowdata / `baseline` at each precision setting."""
+    print(f"\n| speed-up lowdata / {baseline} | ratio |\n|---|---:|")
+    for k, v in ratios.items():
+        print(f"| {k} | {v:.2f}x |")

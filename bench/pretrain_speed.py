@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA, RESULTS, machine, precision_label, precision_ratios, save_results  # noqa: E402
+from common import DATA, RESULTS, machine, precision_label, precision_ratios, print_ratios, save_results  # noqa: E402
 
 
 def corpus(a, tmp) -> str:
@@ -123,9 +123,7 @@ def main():
     print("| loop | precision | tokens/s |\n|---|---|---:|")
     for k in sides:
         print(f"| {k[0]} | {'bf16 autocast' if k[1] else 'float32'} | {rate[k]:.0f} |")
-    print("\n| speed-up lowdata / Trainer + DataCollatorForLanguageModeling | ratio |\n|---|---:|")
-    for k, v in ratios.items():
-        print(f"| {k} | {v:.2f}x |")
+    print_ratios(ratios, "Trainer + DataCollatorForLanguageModeling")
     save_results(RESULTS / f"pretrain_speed-{dev.lower()}.json",
                  {"args": vars(a), "machine": machine(), "native_bf16": fast,
                   "runs": {precision_label(k): v for k, v in res.items()},

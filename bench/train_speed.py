@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA, RESULTS, machine, precision_label, precision_ratios, save_results  # noqa: E402
+from common import DATA, RESULTS, machine, precision_label, precision_ratios, print_ratios, save_results  # noqa: E402
 
 
 def lowdata_side(data, a, out, bf16):
@@ -109,9 +109,7 @@ def main():
     print("| loop | precision | seconds | examples/s |\n|---|---|---:|---:|")
     for k in sides:
         print(f"| {k[0]} | {'bf16 autocast' if k[1] else 'float32'} | {min(times[k]):.1f} | {rate[k]:.1f} |")
-    print("\n| speed-up lowdata / Trainer | ratio |\n|---|---:|")
-    for k, v in ratios.items():
-        print(f"| {k} | {v:.2f}x |")
+    print_ratios(ratios, "Trainer")
     save_results(RESULTS / f"train_speed-{'gpu' if a.gpu else 'cpu'}.json",
                  {"args": vars(a), "machine": machine(), "native_bf16": fast,
                   "seconds": {precision_label(k): v for k, v in times.items()},
