@@ -7,6 +7,7 @@
     python bench/backbones.py --datasets mr pc clinc-travel --methods setfit-unique --results setfit-sampling  # design
     python bench/backbones.py --datasets goemo-ekman --backbones minilm --methods setfit setfit-unique \
         --seeds 0 1 2 3 4 --results setfit-sampling   # the multi-class design run (session 24)
+    python bench/backbones.py --datasets sst2 trec agnews banking77 --embed-bf16 --results frozen-bf16  # vs backbones
 
 Pair sampling for multi-class labels, the rule fixed before the goemo-ekman run (session 24): if, over the multi-class
 design samples (CLINC travel seeds 0-2, session 23's; GoEmotions-Ekman seeds 0-4), setfit-unique's mean accuracy is
@@ -83,7 +84,7 @@ def run_one(method: str, model: str, splits: dict, seed: int, a) -> float:
 
         return hindsight(next(r for r in RECIPES if r.name == method), model, splits, seed, a)
     with tempfile.TemporaryDirectory() as out:
-        mc = ModelConfig(name=model, max_length=a.max_length)
+        mc = ModelConfig(name=model, max_length=a.max_length, embed_bf16=a.embed_bf16)
         if method in EMBEDDING:
             from lowdata.methods.frozen import run
 
@@ -135,6 +136,8 @@ def main():
     ap.add_argument("--results", default="backbones", help="result file bench/results/<name>.json (one per process)")
     ap.add_argument("--fp32", action="store_true", help="train in float32 also where the hardware has native bf16 "
                     "(train.bf16=false; the default trains under bf16 autocast there)")
+    ap.add_argument("--embed-bf16", action="store_true", help="the frozen methods' sentence vectors under bf16 "
+                    "autocast where the hardware runs it natively (model.embed_bf16; float32 by default)")
     a = ap.parse_args()
     path = RESULTS / f"{a.results}.json"
     res = load_results(path) or {"protocol": "true few-shot, no dev", "machine": machine(), "runs": {}}
@@ -156,7 +159,8 @@ def main():
                                         "n_train": len(splits["train"]), "n_test": len(splits["test"]),
                                         "n_unlabeled": len(splits["unlabeled"] or []) if pooled else 0,
                                         "test_sample": a.test_sample, "commit": COMMIT,
-                                        "bf16": res["machine"].get("native_bf16", False) and not a.fp32}
+                                        "bf16": res["machine"].get("native_bf16", False) and not a.fp32,
+                                        "embed_bf16": res["machine"].get("native_bf16", False) and a.embed_bf16}
                     save_results(path, res)
                     print(f"{key}: {acc:.4f} ({time.time() - t0:.0f}s)", flush=True)
     print(f"\nTrue few-shot (no dev). Test: a fixed draw of {a.test_sample}; graph methods' pool: {a.unlabeled} "

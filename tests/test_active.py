@@ -198,6 +198,12 @@ def test_pool_vectors_stream_to_disk_resume_and_match_embed(tiny_model, tmp_path
     calls.clear()
     pool.pool_vectors(texts, tiny_model, 32, chunk=16, progress=False)
     assert calls == []
+    from lowdata import hardware
+
+    monkeypatch.setattr(hardware, "bf16_fast", lambda device: True)  # lowdata select --bf16 where bf16 is native
+    B = pool.pool_vectors(texts, tiny_model, 32, chunk=16, progress=False, bf16=True)
+    assert calls == [16, 16, 16, 2] and pool._dir(texts, tiny_model, 32, True) != d  # its own vectors, kept apart
+    assert np.array_equal(B, real(texts, model=tiny_model, max_length=32, bf16=True)) and not np.array_equal(B, X)
 
 
 def _cli(*args, cwd=None):

@@ -326,8 +326,9 @@ def test_every_recipe_is_a_valid_config_and_costs_are_ordered(tiny_model, toy_fi
     assert A._cfg(base, by["finetune+eda"], tiny_model, "x").augment.specs == ["eda:alpha=0.1,n=4"]
     assert A._cfg(base, by["finetune+fgm"], tiny_model, "x").adversarial.method == "fgm"
     base.train.bf16, base.train.cpu = False, True  # the user's precision and device reach every candidate
+    base.model.embed_bf16 = True
     assert all(not A._cfg(base, r, tiny_model, "x").train.bf16 and A._cfg(base, r, tiny_model, "x").train.cpu
-               for r in A.RECIPES)
+               and A._cfg(base, r, tiny_model, "x").model.embed_bf16 for r in A.RECIPES)
     ex = {n: A._examples(by[n], 24, 2000) for n in ("finetune", "finetune+fgm", "finetune+eda")}
     assert ex["finetune"] < ex["finetune+fgm"] < ex["finetune+eda"]
 

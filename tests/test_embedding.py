@@ -63,3 +63,45 @@ def test_cache_reader_between_the_two_writes_sees_aligned_rows(tiny_model, tmp_p
     d = _cache_dir(tiny_model, 32)
     np.save(f"{d}/vecs.npy", np.vstack([np.load(f"{d}/vecs.npy"), np.ones((3, v.shape[1]), np.float32)]))
     assert np.array_equal(cached_embed(texts, tiny_model, 32), v)
+
+
+def test_bf16_vectors_only_where_native_close_to_float32_deterministic_and_cached_apart(tiny_model, toy_files, tmp_path,
+                                                                                      monkeypatch):
+    """model.embed_bf16: the encoder runs under bf16 autocast where hardware.bf16_fast says bf16 is native (forced
+    here, so the test does not depend on the CI machine's CPU): vectors close to float32's but not equal, the same
+    on a second computation, in a cache of their own, and asked for by a config's frozen method; where bf16 is not
+    native the same call gives float32's vectors, from float32's cache."""
+    import torch
+
+    from lowdata import hardware
+    from lowdata.methods import train as run
+    from lowdata.ssl.embedding import _cache_dir, cached_embed
+    from lowdata.ssl.graph import embed
+
+    from .conftest import tiny_cfg
+
+    monkeypatch.setenv("LOWDATA_CACHE", str(tmp_path / "cache"))
+    seen, linear = [], torch.nn.functional.linear
+    monkeypatch.setattr(torch.nn.functional, "linear", lambda *a, **k: seen.append(linear(*a, **k).dtype) or
+                        linear(*a, **k))
+    monkeypatch.setattr(hardware, "bf16_fast", lambda device: True)
+    texts = _texts(40, 3)
+    f = cached_embed(texts, tiny_model, 32)
+    assert set(seen) == {torch.float32}
+    seen.clear()
+    b = cached_embed(texts, tiny_model, 32, bf16=True)
+    assert set(seen) == {torch.bfloat16} and b.dtype == np.float32
+    assert not np.array_equal(f, b) and (f * b).sum(1).min() > 0.99
+    assert _cache_dir(tiny_model, 32, True) != _cache_dir(tiny_model, 32)
+    seen.clear()
+    assert np.array_equal(cached_embed(texts, tiny_model, 32, bf16=True), b) and not seen  # from its own cache
+    assert np.array_equal(embed(texts, model=tiny_model, max_length=32, bf16=True), b)  # deterministic
+    seen.clear()
+    cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "frozen")
+    cfg.data.k_per_class, cfg.ssl.method, cfg.model.embed_bf16 = 8, "frozen_lr", True
+    run(cfg)
+    assert set(seen) == {torch.bfloat16}
+    monkeypatch.setattr(hardware, "bf16_fast", lambda device: False)  # no native bf16: float32 whatever is asked
+    assert _cache_dir(tiny_model, 32, True) == _cache_dir(tiny_model, 32)
+    seen.clear()
+    assert np.array_equal(cached_embed(texts, tiny_model, 32, bf16=True), f) and not seen

@@ -97,6 +97,8 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--balance", action="store_true", help="spread the batch over the predicted classes")
     se.add_argument("--backbone", default="minilm", help="encoder of the pool vectors without --model (lowdata ls)")
     se.add_argument("--max-length", type=_count, default=128)
+    se.add_argument("--bf16", action="store_true", help="embed the pool under bf16 autocast where the hardware runs "
+                    "it natively (about 2x faster; cosine >= 0.9999 to float32's vectors; cached apart)")
     se.add_argument("--format", help="the pool's format (default: guessed)")
     se.add_argument("--seed", type=_natural, default=0)
     se.add_argument("-o", "--output", required=True, help="to_label.csv | .jsonl | .json (Label Studio tasks)")
@@ -304,7 +306,7 @@ def _select(args) -> int:
     r = select_file(args.pool, args.output, args.strategy, args.n, labeled=args.labeled, model=args.model,
                     backbone=args.backbone, max_length=args.max_length, seed=args.seed, balance=args.balance,
                     overwrite=args.overwrite, progress=not args.no_progress, fmt=args.format, classes=args.classes,
-                    history=args.history)
+                    history=args.history, bf16=args.bf16)
     print(f"{args.output}: {r['n']} of {r['pool_size']} pool texts by {r['strategy']}"
           f"{' (auto)' if args.strategy == 'auto' else ''}"
           f"{' (balanced)' if args.balance else ''} in {r['seconds']:.1f}s"

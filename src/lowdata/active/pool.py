@@ -21,26 +21,27 @@ def text_id(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
 
-def _dir(texts: list[str], model: str, max_length: int) -> str:
+def _dir(texts: list[str], model: str, max_length: int, bf16: bool = False) -> str:
     from ..ssl.embedding import _cache_dir
 
     h = hashlib.sha1()
     for t in texts:
         h.update(hashlib.sha1(t.encode("utf-8")).digest())
     base = os.path.dirname(os.path.dirname(_cache_dir(model, max_length)))  # LOWDATA_CACHE
-    key = hashlib.sha1(f"{os.path.basename(_cache_dir(model, max_length))}|{h.hexdigest()}".encode()).hexdigest()
+    key = hashlib.sha1(f"{os.path.basename(_cache_dir(model, max_length, bf16))}|{h.hexdigest()}".encode()).hexdigest()
     return os.path.join(base, "pools", key[:16])
 
 
 def pool_vectors(texts: list[str], model: str, max_length: int = 128, chunk: int = 4096,
-                 progress: bool = True) -> np.ndarray:
-    """(N, H) float32 vectors of `texts` as a read-only memmap, embedding only the chunks not on disk yet."""
+                 progress: bool = True, bf16: bool = False) -> np.ndarray:
+    """(N, H) float32 vectors of `texts` as a read-only memmap, embedding only the chunks not on disk yet.
+    bf16: computed under bf16 autocast where the hardware runs it natively (ssl.graph.embed), kept apart."""
     from numpy.lib.format import open_memmap
     from tqdm.auto import tqdm
 
     from ..ssl.graph import embed, load_for_embedding
 
-    d = _dir(texts, model, max_length)
+    d = _dir(texts, model, max_length, bf16)
     os.makedirs(d, exist_ok=True)
     path, done_path = os.path.join(d, "vecs.npy"), os.path.join(d, "done.txt")
     done = int(open(done_path).read().strip() or 0) if os.path.exists(done_path) else 0
@@ -57,7 +58,7 @@ def pool_vectors(texts: list[str], model: str, max_length: int = 128, chunk: int
         with tqdm(total=N, initial=done, desc="embed pool", unit="text", disable=not progress,
                   dynamic_ncols=True) as bar:
             for s in range(done, N, chunk):
-                X[s:s + chunk] = embed(texts[s:s + chunk], model=model, max_length=max_length, encoder=enc)
+                X[s:s + chunk] = embed(texts[s:s + chunk], model=model, max_length=max_length, encoder=enc, bf16=bf16)
                 X.flush()
                 tmp = f"{done_path}.{os.getpid()}.tmp"
                 with open(tmp, "w") as f:

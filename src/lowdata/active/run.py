@@ -63,7 +63,7 @@ AUTO = "auto"  # lowdata select's default: typiclust with nothing labeled (or on
 def select_file(pool: str, out: str, strategy: str, n: int, *, labeled: str | None = None, model: str | None = None,
                 backbone: str = "minilm", max_length: int = 128, seed: int = 0, balance: bool = False,
                 overwrite: bool = False, progress: bool = True, fmt: str | None = None,
-                classes: int | None = None, history: str | None = None) -> dict:
+                classes: int | None = None, history: str | None = None, bf16: bool = False) -> dict:
     from ..data import LabelMap, read
     from ..errors import LowdataError
     from ..runs import output_file
@@ -113,9 +113,9 @@ def select_file(pool: str, out: str, strategy: str, n: int, *, labeled: str | No
         if L_data is not None:
             X_l, _, _ = model_outputs(model, L_data.texts)
     else:
-        X = pool_vectors(texts, backbone, max_length, progress=progress)
+        X = pool_vectors(texts, backbone, max_length, progress=progress, bf16=bf16)
         if L_data is not None:
-            X_l = cached_embed(L_data.texts, backbone, max_length)
+            X_l = cached_embed(L_data.texts, backbone, max_length, bf16)
     if L_data is not None:
         lm = {y: i for i, y in enumerate(names)}
         bad = sorted(set(L_data.labels) - set(lm))

@@ -122,7 +122,7 @@ def _cfg(base, recipe: Recipe, backbone: str, out: str):
 
 def _overrides_of(base) -> list:
     """The base config's train/model settings as overrides (the auto base: data paths are passed as splits)."""
-    keep = {"model": ("max_length", "pooling", "dropout"),
+    keep = {"model": ("max_length", "pooling", "dropout", "embed_bf16"),
             "train": ("batch_size", "lr", "head_lr", "seed", "progress", "report_to", "eval_batch_size", "bf16",
                       "cpu")}
     out = []

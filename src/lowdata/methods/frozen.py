@@ -110,10 +110,11 @@ def _run_embedding(cfg, splits, method, out, labels, evals, encoder=None) -> dic
     from ..ssl.graph import embed, gcn, load_for_embedding, propagate
 
     train = splits["train"]
-    emb = lambda d: cached_embed(d.texts, cfg.model.name, cfg.model.max_length)  # noqa: E731
+    bf16 = cfg.model.embed_bf16
+    emb = lambda d: cached_embed(d.texts, cfg.model.name, cfg.model.max_length, bf16)  # noqa: E731
     if encoder:  # a tuned encoder: embedded afresh (its vectors belong to this run alone, not to the shared cache)
         pair = load_for_embedding(encoder)
-        emb = lambda d: embed(d.texts, encoder, max_length=cfg.model.max_length, encoder=pair)  # noqa: E731
+        emb = lambda d: embed(d.texts, encoder, max_length=cfg.model.max_length, encoder=pair, bf16=bf16)  # noqa
     E_l, y = emb(train), np.array([labels.encode(v) for v in train.labels])
     extra = {}  # what the method adds to metrics.json
     if method == "frozen_lr":

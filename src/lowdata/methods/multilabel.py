@@ -185,7 +185,7 @@ def _frozen(cfg, train, Y):
     from ..backbone import load_encoder
     from ..ssl.embedding import cached_embed
 
-    X = cached_embed(train.texts, cfg.model.name, cfg.model.max_length)
+    X = cached_embed(train.texts, cfg.model.name, cfg.model.max_length, cfg.model.embed_bf16)
     W, b = _ovr(X, Y, cfg.frozen.C, cfg.train.seed)
     enc, tok = load_encoder(cfg.model.name)
     return _head_model(enc, tok, W, b), tok, _oof(X, Y, cfg.frozen.C, cfg.train.seed, cfg.multilabel.cv_folds)

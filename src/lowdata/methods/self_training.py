@@ -201,7 +201,8 @@ def _seed_graph(cfg, labeled, pool, s) -> Graph:
     from ..ssl.embedding import cached_embed
     from ..ssl.graph import graph_probs
 
-    emb = tuple(cached_embed(d.texts, cfg.model.name, cfg.model.max_length) for d in (labeled, pool))
+    emb = tuple(cached_embed(d.texts, cfg.model.name, cfg.model.max_length, cfg.model.embed_bf16)
+                for d in (labeled, pool))
     method = "spreading" if s.seed_graph == "label_spreading" else "gcn"  # auto: a GCN too
     return Graph(method, emb, graph_probs(labeled, pool, method=method, seed=cfg.train.seed, embeddings=emb),
                  LabelMap.from_data(labeled).names)
@@ -233,7 +234,8 @@ def _next_pseudo_labels(c, cfg, s, graph, labeled, pool, r):
     if s.graph_refresh:  # the graph over this student's own embeddings (Iscen et al. 2019)
         from ..ssl.graph import embed, graph_probs
 
-        emb_s = tuple(embed(d.texts, model_dir, c.train.eval_batch_size, meta["max_length"]) for d in (labeled, pool))
+        emb_s = tuple(embed(d.texts, model_dir, c.train.eval_batch_size, meta["max_length"], bf16=c.model.embed_bf16)
+                      for d in (labeled, pool))
         graph.probs = graph_probs(labeled, pool, method=graph.method, seed=cfg.train.seed, embeddings=emb_s)
     if s.graph_ensemble or s.graph_refresh:
         P_g = graph.probs[:, [graph.names.index(n) for n in labels.names]]  # in the model's label order
@@ -299,7 +301,7 @@ def _graph_predict(cfg, splits, model_dir, graph_method, emb, student_metrics) -
     model, tok, meta = TaskModel.load(model_dir)
     labels = LabelMap(meta["labels"])
     E_l, E_u = emb
-    E_ev = [cached_embed(d.texts, cfg.model.name, cfg.model.max_length) for _, d in evals]
+    E_ev = [cached_embed(d.texts, cfg.model.name, cfg.model.max_length, cfg.model.embed_bf16) for _, d in evals]
     y = np.array([labels.encode(v) for v in labeled.labels])  # the graph's columns in the student's label order
     U = np.vstack([E_u, *E_ev])
     P = gcn(E_l, y, U, seed=cfg.train.seed) if graph_method == "gcn" else propagate(E_l, y, U, method=graph_method)

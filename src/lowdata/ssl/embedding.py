@@ -1,6 +1,7 @@
 """Sentence vectors of a frozen encoder, cached on disk per text (the frozen-encoder methods, graph seeding).
 
     vecs = cached_embed(texts, "minilm", max_length=128)     # (N, H), mean-pooled, L2-normalised
+    vecs = cached_embed(texts, "mpnet", bf16=True)           # under bf16 autocast where the hardware runs it natively
 
 The cache lives under `LOWDATA_CACHE` (default ~/.cache/lowdata/embeddings), one folder per model and max_length, so a
 learning-curve study embeds each text once.
@@ -14,29 +15,41 @@ import os
 import numpy as np
 
 
-def _cache_dir(model: str, max_length: int) -> str:
+def bf16_used(asked: bool) -> bool:
+    """Whether vectors asked for under bf16 (model.embed_bf16) are computed so here: only where bf16 is the hardware's
+    fast path on the device `embed` uses; elsewhere they are float32's, and share float32's cache."""
+    import torch
+
+    from ..hardware import bf16_fast
+
+    return asked and bf16_fast("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _cache_dir(model: str, max_length: int, bf16: bool = False) -> str:
     from ..backbone import resolve
 
     root = os.environ.get("LOWDATA_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "lowdata"))
-    # "|2": vectors of batch-independent padding (ssl.graph.embed); older caches mixed the two
+    # "|2": vectors of batch-independent padding (ssl.graph.embed); older caches mixed the two. "|bf16": computed
+    # under bf16 autocast, cached apart from float32's
     key = hashlib.sha1(f"{os.path.abspath(resolve(model)) if os.path.exists(resolve(model)) else model}|"
-                       f"{max_length}|2".encode()).hexdigest()[:16]
+                       f"{max_length}|2{'|bf16' if bf16_used(bf16) else ''}".encode()).hexdigest()[:16]
     return os.path.join(root, "embeddings", key)
 
 
-def cached_embed(texts: list[str], model: str, max_length: int = 128) -> np.ndarray:
+def cached_embed(texts: list[str], model: str, max_length: int = 128, bf16: bool = False) -> np.ndarray:
     """Embeddings for `texts`, computing only those not cached yet (cache: keys.npy + vecs.npy, append-only, each
     replaced atomically, vecs first; writers take a lock file, so two processes never pair one's keys with the
-    other's vectors; a reader without the lock sees keys no longer than vecs, rows aligned)."""
+    other's vectors; a reader without the lock sees keys no longer than vecs, rows aligned). bf16: see
+    model.embed_bf16 (ssl.graph.embed)."""
     from .graph import embed
 
-    d = _cache_dir(model, max_length)
+    d = _cache_dir(model, max_length, bf16)
     keys = np.array([hashlib.sha1(t.encode()).digest()[:12] for t in texts], dtype="S12")
     old_k, old_v = _load(d)
     row = {k: i for i, k in enumerate(old_k.tolist())}
     missing = sorted({t for t, k in zip(texts, keys.tolist()) if k not in row})
     if missing:
-        new_v = embed(missing, model=model, max_length=max_length)
+        new_v = embed(missing, model=model, max_length=max_length, bf16=bf16)
         new_k = np.array([hashlib.sha1(t.encode()).digest()[:12] for t in missing], dtype="S12")
         os.makedirs(d, exist_ok=True)
         with _lock(os.path.join(d, "lock")):

@@ -13,12 +13,17 @@ import numpy as np
 
 
 def embed(texts: list[str], model: str = "minilm", batch_size: int = 64, max_length: int = 128,
-          device: str | None = None, encoder=None) -> np.ndarray:
+          device: str | None = None, encoder=None, bf16: bool = False) -> np.ndarray:
     """Mean-pooled, L2-normalised sentence embeddings from any encoder (a lowdata model dir or a backbone).
-    encoder: an (encoder, tokenizer) pair from `load_for_embedding`, to embed many chunks with one load."""
+    encoder: an (encoder, tokenizer) pair from `load_for_embedding`, to embed many chunks with one load.
+    bf16: the encoder runs under bf16 autocast where the hardware runs bf16 natively (lowdata.hardware), float32
+    elsewhere; the vectors are float32 either way (model.embed_bf16)."""
+    from contextlib import nullcontext
+
     import torch
 
     from ..batching import lengths
+    from ..hardware import bf16_fast
 
     enc_model, tok = encoder or load_for_embedding(model, device)
     if not texts:
@@ -35,12 +40,13 @@ def embed(texts: list[str], model: str = "minilm", batch_size: int = 64, max_len
     batches = [c[s: s + batch_size] for c in np.split(order, np.flatnonzero(np.diff(padded[order])) + 1)
                for s in range(0, len(c), batch_size)]
     out = np.zeros((len(texts), enc_model.config.hidden_size), dtype=np.float32)
-    with torch.inference_mode():
+    cast = torch.autocast(dev.type, dtype=torch.bfloat16) if bf16 and bf16_fast(dev.type) else nullcontext()
+    with torch.inference_mode(), cast:
         for idx in batches:
             b = tok.pad({"input_ids": [ids[i] for i in idx]}, padding="max_length", max_length=int(padded[idx[0]]),
                         return_tensors="pt")
             h = enc_model(input_ids=b["input_ids"].to(dev),
-                          attention_mask=b["attention_mask"].to(dev)).last_hidden_state
+                          attention_mask=b["attention_mask"].to(dev)).last_hidden_state.float()  # pool in fp32
             m = b["attention_mask"].to(dev).unsqueeze(-1).to(h.dtype)
             v = (h * m).sum(1) / m.sum(1).clamp(min=1)
             out[idx] = torch.nn.functional.normalize(v.float(), dim=-1).cpu().numpy()

@@ -177,7 +177,8 @@ def acquire(st: Study) -> None:
         raise ConfigError("study acquisition is for classification")
     names = train.label_set()
     y = np.array([names.index(v) for v in train.labels])
-    X = cached_embed(train.texts, st.acquisition["backbone"] or base.model.name, base.model.max_length)
+    X = cached_embed(train.texts, st.acquisition["backbone"] or base.model.name, base.model.max_length,
+                     base.model.embed_bf16)
     totals = [int(b) * len(names) for b in st.budgets if str(b) != "full"]
     os.makedirs(os.path.join(st.output_dir, "acquisition"), exist_ok=True)
     for s, seed in todo:
