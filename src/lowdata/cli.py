@@ -98,7 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--backbone", default="minilm", help="encoder of the pool vectors without --model (lowdata ls)")
     se.add_argument("--max-length", type=_count, default=128)
     se.add_argument("--bf16", action="store_true", help="embed the pool under bf16 autocast where the hardware runs "
-                    "it natively (about 2x faster; cosine >= 0.9999 to float32's vectors; cached apart)")
+                    "it natively (2.4-3.3x faster on an AVX512-BF16 CPU; cosine >= 0.9999 to float32's vectors; "
+                    "cached apart)")
     se.add_argument("--format", help="the pool's format (default: guessed)")
     se.add_argument("--seed", type=_natural, default=0)
     se.add_argument("-o", "--output", required=True, help="to_label.csv | .jsonl | .json (Label Studio tasks)")
