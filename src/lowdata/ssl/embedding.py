@@ -3,7 +3,7 @@
     vecs = cached_embed(texts, "minilm", max_length=128)     # (N, H), mean-pooled, L2-normalised
     vecs = cached_embed(texts, "mpnet", bf16=True)           # under bf16 autocast where the hardware runs it natively
 
-The cache lives under `LOWDATA_CACHE` (default ~/.cache/lowdata/embeddings), one folder per model and max_length, so a
+The cache lives under `LOWDATA_CACHE` (default ~/.cache/lowdata/embeddings), one folder per model, max_length and precision, so a
 learning-curve study embeds each text once.
 """
 from __future__ import annotations
