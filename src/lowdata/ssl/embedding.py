@@ -3,8 +3,8 @@
     vecs = cached_embed(texts, "minilm", max_length=128)     # (N, H), mean-pooled, L2-normalised
     vecs = cached_embed(texts, "mpnet", bf16=True)           # under bf16 autocast where the hardware runs it natively
 
-The cache lives under `LOWDATA_CACHE` (default ~/.cache/lowdata/embeddings), one folder per model, max_length and precision, so a
-learning-curve study embeds each text once.
+The cache lives under `LOWDATA_CACHE` (default ~/.cache/lowdata/embeddings), one folder per model, max_length and
+precision, so a learning-curve study embeds each text once.
 """
 from __future__ import annotations
 
