@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import COMMIT, DATA, RESULTS, data_config, load_results, machine, save_results  # noqa: E402
+from common import COMMIT, DATA, RESULTS, bf16_used, data_config, load_results, machine, save_results  # noqa: E402
 
 K = {"sst2": 16, "agnews": 10, "trec": 16, "banking77": 5}
 MORE = {"sst5": 16, "subj": 16}  # issue 22's other datasets (bench/auto.py)
@@ -159,8 +159,8 @@ def main():
                                         "n_train": len(splits["train"]), "n_test": len(splits["test"]),
                                         "n_unlabeled": len(splits["unlabeled"] or []) if pooled else 0,
                                         "test_sample": a.test_sample, "commit": COMMIT,
-                                        "bf16": res["machine"].get("native_bf16", False) and not a.fp32,
-                                        "embed_bf16": res["machine"].get("native_bf16", False) and a.embed_bf16}
+                                        "bf16": bf16_used(res, not a.fp32),
+                                        "embed_bf16": bf16_used(res, a.embed_bf16)}
                     save_results(path, res)
                     print(f"{key}: {acc:.4f} ({time.time() - t0:.0f}s)", flush=True)
     print(f"\nTrue few-shot (no dev). Test: a fixed draw of {a.test_sample}; graph methods' pool: {a.unlabeled} "

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA, RESULTS, ROOT, load_results, machine, save_results  # noqa: E402
+from common import DATA, RESULTS, ROOT, bf16_used, load_results, machine, save_results  # noqa: E402
 from pretrain_value import weibo  # noqa: E402
 
 CACHE = ROOT / "bench" / "cache" / "chinese_ner"
@@ -137,7 +137,7 @@ def main():
                         m = run(cfg)
                     res["runs"][key] = {"f1": m["test"]["f1"], "n_train": m["n_train"],
                                         "seconds": round(time.time() - t0, 1),
-                                        "bf16": res["machine"].get("native_bf16", False) and not a.fp32}
+                                        "bf16": bf16_used(res, not a.fp32)}
                     save_results(path, res)
                     print(f"{key}: entity F1 {m['test']['f1']:.4f} ({m['n_train']} sentences, "
                           f"{time.time() - t0:.0f}s)", flush=True)

@@ -141,6 +141,11 @@ def gcn_pseudo_labels(splits: dict, seed: int, threshold: float = 0.9, model: st
     return data, keep
 
 
+def bf16_used(res: dict, asked: bool) -> bool:
+    """Whether a run asked to use bf16 did: only on a machine whose results record native bf16 (machine())."""
+    return res["machine"].get("native_bf16", False) and asked
+
+
 def precision_label(side: tuple) -> str:
     """A speed bench's side ("lowdata", True) -> "lowdata bf16" (its loop, and whether under bf16 autocast)."""
     return f"{side[0]} {'bf16' if side[1] else 'float32'}"
