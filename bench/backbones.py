@@ -159,7 +159,8 @@ def main():
                                         "n_train": len(splits["train"]), "n_test": len(splits["test"]),
                                         "n_unlabeled": len(splits["unlabeled"] or []) if pooled else 0,
                                         "test_sample": a.test_sample, "commit": COMMIT,
-                                        "bf16": bf16_used(res, not a.fp32),
+                                        # the library trains in float32 (its use_amp is off) whatever --fp32 says
+                                        "bf16": bf16_used(res, not a.fp32 and method != "setfit_lib"),
                                         "embed_bf16": bf16_used(res, a.embed_bf16)}
                     save_results(path, res)
                     print(f"{key}: {acc:.4f} ({time.time() - t0:.0f}s)", flush=True)
