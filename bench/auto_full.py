@@ -3,10 +3,12 @@ FGM, GCN-seeded self-training), the labeled draw of bench/backbones.py and the r
 (auto samples --max-pool of it), within a time budget on this machine. Resumable (one result per dataset/seed).
 
     python bench/auto_full.py --datasets sst2 --seeds 0 --budget 30      # issue 22: "within 30 minutes on 2 cores"
+    python bench/auto_full.py --datasets sst2 --backbones mpnet --embed-bf16 --results auto-full-mpnet   # strongest
 
 Records the wall-clock time of the whole command (process start to exit: loading, encoding, every fold, the final
 training and the test), the chosen recipe, the CV estimate and its interval, the test accuracy on a fixed draw of
---test-sample texts, and every candidate's CV accuracy and status. Writes bench/results/<--results>.json (default auto-full).
+--test-sample texts, and every candidate's CV accuracy and status. Writes bench/results/<--results>.json (default
+auto-full).
 """
 from __future__ import annotations
 
@@ -31,6 +33,8 @@ def main():
     ap.add_argument("--test-sample", type=int, default=1000)
     ap.add_argument("--max-length", type=int, default=64)
     ap.add_argument("--results", default="auto-full", help="bench/results/<name>.json")
+    ap.add_argument("--embed-bf16", action="store_true", help="model.embed_bf16=true: the frozen candidates' and the "
+                    "pool's sentence vectors under bf16 autocast where the hardware runs it natively")
     a = ap.parse_args()
     path = RESULTS / f"{a.results}.json"
     k_of = {**K, **MORE, **DESIGN}
@@ -46,7 +50,8 @@ def main():
                    "--budget", str(a.budget), "-o", str(out), "--seed", str(seed),
                    "--backbones", *a.backbones, "--no-progress", "--overwrite", f"data.format={d.format}",
                    f"data.k_per_class={k_of[ds]}", f"data.test_sample={a.test_sample}",
-                   f"model.max_length={a.max_length}", f"data.encoding={d.encoding}"]
+                   f"model.max_length={a.max_length}", f"data.encoding={d.encoding}",
+                   f"model.embed_bf16={str(a.embed_bf16).lower()}"]
             t0 = time.time()
             p = subprocess.run(cmd, capture_output=True, text=True)
             wall = time.time() - t0
@@ -55,6 +60,7 @@ def main():
                 raise SystemExit(f"{key}: lowdata auto failed ({p.returncode})")
             r = json.loads((out / "metrics.json").read_text())
             res["runs"][key] = {"wall_seconds": round(wall, 1), "budget_seconds": 60 * a.budget, "commit": COMMIT,
+                                "embed_bf16": a.embed_bf16,
                                 "chosen": f"{r['chosen']['recipe']}|{r['chosen']['backbone']}",
                                 "cv": r["estimate"]["accuracy"], "interval": r["estimate"]["interval"],
                                 "test": r["test"]["accuracy"], "n_test": r["test"]["n"], "labels": r["labels"],
