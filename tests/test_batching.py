@@ -55,3 +55,36 @@ def test_a_half_precision_checkpoint_loads_as_float32(tiny_model, tmp_path):
     AutoTokenizer.from_pretrained(tiny_model).save_pretrained(half)
     enc, _ = load_encoder(str(half))
     assert {p.dtype for p in enc.parameters()} == {torch.float32}  # trainable master weights in float32
+
+
+def test_padded_batches_one_padded_length_per_batch():
+    from lowdata.batching import padded_batches
+
+    lens = np.random.default_rng(0).integers(3, 61, size=203)
+    batches, padded = padded_batches(lens, 16, max_length=60)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(203))
+    assert all(len(b) <= 16 and len(set(padded[b])) == 1 for b in batches)
+    assert (padded >= lens).all() and (padded <= 60).all() and (padded[lens <= 56] % 8 == 0).all()
+    assert padded_batches(np.array([], dtype=int), 16)[0] == []
+
+
+def test_a_texts_logits_do_not_depend_on_its_batch_mates(tiny_model, tmp_path):
+    """Alone, in a file of longer and shorter texts, or in another order and batch size: the same text gets
+    bit-identical logits (padding to the batch's longest text moved them ~1e-7, so `lowdata predict` on a file, on
+    its chunks or through Ray's batches could round a confidence differently)."""
+    import torch
+
+    from lowdata.batching import predict_logits
+    from lowdata.data import TextData
+    from tests.conftest import save_random_model
+
+    _, model, tok = save_random_model(tiny_model, tmp_path / "m")
+    words = "the film was slow but the acting and the music were good enough for a rainy evening".split()
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(words, size=int(rng.integers(1, 30)))) for _ in range(50)]
+    enc = encode(TextData(texts), tok, None, 32)
+    together = predict_logits(model, enc, tok.pad_token_id, 16, max_length=32)
+    alone = torch.cat([predict_logits(model, [e], tok.pad_token_id, max_length=32) for e in enc[:10]])
+    assert torch.equal(together[:10], alone)
+    reordered = predict_logits(model, enc[::-1], tok.pad_token_id, 5, max_length=32).flip(0)
+    assert torch.equal(together, reordered)

@@ -144,9 +144,10 @@ def test_ray_path_matches_local(models, tmp_path):
     want = [json.loads(x) for x in loc.stdout.splitlines()]
     assert len(got) == len(want) == 300
     assert [g["text"] for g in got] == [w["text"] for w in want]
-    # confidences are written rounded to 6 decimals, and Ray chooses its own batches: a text padded in another batch
-    # moves by ~1e-8 in float32, which can flip the 6th decimal (measured: 1.0000000000287557e-06 with batches of 1)
-    assert all(g["pred"] == w["pred"] and abs(g["confidence"] - w["confidence"]) < 1.5e-6 for g, w in zip(got, want))
+    # Ray chooses its own batches; a text's logits do not depend on its batch (batching.padded_batches and the row
+    # padding of predict_logits), so the records are equal to the last digit (before that, a text padded in another
+    # batch moved ~1e-8 and could flip the 6th decimal of its confidence)
+    assert got == want
     again = _cli("predict", "--model", str(models / "clf"), "-i", str(small), "--engine", "ray", "-o",
                  str(tmp_path / "shards"))
     assert again.returncode == 2 and "exists" in again.stderr  # never over an earlier output

@@ -119,12 +119,15 @@ def compare(torch_model, onnx_model, tok, meta, texts: list[str]) -> dict:
 
     if meta["task"] == "classify":
         enc = encode(TextData(texts), tok, None, meta["max_length"], warn=False)
-        a, b = (torch.softmax(predict_logits(m, enc, tok.pad_token_id, 32), -1) for m in (torch_model, onnx_model))
+        a, b = (torch.softmax(predict_logits(m, enc, tok.pad_token_id, 32, max_length=meta["max_length"]), -1)
+                for m in (torch_model, onnx_model))
     else:
         windows, spans = encode_windows(TokenData([t.split() for t in texts]), tok, None, meta["max_length"])
-        a, b = (torch.cat([torch.softmax(x, -1) for x in stitch(predict_logits(m, windows, tok.pad_token_id, 32),
-                                                                spans)])
-                for m in (torch_model, onnx_model))
+
+        def word_probs(m):
+            rows = stitch(predict_logits(m, windows, tok.pad_token_id, 32, max_length=meta["max_length"]), spans)
+            return torch.cat([torch.softmax(x, -1) for x in rows])
+        a, b = word_probs(torch_model), word_probs(onnx_model)
     return {"max_abs_diff": float((a - b).abs().max()), "argmax_agreement": float((a.argmax(-1) ==
                                                                                   b.argmax(-1)).float().mean()),
             "compared": int(a.shape[0])}

@@ -18,7 +18,7 @@ def evaluate_split(model, tok, data, labels, max_length, batch_size=64, device=N
         return _evaluate_multilabel(model, tok, data, labels, max_length, batch_size, device, autocast, multilabel)
     if data.task == "classify":
         enc = encode(data, tok, None, max_length)
-        logits = predict_logits(model, enc, tok.pad_token_id, batch_size, device, autocast)
+        logits = predict_logits(model, enc, tok.pad_token_id, batch_size, device, autocast, max_length)
         probs = torch.softmax(logits, -1)
         conf, pred = probs.max(-1)
         names = [labels.names[i] for i in pred.tolist()]
@@ -30,7 +30,7 @@ def evaluate_split(model, tok, data, labels, max_length, batch_size=64, device=N
         rep = classification_report(data.labels, names, labels.names) if data.labels is not None else None
         return rep, recs
     windows, spans = encode_windows(data, tok, None, max_length)  # sentences past max_length: whole-word windows
-    logits = stitch(predict_logits(model, windows, tok.pad_token_id, batch_size, device, autocast), spans)
+    logits = stitch(predict_logits(model, windows, tok.pad_token_id, batch_size, device, autocast, max_length), spans)
     pred = [[labels.names[i] for i in row.argmax(-1).tolist()] for row in logits]
     for i, (toks, p) in enumerate(zip(data.tokens, pred)):
         r = {"tokens": toks, "pred": p}
@@ -49,7 +49,8 @@ def _evaluate_multilabel(model, tok, data, labels, max_length, batch_size, devic
     from .metrics import decide, multilabel_report
 
     enc = encode(TextData(data.texts, source=data.source, lines=data.lines), tok, None, max_length)
-    P = torch.sigmoid(predict_logits(model, enc, tok.pad_token_id, batch_size, device, autocast).float()).numpy()
+    P = torch.sigmoid(predict_logits(model, enc, tok.pad_token_id, batch_size, device, autocast, max_length)
+                      .float()).numpy()
     D = decide(P, meta["thresholds"], meta.get("at_least_one", True))
     recs = []
     for i, (t, row, p) in enumerate(zip(data.texts, D, P)):

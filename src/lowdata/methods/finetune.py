@@ -147,7 +147,8 @@ def _train(cfg, run_dir, splits, labels, model, tok, enc, enc_dev, enc_u, acc, s
     autocast = train_autocast(tc, acc.device) if acc.device.type != "cpu" else None
     metric = "accuracy" if train.task == "classify" else "f1"
     score = None if enc_dev is None else \
-        (lambda m: dev_score(m, enc_dev, dev, labels, pad, tc.eval_batch_size, acc.device, autocast))
+        (lambda m: dev_score(m, enc_dev, dev, labels, pad, tc.eval_batch_size, acc.device, autocast,
+                             cfg.model.max_length))
     raw, state = fit(tc, out, model, enc, acc, pad=pad, loss=sup_loss, evaluate=score, metric=metric, ssl=ssl,
                      enc_u=enc_u, adversarial=adversarial, resume=resume, log_config=to_dict(cfg))
     raw.save(os.path.join(out, "model"), tok, labels.names, cfg.model.max_length)  # atomically (runs.replace_dir)
@@ -179,14 +180,14 @@ def _from_config(cfg, tok, augment, ssl):
     return augment, ssl
 
 
-def dev_score(model, enc_dev, dev, labels, pad, batch_size, device, autocast) -> float:
+def dev_score(model, enc_dev, dev, labels, pad, batch_size, device, autocast, max_length=None) -> float:
     from ..evaluate import classification_report, ner_report
 
     if dev.task == "classify":
-        logits = predict_logits(model, enc_dev, pad, batch_size, device, autocast)
+        logits = predict_logits(model, enc_dev, pad, batch_size, device, autocast, max_length)
         pred = logits.argmax(-1).tolist()
         return classification_report(dev.labels, [labels.names[p] for p in pred], labels.names)["accuracy"]
     windows, spans = enc_dev  # encode_windows
-    logits = stitch(predict_logits(model, windows, pad, batch_size, device, autocast), spans)
+    logits = stitch(predict_logits(model, windows, pad, batch_size, device, autocast, max_length), spans)
     pred = [[labels.names[i] for i in row.argmax(-1).tolist()] for row in logits]
     return ner_report(dev.tags, pred)["f1"]

@@ -140,7 +140,8 @@ def _probs(model, tok, texts, cfg) -> np.ndarray:
     from ..batching import predict_logits
 
     enc = _encode(tok, texts, cfg.model.max_length)
-    return torch.sigmoid(predict_logits(model, enc, tok.pad_token_id, cfg.train.eval_batch_size).float()).numpy()
+    return torch.sigmoid(predict_logits(model, enc, tok.pad_token_id, cfg.train.eval_batch_size,
+                                        max_length=cfg.model.max_length).float()).numpy()
 
 
 def _ovr(X, Y, C: float, seed: int):
@@ -220,7 +221,8 @@ def _setfit(cfg, train, Y, out):
         raise ConfigError("contrastive.pairs: no pairs can be formed from these label sets")
     contrastive_stage(model, encoded, tok.pad_token_id, cfg.contrastive, cfg.train, acc, out, pairs=pairs)
     model = acc.unwrap_model(model).cpu() if hasattr(acc, "unwrap_model") else model
-    X = predict_logits(_Features(model), encoded, tok.pad_token_id, cfg.train.eval_batch_size).float().numpy()
+    X = predict_logits(_Features(model), encoded, tok.pad_token_id, cfg.train.eval_batch_size,
+                       max_length=cfg.model.max_length).float().numpy()
     W, b = _ovr(X, Y, cfg.frozen.C, cfg.train.seed)
     head = _head_model(model.encoder, tok, W, b)
     return head, tok, _oof(X, Y, cfg.frozen.C, cfg.train.seed, cfg.multilabel.cv_folds)

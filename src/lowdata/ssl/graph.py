@@ -22,7 +22,7 @@ def embed(texts: list[str], model: str = "minilm", batch_size: int = 64, max_len
 
     import torch
 
-    from ..batching import lengths
+    from ..batching import lengths, padded_batches
     from ..hardware import bf16_fast
 
     enc_model, tok = encoder or load_for_embedding(model, device)
@@ -34,11 +34,7 @@ def embed(texts: list[str], model: str = "minilm", batch_size: int = 64, max_len
     # texts of one padded length only, so a text's vector depends on the text alone, not on its batch-mates: CPU
     # attention gives the same text results ~1e-7 apart at different padded lengths (measured on MiniLM), which
     # made the embedding cache, and k-means or margin ties downstream, depend on what was cached before.
-    lens = lengths([{"input_ids": x} for x in ids])
-    padded = np.maximum(lens, np.minimum((lens + 7) // 8 * 8, max_length or 0))
-    order = np.lexsort((np.arange(len(ids)), -padded))  # longest padded length first, input order within one
-    batches = [c[s: s + batch_size] for c in np.split(order, np.flatnonzero(np.diff(padded[order])) + 1)
-               for s in range(0, len(c), batch_size)]
+    batches, padded = padded_batches(lengths([{"input_ids": x} for x in ids]), batch_size, max_length or 0)
     out = np.zeros((len(texts), enc_model.config.hidden_size), dtype=np.float32)
     cast = torch.autocast(dev.type, dtype=torch.bfloat16) if bf16 and bf16_fast(dev.type) else nullcontext()
     with torch.inference_mode(), cast:
