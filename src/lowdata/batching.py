@@ -187,6 +187,8 @@ def collate(enc: list[dict], idx, pad_id: int, to: int | None = None) -> dict:
         ids[j, :n] = torch.tensor(r["input_ids"])
         mask[j, :n] = 1
     batch = {"input_ids": ids, "attention_mask": mask}
+    if "soft" in rows[0]:  # a teacher's class probabilities (ssl.method=distill)
+        batch["soft"] = torch.tensor([r["soft"] for r in rows], dtype=torch.float32)
     if "hidden_label" in rows[0]:  # unlabeled pool with known labels (benchmarks): for logging only
         batch["hidden_labels"] = torch.tensor([r["hidden_label"] for r in rows])
     if "label" in rows[0]:

@@ -83,14 +83,15 @@ class AugmentConfig:
 
 @dataclass(slots=True)  # slots: setting a key that moved (cfg.ssl.rounds) fails instead of being ignored
 class SSLConfig:
-    method: Optional[str] = None             # fixmatch | flexmatch | uda | gan_bert (in-loop losses), self_training,
+    method: Optional[str] = None             # fixmatch | flexmatch | uda | gan_bert | distill (in-loop), self_training,
                                              # frozen_lr | label_spreading | gcn (see `lowdata ls`)
     threshold: Optional[float] = None        # FixMatch / UDA confidence threshold (default: the paper's value)
     weight: float = 1.0                      # lambda_u
     mu: int = 2                              # unlabeled / labeled batch size
     weak: Optional[str] = None               # FixMatch weak view (augmenter spec)
     strong: Optional[str] = None             # FixMatch strong view / UDA augmentation (augmenter spec)
-    T: float = 0.4                           # UDA sharpening temperature
+    T: Optional[float] = None                # UDA's sharpening temperature (default 0.4) | distill's (default 1)
+    teacher: Optional[str] = None            # distill: a trained lowdata classifier folder over the same labels
     tsa: Optional[str] = "linear"            # UDA training-signal annealing: linear | log | exp | null
     warmup: int = 0                          # FixMatch: supervised-only steps before the unlabeled loss starts
     align: bool = False                      # FixMatch: distribution alignment toward a uniform class prior
@@ -465,7 +466,7 @@ RULES = {
                   "weight_decay": _num(0), "warmup_ratio": _unit(hi_open=True), "max_grad_norm": _num(0),
                   "patience": _int(0), "eval_every": _int(0), "save_every": _int(0), "seed": _int(0)},
     SSLConfig: {"method": _registered("SSL_METHODS"), "threshold": _unit(True), "weight": _num(0), "mu": _int(1),
-                "T": _positive(), "tsa": _one_of(None, "linear", "log", "exp"), "warmup": _int(0)},
+                "T": _positive(True), "tsa": _one_of(None, "linear", "log", "exp"), "warmup": _int(0)},
     SelfTrainingConfig: {"rounds": _int(1), "threshold": _unit(), "max_per_class": _int(1, True),
                          "seed_graph": _one_of(None, "gcn", "label_spreading", "auto"),
                          "portion": _num(0, 1, lo_open=True, optional=True), "portion_step": _unit(),

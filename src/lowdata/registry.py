@@ -68,6 +68,7 @@ SSL_METHODS = Registry("ssl method", {
     "flexmatch": "lowdata.ssl.fixmatch:FixMatch",
     "uda": "lowdata.ssl.uda:UDA",
     "gan_bert": "lowdata.ssl.gan_bert:GanBert",
+    "distill": "lowdata.ssl.distill:Distill",
     "self_training": "lowdata.methods.self_training:run",     # a method around the loop
     "frozen_lr": "lowdata.methods.frozen:run",                # frozen encoder methods (no fine-tuning)
     "label_spreading": "lowdata.methods.frozen:run",

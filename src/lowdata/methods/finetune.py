@@ -98,6 +98,8 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
         u, truth = splits["unlabeled"], splits.get("unlabeled_truth")
         known = truth is not None and train.task == "classify" and all(t in labels.index for t in truth)
         enc_u = encode(TextData(u.texts, truth) if known else u, tok, labels if known else None, cfg.model.max_length)
+        if hasattr(ssl, "prepare"):  # distill: the teacher's probabilities over the pool, once
+            ssl.prepare(u.texts, enc_u, labels.names)
         for e in enc_u:  # under another key than "labels": an ssl method cannot train on them by accident
             if "label" in e:
                 e["hidden_label"] = e.pop("label")

@@ -1,5 +1,5 @@
 """Semi-supervised learning: in-loop losses and pure math only. The losses plug into the loop's `ssl=` argument
-(FixMatch, UDA, GAN-BERT, multi-view consistency); graph propagation, pseudo-label selection and cached sentence
+(FixMatch, UDA, GAN-BERT, multi-view consistency, distillation from a teacher); graph propagation, pseudo-label selection and cached sentence
 vectors are the math the methods use (the methods themselves, self-training and the frozen-encoder classifiers, are
 lowdata.methods)."""
 
@@ -24,8 +24,12 @@ def build_ssl(sc, tokenizer, cfg):
 
         steps = cfg.train.max_steps or 0
         beta = 0.8 if sc.threshold is None else sc.threshold  # UDA paper: 0.8
-        return UDA(tokenizer, view(sc.strong), sc.T, beta, sc.weight, sc.tsa, steps or 1000, sc.mu,
+        return UDA(tokenizer, view(sc.strong), 0.4 if sc.T is None else sc.T, beta, sc.weight, sc.tsa, steps or 1000, sc.mu,
                    ml, seed)
+    if m == "distill":
+        from .distill import Distill
+
+        return Distill(sc.teacher, 1.0 if sc.T is None else sc.T, sc.weight, sc.mu, cfg.train.eval_batch_size)
     if m == "gan_bert":
         from .gan_bert import GanBert
 
