@@ -8,6 +8,7 @@
     python bench/backbones.py --datasets goemo-ekman --backbones minilm --methods setfit setfit-unique \
         --seeds 0 1 2 3 4 --results setfit-sampling   # the multi-class design run (session 24)
     python bench/backbones.py --datasets sst2 trec agnews banking77 --embed-bf16 --results frozen-bf16  # vs backbones
+    python bench/backbones.py --datasets sst2 --backbones minilm --methods distill-mpnet --results distill  # teacher
 
 Pair sampling for multi-class labels, the rule fixed before the goemo-ekman run (session 24): if, over the multi-class
 design samples (CLINC travel seeds 0-2, session 23's; GoEmotions-Ekman seeds 0-4), setfit-unique's mean accuracy is
@@ -93,6 +94,8 @@ def run_one(method: str, model: str, splits: dict, seed: int, a) -> float:
             return run(cfg, splits)["test"]["accuracy"]
         from lowdata.methods.finetune import run
 
+        if method.startswith("distill-"):
+            return distill(method.split("-", 1)[1], mc, splits, seed, a, out)
         setfit = method in ("setfit", "setfit-unique")  # -unique: contrastive.sampling=unique, the library's pairs
         tc = TrainConfig(epochs=20 if method == "finetune" else 0, batch_size=8, lr=5e-5, head_lr=1e-3, patience=0,
                          seed=seed, progress=False, report_to=[], save_every=0, bf16=not a.fp32)
@@ -100,6 +103,32 @@ def run_one(method: str, model: str, splits: dict, seed: int, a) -> float:
                                sampling="unique" if method == "setfit-unique" else "per_text")
         cfg = Config(model=mc, train=tc, contrastive=cc, output_dir=os.path.join(out, "run"))
         return run(cfg, {**splits, "unlabeled": None})["test"]["accuracy"]
+
+
+DISTILL_MU = 4  # with --distill-steps 300 (fixed before any run, no dev): ~5 passes over the 2,000-text pool
+
+
+def distill(teacher_backbone: str, mc, splits: dict, seed: int, a, out: str) -> float:
+    """distill-<backbone>: a SetFit-style teacher on <backbone> (20 pairs a text, one epoch, logistic head: the
+    `setfit` method here, same labels) -> the student (this row's backbone) fine-tuned on the labels plus the
+    teacher's class probabilities over the pool (ssl.method=distill, T 1, weight 1), --distill-steps of 8 labeled
+    + DISTILL_MU x 8 pool texts, lr 5e-5 / head 1e-3. Only the k labels and the pool's texts are used."""
+    import dataclasses
+
+    from lowdata.config import Config, ContrastiveConfig, SSLConfig, TrainConfig
+    from lowdata.methods.finetune import run
+
+    tc = TrainConfig(epochs=0, batch_size=8, lr=5e-5, head_lr=1e-3, patience=0, seed=seed, progress=False,
+                     report_to=[], save_every=0, bf16=not a.fp32)
+    teacher = Config(model=dataclasses.replace(mc, name=teacher_backbone), train=tc,
+                     contrastive=ContrastiveConfig(pairs=20, epochs=1), output_dir=os.path.join(out, "teacher"))
+    t = run(teacher, {**splits, "unlabeled": None})["test"]["accuracy"]
+    student = Config(model=mc, train=dataclasses.replace(tc, max_steps=a.distill_steps),
+                     ssl=SSLConfig(method="distill", teacher=os.path.join(out, "teacher", "model"), mu=DISTILL_MU),
+                     output_dir=os.path.join(out, "student"))
+    s = run(student, splits)["test"]["accuracy"]
+    print(f"  teacher ({teacher_backbone} SetFit-style) {t:.4f}, student ({mc.name}) {s:.4f}", flush=True)
+    return s
 
 
 def setfit_lib(model: str, splits: dict, seed: int, a) -> float:
@@ -134,6 +163,7 @@ def main():
     ap.add_argument("--unlabeled", type=int, default=2000)
     ap.add_argument("--max-length", type=int, default=64)
     ap.add_argument("--results", default="backbones", help="result file bench/results/<name>.json (one per process)")
+    ap.add_argument("--distill-steps", type=int, default=300, help="distill-<backbone>: the student's steps")
     ap.add_argument("--fp32", action="store_true", help="train in float32 also where the hardware has native bf16 "
                     "(train.bf16=false; the default trains under bf16 autocast there)")
     ap.add_argument("--embed-bf16", action="store_true", help="the frozen methods' sentence vectors under bf16 "
@@ -154,7 +184,7 @@ def main():
                     splits = splits or splits_for(dataset, seed, a)
                     t0 = time.time()
                     acc = run_one(method, model, splits, seed, a)
-                    pooled = method in (*EMBEDDING[1:], "setfit+pl")
+                    pooled = method in (*EMBEDDING[1:], "setfit+pl") or method.startswith("distill-")
                     res["runs"][key] = {"accuracy": acc, "seconds": round(time.time() - t0, 1),
                                         "n_train": len(splits["train"]), "n_test": len(splits["test"]),
                                         "n_unlabeled": len(splits["unlabeled"] or []) if pooled else 0,

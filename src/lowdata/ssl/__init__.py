@@ -1,7 +1,7 @@
 """Semi-supervised learning: in-loop losses and pure math only. The losses plug into the loop's `ssl=` argument
-(FixMatch, UDA, GAN-BERT, multi-view consistency, distillation from a teacher); graph propagation, pseudo-label selection and cached sentence
-vectors are the math the methods use (the methods themselves, self-training and the frozen-encoder classifiers, are
-lowdata.methods)."""
+(FixMatch, UDA, GAN-BERT, multi-view consistency, distillation from a teacher); graph propagation, pseudo-label
+selection and cached sentence vectors are the math the methods use (the methods themselves, self-training and the
+frozen-encoder classifiers, are lowdata.methods)."""
 
 
 def build_ssl(sc, tokenizer, cfg):
@@ -24,8 +24,8 @@ def build_ssl(sc, tokenizer, cfg):
 
         steps = cfg.train.max_steps or 0
         beta = 0.8 if sc.threshold is None else sc.threshold  # UDA paper: 0.8
-        return UDA(tokenizer, view(sc.strong), 0.4 if sc.T is None else sc.T, beta, sc.weight, sc.tsa, steps or 1000, sc.mu,
-                   ml, seed)
+        T = 0.4 if sc.T is None else sc.T  # UDA paper: 0.4
+        return UDA(tokenizer, view(sc.strong), T, beta, sc.weight, sc.tsa, steps or 1000, sc.mu, ml, seed)
     if m == "distill":
         from .distill import Distill
 
