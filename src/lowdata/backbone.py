@@ -135,7 +135,13 @@ class TaskModel(nn.Module):
         return torch.nn.functional.normalize(v, dim=-1) if self.normalize else v
 
     def forward(self, input_ids, attention_mask, **_):
-        return self.head(self.dropout(self.features(input_ids, attention_mask)))  # (B, C) or (B, T, C)
+        f = self.dropout(self.features(input_ids, attention_mask))
+        if self.training or self.task != "classify":
+            return self.head(f)  # (B, C) or (B, T, C)
+        # eval: the head as a product and a sum over H, the same arithmetic for a row whatever the batch size (CPU
+        # BLAS takes another kernel for 1 or an odd number of rows: a lone text's logits moved 4e-6 from the same
+        # text's in a batch of 16); (B, C, H) is small for one vector per text. In float32, as a Linear accumulates
+        return (f.float().unsqueeze(-2) * self.head.weight.float()).sum(-1) + self.head.bias.float()
 
     def save(self, path: str, tokenizer, labels: list[str], max_length: int, extra: dict | None = None) -> None:
         """Write a Hugging Face-native model folder atomically (filled beside `path`, then renamed into place).

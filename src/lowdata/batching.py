@@ -207,17 +207,13 @@ def predict_logits(model, enc: list[dict], pad_id: int, batch_size: int = 64, de
     """Logits for every example, in input order, batched by padded length (padded_batches: a text's logits do not
     depend on the other texts; max_length: the encodings' limit, the most a text is padded to). Classification:
     (N, C) tensor. NER: list of (n_words, C) tensors taken at each word's first subtoken (zeros for truncated
-    words). Rows too are padded, to a multiple of 8 (copies of the batch's last text, dropped after): CPU BLAS
-    computes a row of a matrix product by another kernel when the row count is odd or one (measured: a lone text's
-    head logits 4e-6 from the same text's in a batch of 16)."""
+    words). A classifier's head is batch-invariant in eval mode too (TaskModel.forward)."""
     model.eval()
     batches, padded = padded_batches(lengths(enc), batch_size, max_length)
     results = [None] * len(enc)
     for idx in batches:
         b = collate(enc, idx, pad_id, to=int(padded[idx[0]]))
-        extra = -len(idx) % 8
-        ids, mask = (torch.cat([b[k], b[k][-1:].expand(extra, -1)]).to(device)
-                     for k in ("input_ids", "attention_mask"))
+        ids, mask = b["input_ids"].to(device), b["attention_mask"].to(device)
         if autocast is not None:
             with autocast():
                 logits = model(ids, mask)
