@@ -96,11 +96,13 @@ def run_one(method: str, model: str, splits: dict, seed: int, a) -> float:
 
         if method.startswith("distill-"):
             return distill(method.split("-", 1)[1], mc, splits, seed, a, out)
-        setfit = method in ("setfit", "setfit-unique")  # -unique: contrastive.sampling=unique, the library's pairs
+        # -unique: contrastive.sampling=unique, the library's pairs; -random: random pair batches (contrastive.bucket)
+        setfit = method in ("setfit", "setfit-unique", "setfit-random")
         tc = TrainConfig(epochs=20 if method == "finetune" else 0, batch_size=8, lr=5e-5, head_lr=1e-3, patience=0,
                          seed=seed, progress=False, report_to=[], save_every=0, bf16=not a.fp32)
         cc = ContrastiveConfig(pairs=20 if setfit else 0, epochs=1,
-                               sampling="unique" if method == "setfit-unique" else "per_text")
+                               sampling="unique" if method == "setfit-unique" else "per_text",
+                               bucket=method != "setfit-random")
         cfg = Config(model=mc, train=tc, contrastive=cc, output_dir=os.path.join(out, "run"))
         return run(cfg, {**splits, "unlabeled": None})["test"]["accuracy"]
 

@@ -113,3 +113,35 @@ def test_setfit_from_config(tiny_model, toy_files, tmp_path, epochs):
     # fine-tuning epochs after the stage, the head is trained end to end on the plain pooled vectors
     meta = json.loads((tmp_path / "s" / "model" / "lowdata.json").read_text())
     assert meta.get("normalize", False) is (epochs == 0)
+
+
+def test_unbucketed_pair_batches_mix_lengths(tiny_model, toy_files, tmp_path, monkeypatch):
+    """contrastive.bucket=false: pair batches in a seeded random order (as sentence-transformers draws them), not
+    sorted by length; the same pairs are seen either way."""
+    from accelerate import Accelerator
+
+    import lowdata.contrastive as contrastive
+    from lowdata.backbone import TaskModel, load_encoder
+    from lowdata.batching import encode
+    from lowdata.config import ContrastiveConfig
+    from lowdata.data import LabelMap, TextData
+
+    rng = np.random.default_rng(0)
+    texts = [" ".join(["good"] * int(n)) + " movie" for n in rng.integers(1, 25, size=32)]
+    train = TextData(texts, ["pos", "neg"] * 16)
+    labels = LabelMap.from_data(train)
+    enc_model, tok = load_encoder(tiny_model)
+    enc = encode(train, tok, labels, 32)
+    cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "c")
+    seen, real = {True: [], False: []}, contrastive.pair_loss
+    for bucket in (True, False):
+        def spy(model, batch, widths=seen[bucket]):
+            widths.append(int(batch["attention_mask"].sum(1).max() - batch["attention_mask"].sum(1).min()))
+            return real(model, batch)
+        monkeypatch.setattr(contrastive, "pair_loss", spy)
+        contrastive.contrastive_stage(TaskModel(enc_model, len(labels)), enc, tok.pad_token_id,
+                                      ContrastiveConfig(pairs=4, bucket=bucket), cfg.train, Accelerator(cpu=True),
+                                      str(tmp_path / f"c{bucket}"))
+    assert len(seen[True]) == len(seen[False]) == 16  # 4 rounds x 2 pairs x 32 texts / batch 16
+    # the a-side lengths inside a batch: nearly equal when bucketed (sorted by the pair's longer text), spread when not
+    assert np.mean(seen[False]) > np.mean(seen[True]) + 5, seen

@@ -153,6 +153,8 @@ class ContrastiveConfig:
     max_steps: int = 0                       # >0: this many steps instead of epochs
     batch_size: int = 16
     lr: float = 2e-5
+    bucket: bool = True                      # length-bucketed pair batches (the loop's); false: random batches, as
+    # sentence-transformers draws them (slower: more padding)
     reuse_dir: Optional[str] = None          # frozen methods: keep tuned encoders here, keyed by what tuned them (the
     # model, contrastive and train settings, the labeled texts), so runs on the same labels share one tuning
     # (lowdata auto sets it for its folds; methods/frozen.py tune_encoder)

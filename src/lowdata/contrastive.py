@@ -127,6 +127,8 @@ def contrastive_stage(model, enc: list[dict], pad: int, cc, tc, acc, out: str, p
 
         raise ConfigError("contrastive.pairs: no pairs can be formed (one example per class and one class?)")
     lens = np.maximum(lengths(enc)[pairs[:, 0]], lengths(enc)[pairs[:, 1]])
+    if not cc.bucket:  # one length for all: bucket_batches' sort keeps the seeded random order
+        lens = np.zeros_like(lens)
 
     def make_batch(idx, step):
         p = pairs[idx]
