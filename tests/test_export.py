@@ -40,6 +40,10 @@ def test_export_classifier_fp32_and_int8(models, tmp_path):
     assert fp32["max_abs_diff"] < 1e-5 and fp32["argmax_agreement"] == 1.0 and fp32["compared"] >= 8
     assert int8["max_abs_diff"] < 0.1 and int8["bytes"] < fp32["bytes"]
     assert json.loads(open(os.path.join(out, "export.json")).read()) == rec
+    import onnx
+
+    # the graph's last node is the head as one Gemm (int8 quantizes it), not the eval-mode batch-invariant product
+    assert onnx.load(os.path.join(out, "model.onnx")).graph.node[-1].op_type == "Gemm"
     with pytest.raises(RunExistsError):
         export(str(models / "clf"), out)
     with pytest.raises(ConfigError):

@@ -136,8 +136,8 @@ class TaskModel(nn.Module):
 
     def forward(self, input_ids, attention_mask, **_):
         f = self.dropout(self.features(input_ids, attention_mask))
-        if self.training or self.task != "classify":
-            return self.head(f)  # (B, C) or (B, T, C)
+        if self.training or self.task != "classify" or torch.compiler.is_exporting():
+            return self.head(f)  # (B, C) or (B, T, C); an exported graph keeps the plain Linear (Gemm)
         # eval: the head as a product and a sum over H, the same arithmetic for a row whatever the batch size (CPU
         # BLAS takes another kernel for 1 or an odd number of rows: a lone text's logits moved 4e-6 from the same
         # text's in a batch of 16); (B, C, H) is small for one vector per text. In float32, as a Linear accumulates
