@@ -51,8 +51,10 @@ class Distill:
         if sorted(meta["labels"]) != sorted(names):
             raise ConfigError(f"ssl.teacher={self.teacher}: its labels {meta['labels']} are not this run's "
                               f"{list(names)}")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
         enc = encode(TextData(list(texts)), tok, None, meta["max_length"], warn=False)
-        logits = predict_logits(model, enc, tok.pad_token_id, self.batch_size, max_length=meta["max_length"])
+        logits = predict_logits(model.to(device), enc, tok.pad_token_id, self.batch_size, device,
+                                max_length=meta["max_length"])
         logits = logits[:, [meta["labels"].index(n) for n in names]]
         return torch.softmax(logits.float() / self.T, -1).numpy()
 
