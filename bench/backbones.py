@@ -98,13 +98,20 @@ def run_one(method: str, model: str, splits: dict, seed: int, a) -> float:
             return distill(method.split("-", 1)[1], mc, splits, seed, a, out)
         # -unique: contrastive.sampling=unique, the library's pairs; -random: random pair batches (contrastive.bucket)
         setfit = method in ("setfit", "setfit-unique", "setfit-random")
-        tc = TrainConfig(epochs=20 if method == "finetune" else 0, batch_size=8, lr=5e-5, head_lr=1e-3, patience=0,
-                         seed=seed, progress=False, report_to=[], save_every=0, bf16=not a.fp32)
+        tc = train_config(20 if method == "finetune" else 0, seed, a)
         cc = ContrastiveConfig(pairs=20 if setfit else 0, epochs=1,
                                sampling="unique" if method == "setfit-unique" else "per_text",
                                bucket=method != "setfit-random")
         cfg = Config(model=mc, train=tc, contrastive=cc, output_dir=os.path.join(out, "run"))
         return run(cfg, {**splits, "unlabeled": None})["test"]["accuracy"]
+
+
+def train_config(epochs: int, seed: int, a):
+    """The fixed recipe of the tuned methods here: batch 8, lr 5e-5 / head 1e-3, no dev, bf16 where native."""
+    from lowdata.config import TrainConfig
+
+    return TrainConfig(epochs=epochs, batch_size=8, lr=5e-5, head_lr=1e-3, patience=0, seed=seed, progress=False,
+                       report_to=[], save_every=0, bf16=not a.fp32)
 
 
 DISTILL_MU = 4  # with --distill-steps 300 (fixed before any run, no dev): ~5 passes over the 2,000-text pool
@@ -117,11 +124,10 @@ def distill(teacher_backbone: str, mc, splits: dict, seed: int, a, out: str) -> 
     + DISTILL_MU x 8 pool texts, lr 5e-5 / head 1e-3. Only the k labels and the pool's texts are used."""
     import dataclasses
 
-    from lowdata.config import Config, ContrastiveConfig, SSLConfig, TrainConfig
+    from lowdata.config import Config, ContrastiveConfig, SSLConfig
     from lowdata.methods.finetune import run
 
-    tc = TrainConfig(epochs=0, batch_size=8, lr=5e-5, head_lr=1e-3, patience=0, seed=seed, progress=False,
-                     report_to=[], save_every=0, bf16=not a.fp32)
+    tc = train_config(0, seed, a)
     teacher = Config(model=dataclasses.replace(mc, name=teacher_backbone), train=tc,
                      contrastive=ContrastiveConfig(pairs=20, epochs=1), output_dir=os.path.join(out, "teacher"))
     t = run(teacher, {**splits, "unlabeled": None})["test"]["accuracy"]

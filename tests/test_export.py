@@ -148,9 +148,9 @@ def test_ray_path_matches_local(models, tmp_path):
     want = [json.loads(x) for x in loc.stdout.splitlines()]
     assert len(got) == len(want) == 300
     assert [g["text"] for g in got] == [w["text"] for w in want]
-    # Ray chooses its own batches; a text's logits do not depend on its batch (batching.padded_batches and the row
-    # padding of predict_logits), so the records are equal to the last digit (before that, a text padded in another
-    # batch moved ~1e-8 and could flip the 6th decimal of its confidence)
+    # Ray chooses its own batches; a text's logits do not depend on its batch (batching.padded_batches and the
+    # batch-invariant eval head of TaskModel), so the records are equal to the last digit (before that, a text padded
+    # in another batch moved ~1e-8 and could flip the 6th decimal of its confidence)
     assert got == want
     again = _cli("predict", "--model", str(models / "clf"), "-i", str(small), "--engine", "ray", "-o",
                  str(tmp_path / "shards"))

@@ -162,10 +162,11 @@ def bucket_batches(lens: np.ndarray, batch_size: int, seed: int, epoch: int, buc
 
 def padded_batches(lens: np.ndarray, batch_size: int, max_length: int | None = None):
     """Batches for inference whose results do not depend on the batch: each example is padded to its own length
-    rounded up to a multiple of 8 (at most max_length, default the longest of `lens`), and a batch holds examples of
-    one padded length only. CPU kernels give the same text results ~1e-7 apart at different padded lengths (measured
-    on MiniLM), so with longest-in-batch padding a text's logits depended on its batch-mates (which texts share a
-    file, a chunk or a Ray batch). -> (list of index arrays, longest padded length first; padded lengths)."""
+    rounded up to a multiple of 8 (at most max_length, default the longest of `lens`; 0: not rounded, its own length
+    only), and a batch holds examples of one padded length only. CPU kernels give the same text results ~1e-7 apart
+    at different padded lengths (measured on MiniLM), so with longest-in-batch padding a text's logits depended on
+    its batch-mates (which texts share a file, a chunk or a Ray batch). -> (list of index arrays, longest padded
+    length first; padded lengths)."""
     lens = np.asarray(lens)
     cap = int(lens.max()) if max_length is None and len(lens) else (max_length or 0)
     padded = np.maximum(lens, np.minimum((lens + 7) // 8 * 8, cap))

@@ -30,10 +30,8 @@ def embed(texts: list[str], model: str = "minilm", batch_size: int = 64, max_len
         return np.zeros((0, enc_model.config.hidden_size), dtype=np.float32)
     dev = next(enc_model.parameters()).device
     ids = tok(texts, truncation=True, max_length=max_length)["input_ids"]
-    # Each text is padded to its own length rounded up to a multiple of 8 (at most max_length), and a batch holds
-    # texts of one padded length only, so a text's vector depends on the text alone, not on its batch-mates: CPU
-    # attention gives the same text results ~1e-7 apart at different padded lengths (measured on MiniLM), which
-    # made the embedding cache, and k-means or margin ties downstream, depend on what was cached before.
+    # a text's vector depends on the text alone, not on its batch-mates (batching.padded_batches), else the
+    # embedding cache, and k-means or margin ties downstream, would depend on what was cached before
     batches, padded = padded_batches(lengths([{"input_ids": x} for x in ids]), batch_size, max_length or 0)
     out = np.zeros((len(texts), enc_model.config.hidden_size), dtype=np.float32)
     cast = torch.autocast(dev.type, dtype=torch.bfloat16) if bf16 and bf16_fast(dev.type) else nullcontext()
