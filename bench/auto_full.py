@@ -4,6 +4,7 @@ FGM, GCN-seeded self-training), the labeled draw of bench/backbones.py and the r
 
     python bench/auto_full.py --datasets sst2 --seeds 0 --budget 30      # issue 22: "within 30 minutes on 2 cores"
     python bench/auto_full.py --datasets sst2 --backbones mpnet --embed-bf16 --results auto-full-mpnet   # strongest
+    python bench/auto_full.py --datasets sst2 --backbones mpnet --embed-bf16 --distill-to minilm ...  # + a student
 
 Records the wall-clock time of the whole command (process start to exit: loading, encoding, every fold, the final
 training and the test), the chosen recipe, the CV estimate and its interval, the test accuracy on a fixed draw of
@@ -35,6 +36,8 @@ def main():
     ap.add_argument("--results", default="auto-full", help="bench/results/<name>.json")
     ap.add_argument("--embed-bf16", action="store_true", help="model.embed_bf16=true: the frozen candidates' and the "
                     "pool's sentence vectors under bf16 autocast where the hardware runs it natively")
+    ap.add_argument("--distill-to", help="lowdata auto --distill-to: also record the student's test accuracy, its "
+                    "label-free bound and its prediction speed")
     a = ap.parse_args()
     path = RESULTS / f"{a.results}.json"
     k_of = {**K, **MORE, **DESIGN}
@@ -42,7 +45,8 @@ def main():
     for ds in a.datasets:
         d = data_config(ds)  # the dataset's files, made splits included
         for seed in a.seeds:
-            key = f"{ds}/{seed}/{'+'.join(a.backbones)}/{a.budget:g}min"
+            key = f"{ds}/{seed}/{'+'.join(a.backbones)}/{a.budget:g}min" + (f"/to-{a.distill_to}" if a.distill_to
+                                                                              else "")
             if key in res["runs"]:
                 continue
             out = ROOT / "runs" / f"bench-{a.results}" / key.replace("/", "-")
@@ -51,7 +55,8 @@ def main():
                    "--backbones", *a.backbones, "--no-progress", "--overwrite", f"data.format={d.format}",
                    f"data.k_per_class={k_of[ds]}", f"data.test_sample={a.test_sample}",
                    f"model.max_length={a.max_length}", f"data.encoding={d.encoding}",
-                   f"model.embed_bf16={str(a.embed_bf16).lower()}"]
+                   f"model.embed_bf16={str(a.embed_bf16).lower()}",
+                   *(["--distill-to", a.distill_to] if a.distill_to else [])]
             t0 = time.time()
             p = subprocess.run(cmd, capture_output=True, text=True)
             wall = time.time() - t0
@@ -64,7 +69,7 @@ def main():
                                 "chosen": f"{r['chosen']['recipe']}|{r['chosen']['backbone']}",
                                 "cv": r["estimate"]["accuracy"], "interval": r["estimate"]["interval"],
                                 "test": r["test"]["accuracy"], "n_test": r["test"]["n"], "labels": r["labels"],
-                                "pool": r.get("pool"), "candidates": [
+                                "pool": r.get("pool"), "student": r.get("student"), "candidates": [
                                     {k: c.get(k) for k in ("recipe", "backbone", "cv_accuracy", "status",
                                                            "seconds_per_cell", "cells")} for c in r["candidates"]]}
             save_results(path, res)
@@ -72,6 +77,11 @@ def main():
             print(f"{key}: {r['chosen']['recipe']} on {r['chosen']['backbone']}, CV {r['estimate']['accuracy']:.3f} "
                   f"[{lo:.3f}, {hi:.3f}], test {r['test']['accuracy']:.4f}, {wall / 60:.1f} min wall "
                   f"(budget {a.budget:g})", flush=True)
+            st = r.get("student") or {}
+            if "interval" in st:
+                print(f"    student on {st['backbone']}: test {st.get('test', {}).get('accuracy', float('nan')):.4f}, "
+                      f"bound [{st['interval'][0]:.3f}, {st['interval'][1]:.3f}], disagreement "
+                      f"{st['disagreement']:.3f}, {st['seconds']:.0f} s, {st['texts_per_s']}", flush=True)
             for c in r["candidates"]:
                 cv = f"{c['cv_accuracy']:.3f}" if "cv_accuracy" in c else "-"
                 print(f"    {c['recipe']:<20} {c['backbone']:<9} CV {cv}  {c['status']}", flush=True)

@@ -421,3 +421,82 @@ def test_one_se_prefers_the_better_backbone_within_a_recipe():
     c.cells = {f"{lr.name}|{b}|0|{i}": {"accuracy": a} for b, accs in
                (("small", [0.60, 0.70, 0.55, 0.75]), ("big", [0.70, 0.72, 0.68, 0.74])) for i, a in enumerate(accs)}
     assert A.choose(c, cands, cands, "one_se") == (lr, "big")
+
+
+def test_auto_distills_the_chosen_model_into_another_backbone(tiny_model, toy_files, tmp_path, monkeypatch):
+    """--distill-to: a student on another backbone, taught over the pool less a held-out part, where its agreement
+    with the chosen model bounds its accuracy (no label used); skipped with the reason where it cannot apply."""
+    import shutil
+
+    from lowdata import methods
+    from lowdata.methods import auto_distill as D
+
+    small = str(tmp_path / "small")
+    shutil.copytree(tiny_model, small)  # another backbone folder
+    monkeypatch.setattr(D, "STEPS", 20)
+    seen, real = {}, methods.train
+    monkeypatch.setattr(methods, "train", lambda cfg, splits, **kw: seen.update(
+        {cfg.output_dir: (cfg, splits)}) or real(cfg, splits, **kw))
+    base = tiny_cfg(tiny_model, toy_files, tmp_path / "unused")
+    s, out = _splits(toy_files), tmp_path / "auto"
+    r = A.auto(base, s, str(out), backbones=(tiny_model,), budget_s=3600, k=2, repeats=1, recipes=RECIPES[:2],
+               progress=False, worth=False, distill_to=small)
+    st = r["student"]
+    cfg, splits = seen[str(out / "student")]
+    assert cfg.model.name == small and cfg.ssl.method == "distill" and cfg.train.max_steps == 20
+    assert cfg.ssl.teacher == str(out / "final" / "model") and splits["train"] is s["train"]
+    keep, held = D.split_pool(len(s["unlabeled"]), 0)
+    assert st["held_out"] == len(held) == 6 and splits["unlabeled"].texts == [s["unlabeled"].texts[i] for i in keep]
+    assert (out / "student" / "model" / "lowdata.json").exists()
+    t_pred, _ = D.predict_labels(str(out / "final" / "model"), [s["unlabeled"].texts[i] for i in held])
+    s_pred, _ = D.predict_labels(str(out / "student" / "model"), [s["unlabeled"].texts[i] for i in held])
+    assert st["disagreement"] == sum(a != b for a, b in zip(t_pred, s_pred)) / 6
+    lo, hi = r["estimate"]["interval"]
+    d = st["disagreement_upper"]
+    assert st["disagreement"] <= d and st["interval"] == [max(0.0, lo - d), min(1.0, hi + d)]
+    assert 0 <= st["test"]["accuracy"] <= 1 and set(st["texts_per_s"]) == {"teacher", "student"}
+    assert f"Distilled into {small}" in (out / "report.md").read_text()
+    assert json.loads((out / "metrics.json").read_text())["student"]["interval"] == st["interval"]
+    # the same backbone, a transductive winner: skipped with the reason; no pool: refused before any work
+    r = A.auto(base, s, str(tmp_path / "same"), backbones=(tiny_model,), budget_s=3600, k=2, repeats=1,
+               recipes=RECIPES[:1], progress=False, worth=False, distill_to=tiny_model)
+    assert "already on" in r["student"]["skipped"] and not (tmp_path / "same" / "student").exists()
+    r = A.auto(base, s, str(tmp_path / "graph"), backbones=(tiny_model,), budget_s=3600, k=2, repeats=1,
+               recipes=RECIPES[2:3], progress=False, worth=False, distill_to=small)
+    assert "transductive" in r["student"]["skipped"]
+    with pytest.raises(A.ConfigError, match="needs unlabeled texts"):
+        A.auto(base, _splits(toy_files, pool=False), str(tmp_path / "none"), backbones=(tiny_model,),
+               recipes=RECIPES[:1], progress=False, distill_to=small)
+    assert not (tmp_path / "none").exists()
+
+
+def test_cli_auto_passes_distill_to_and_prints_the_students_bound(toy_files, tmp_path, monkeypatch, capsys):
+    from lowdata.cli import main
+
+    def fake(cfg, splits, out, *, backbones, distill_to=None, **kw):
+        return {"chosen": {"recipe": "setfit", "backbone": backbones[0]}, "labels": len(splits["train"]),
+                "estimate": {"accuracy": 0.9, "interval": [0.8, 0.95]},
+                "student": {"backbone": distill_to, "interval": [0.75, 1.0], "disagreement": 0.031, "held_out": 1000}}
+
+    monkeypatch.setattr(A, "auto", fake)
+    assert main(["auto", "--train", str(toy_files / "train.tsv"), "-o", str(tmp_path / "a"), "--backbones", "mpnet",
+                 "--distill-to", "minilm"]) == 0
+    out = capsys.readouterr().out
+    assert "student on minilm: accuracy within [0.750, 1.000]" in out and "3.1% of 1000" in out
+    assert out.rstrip().endswith("final/, student/")
+
+
+def test_a_candidate_whose_time_is_only_the_priors_guess_is_judged_again_once_measured(tiny_model, toy_files,
+                                                                                     tmp_path):
+    """The priors are float32 CPU times: a tuned candidate that does not fit by them waits behind the others of its
+    backbone and is judged on the measured rate (mpnet's SetFit-style was dropped at 0.4 s an example, ~7x bf16's)."""
+    by = {r.name: r for r in A.RECIPES}
+    setfit = by["setfit"]
+    base = tiny_cfg(tiny_model, toy_files, tmp_path / "unused", epochs=0)
+    # by the prior (0.4 s an example, the tiny model has none of its own): setfit 2 x 1,024 s, finetune 2 x 256 s
+    r = A.auto(base, _splits(toy_files), str(tmp_path / "auto"), backbones=(tiny_model,), budget_s=1500, k=2,
+               repeats=1, recipes=(setfit, RECIPES[3]), progress=False, worth=False)
+    rows = {c["recipe"]: c for c in r["candidates"]}
+    assert rows["finetune"]["cells"] == 2 and rows["setfit"].get("cells") == 2, rows
+    cells = json.loads((tmp_path / "auto" / "auto.json").read_text())["cells"]
+    assert list(cells)[0].startswith("finetune|")  # measured first, then setfit judged on its rate

@@ -78,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
                     "mean; argmax: the best mean")
     au.add_argument("--no-worth", action="store_true",
                     help="skip the worth in labels versus plain fine-tuning (extra fine-tuning folds)")
+    au.add_argument("--distill-to", metavar="BACKBONE",
+                    help="then teach the chosen model to this (smaller) backbone over the pool, for serving: "
+                    "student/, with a bound on its accuracy from its agreement with the chosen model (no label used; "
+                    "outside --budget)")
     au.add_argument("--seed", type=_natural, default=0)
     au.add_argument("--resume", action="store_true")
     au.add_argument("--overwrite", action="store_true")
@@ -291,13 +295,21 @@ def _auto(args) -> int:
     r = auto(cfg, splits, args.output_dir, backbones=backbones, budget_s=60 * args.budget, k=args.folds,
              repeats=args.repeats, seed=args.seed, resume=args.resume, overwrite=args.overwrite,
              progress=not args.no_progress, max_pool=args.max_pool, rule=args.rule,
-             worth=not args.no_worth)
+             worth=not args.no_worth, distill_to=args.distill_to)
     ch, est = r["chosen"], r["estimate"]
     print(f"chosen: {ch['recipe']} on {ch['backbone']}; CV accuracy {est['accuracy']:.4f} "
           f"[{est['interval'][0]:.3f}, {est['interval'][1]:.3f}] from {r['labels']} labels")
     if r.get("test"):
         print(f"test: accuracy {r['test']['accuracy']:.4f}")
-    print(f"written: {args.output_dir}/report.md, report.html, auto.json, final/")
+    st = r.get("student")
+    if st and "skipped" not in st:
+        print(f"student on {st['backbone']}: accuracy within [{st['interval'][0]:.3f}, {st['interval'][1]:.3f}] "
+              f"(disagrees with the chosen model on {100 * st['disagreement']:.1f}% of {st['held_out']} held-out "
+              f"pool texts)" + (f"; test accuracy {st['test']['accuracy']:.4f}" if st.get("test") else ""))
+    elif st:
+        print(f"distillation into {st['backbone']} skipped: {st['skipped']}")
+    print(f"written: {args.output_dir}/report.md, report.html, auto.json, final/"
+          + (", student/" if st and "skipped" not in st else ""))
     return 0
 
 

@@ -164,8 +164,10 @@ class Cells:
 
 def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float = 1800, k: int = 4,
          repeats: int = 3, recipes=None, seed: int = 0, resume: bool = False, overwrite: bool = False,
-         progress: bool = True, max_pool: int = 5000, rule: str = "prior_se", worth: bool = True) -> dict:
-    """Score the candidates by CV on splits["train"], train the winner on all of it; see the module docstring."""
+         progress: bool = True, max_pool: int = 5000, rule: str = "prior_se", worth: bool = True,
+         distill_to: str | None = None) -> dict:
+    """Score the candidates by CV on splits["train"], train the winner on all of it; see the module docstring.
+    distill_to: a backbone the winner is then distilled into over the pool (auto_distill.py)."""
     from ..data import LabelMap
 
     if rule not in RULES:
@@ -178,6 +180,13 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
         pool = pool.subset(idx.tolist(), unlabeled=True)
     if train.task != "classify":
         raise ConfigError("lowdata auto is for classification (NER: lowdata train)")
+    if distill_to:  # checked before any time is spent
+        from ..backbone import check_model
+
+        if pool is None:
+            raise ConfigError(f"--distill-to {distill_to}: distillation needs unlabeled texts (--unlabeled, or "
+                              f"data.k_per_class to keep the rest of --train as the pool)")
+        check_model(distill_to)
     labels = LabelMap.from_data(train)
     y = [labels.encode(v) for v in train.labels]
     counts = np.bincount(y, minlength=len(labels))
@@ -203,7 +212,9 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
         alive, dropped = list(cands), {}
         reuse = os.path.join(out, "encoders")  # tuned encoders shared by the recipes of one fold, one repeat at a time
         for rung in range(repeats):
-            for r, b in list(alive):
+            queue, deferred = list(alive), set()
+            while queue:
+                r, b = queue.pop(0)
                 key0 = f"{r.name}|{b}"
                 todo = [p for p in plan if p[0] == rung]
                 ex = _examples(r, len(train) * (k - 1) // k, len(pool) if pool is not None else 0,
@@ -212,6 +223,13 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
                 final_est = est * k / max(1, k - 1) * 1.5
                 need = sum(est for p in todo if f"{key0}|{p[0]}|{p[1]}" not in cells.cells)
                 if need and clock() + need + final_est > budget_s:
+                    if _guessed(cells, r, b) and (r, b) not in deferred and any(x.tuned and xb == b
+                                                                                 for x, xb in queue):
+                        # its time is the prior's guess (no tuned cell on this backbone yet; the priors are
+                        # float32 CPU times, ~7x a bf16 CPU's for mpnet): judged again once another has measured it
+                        deferred.add((r, b))
+                        queue.append((r, b))
+                        continue
                     alive.remove((r, b))
                     dropped[key0] = f"budget: rung {rung} needs ~{need:.0f} s more"
                     continue
@@ -258,6 +276,8 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
                           len(train), test)
         result["pool"] = {"used": settings["pool"], "total": pool_total, "seed": seed}
         result["rule"], result["worth"] = rule, w
+        if distill_to:
+            result["student"] = _distill(base, out, result, distill_to, train, pool, test, seed, resume, progress)
         if rule in ("one_se", "prior_se"):
             top_r, top_b = choose(cells, cands, alive, "argmax")
             first = "the registry's order (cheapest and most regularised first)"
@@ -274,6 +294,20 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
         write_reports(out, result)
         runs.write_json(os.path.join(out, "metrics.json"), result)
     return result
+
+
+def _distill(base, out, result, backbone, train, pool, test, seed, resume, progress) -> dict:
+    from .auto_distill import overrides, student
+
+    ch = result["chosen"]
+    if ch["backbone"] == backbone:
+        return {"backbone": backbone, "skipped": f"the chosen model is already on {backbone}"}
+    if not ch["inductive"]:
+        return {"backbone": backbone, "skipped": f"{ch['recipe']} is transductive: it leaves no model to learn from"}
+    cfg = _cfg(base, Recipe("distill", overrides(os.path.join(out, "final", "model")), True, True), backbone,
+               os.path.join(out, "student"))
+    return student(cfg, out, train, pool, test, result["estimate"]["interval"], seed, resume,
+                   lambda m: _say(progress, m))
 
 
 def _worth(base, cells, ft: Recipe, winner, train, y, plan, seed, clock, budget_s, progress) -> dict:
@@ -423,6 +457,13 @@ def _estimate(cells, key0, r, backbone, examples) -> float:
     rates = [c["seconds"] / c["examples"] for k, c in cells.cells.items()
              if k.split("|")[1] == backbone and c.get("examples")]
     return examples * (float(np.mean(rates)) if rates else PRIOR_S_PER_EXAMPLE.get(backbone, 0.4))
+
+
+def _guessed(cells, r: Recipe, backbone: str) -> bool:
+    """Whether a tuned candidate's time would come from the prior alone (no cell of its own, no tuned cell on its
+    backbone)."""
+    return r.tuned and not any(k.split("|")[1] == backbone and (c.get("examples") or k.startswith(f"{r.name}|"))
+                               for k, c in cells.cells.items())
 
 
 def _rung_eta(cells, alive, todo, train, pool, k) -> float:

@@ -53,6 +53,10 @@ def markdown(result) -> str:
     out += ["", "Final model: `final/` (the winner's run directory" +
             (", with `model/` for `lowdata predict`)." if ch["inductive"] else
              "; a transductive graph method: it labels the texts it saw, see final/predictions.jsonl).")]
+    if result.get("student"):
+        from .auto_distill import describe
+
+        out += ["", describe(result["student"], ch["backbone"])]
     return "\n".join(out) + "\n"
 
 
@@ -97,6 +101,10 @@ def write_reports(out: str, result) -> None:
                 f"{est['interval'][1]:.3f}; {html.escape(est['caveat'])}).</p>")
     if result.get("test"):
         body.append(f"<p>Test accuracy {result['test']['accuracy']:.4f} on {result['test']['n']} texts.</p>")
+    if result.get("student"):
+        from .auto_distill import describe
+
+        body.append(f"<p>{html.escape(describe(result['student'], result['chosen']['backbone']))}</p>")
     if png:
         body.append(f"<img alt='CV accuracy per candidate' src='data:image/png;base64,"
                     f"{base64.b64encode(png).decode()}'>")
