@@ -500,3 +500,21 @@ def test_a_candidate_whose_time_is_only_the_priors_guess_is_judged_again_once_me
     assert rows["finetune"]["cells"] == 2 and rows["setfit"].get("cells") == 2, rows
     cells = json.loads((tmp_path / "auto" / "auto.json").read_text())["cells"]
     assert list(cells)[0].startswith("finetune|")  # measured first, then setfit judged on its rate
+
+
+def test_a_deferred_setfit_reuses_the_tuning_setfit_pl_did_before_it(tiny_model, toy_files, tmp_path, monkeypatch):
+    """setfit+pl runs before a deferred SetFit-style (the prior's guess did not fit): SetFit-style is then judged as
+    the head over those tuned encoders, not as a second tuning, and runs."""
+    from lowdata.methods import finetune
+
+    tunings, real = [], finetune.run
+    monkeypatch.setattr(finetune, "run", lambda cfg, *a, **kw: tunings.append(cfg) or real(cfg, *a, **kw))
+    by = {r.name: r for r in A.RECIPES}
+    base = tiny_cfg(tiny_model, toy_files, tmp_path / "unused", epochs=0)
+    r = A.auto(base, _splits(toy_files), str(tmp_path / "auto"), backbones=(tiny_model,), budget_s=1500, k=2,
+               repeats=1, recipes=(by["setfit"], by["setfit+pl"], RECIPES[3]), progress=False, worth=False)
+    rows = {c["recipe"]: c for c in r["candidates"]}
+    assert rows["setfit"].get("cells") == 2 and rows["setfit+pl"]["cells"] == 2, rows
+    cells = json.loads((tmp_path / "auto" / "auto.json").read_text())["cells"]
+    assert [c.split("|")[0] for c in cells][::2] == ["setfit+pl", "finetune", "setfit"]
+    assert sum(1 for c in tunings if c.contrastive.pairs and "final" not in c.output_dir) == 2  # one per fold
