@@ -502,9 +502,10 @@ def test_a_candidate_whose_time_is_only_the_priors_guess_is_judged_again_once_me
     assert list(cells)[0].startswith("finetune|")  # measured first, then setfit judged on its rate
 
 
-def test_a_deferred_setfit_reuses_the_tuning_setfit_pl_did_before_it(tiny_model, toy_files, tmp_path, monkeypatch):
-    """setfit+pl runs before a deferred SetFit-style (the prior's guess did not fit): SetFit-style is then judged as
-    the head over those tuned encoders, not as a second tuning, and runs."""
+def test_a_deferred_setfit_pl_waits_for_setfit_style_and_reuses_its_tunings(tiny_model, toy_files, tmp_path,
+                                                                             monkeypatch):
+    """Both SetFit recipes deferred (the prior's guess did not fit): after fine-tuning measured the rate, SetFit-style
+    tunes each fold and setfit+pl reuses the tunings; a cell's recorded examples say which paid (the learnt rate)."""
     from lowdata.methods import finetune
 
     tunings, real = [], finetune.run
@@ -514,7 +515,8 @@ def test_a_deferred_setfit_reuses_the_tuning_setfit_pl_did_before_it(tiny_model,
     r = A.auto(base, _splits(toy_files), str(tmp_path / "auto"), backbones=(tiny_model,), budget_s=1500, k=2,
                repeats=1, recipes=(by["setfit"], by["setfit+pl"], RECIPES[3]), progress=False, worth=False)
     rows = {c["recipe"]: c for c in r["candidates"]}
-    assert rows["setfit"].get("cells") == 2 and rows["setfit+pl"]["cells"] == 2, rows
+    assert rows["setfit"].get("cells") == 2 and rows["setfit+pl"].get("cells") == 2, rows
     cells = json.loads((tmp_path / "auto" / "auto.json").read_text())["cells"]
-    assert [c.split("|")[0] for c in cells][::2] == ["setfit+pl", "finetune", "setfit"]
+    assert [c.split("|")[0] for c in cells][::2] == ["finetune", "setfit", "setfit+pl"]
+    assert cells[f"setfit|{tiny_model}|0|0"]["examples"] >= 32 * 80 > cells[f"setfit+pl|{tiny_model}|0|0"]["examples"]
     assert sum(1 for c in tunings if c.contrastive.pairs and "final" not in c.output_dir) == 2  # one per fold

@@ -80,14 +80,13 @@ FROZEN_PRIOR_S = 10.0
 
 
 def _examples(r: Recipe, n: int, pool: int, shared: bool = False) -> float:
-    """Examples a tuned recipe passes through the encoder for n training texts (one fold); shared: its tuning is
-    its partner's on the same fold (setfit / setfit+pl, contrastive.reuse_dir), so only encoding is left: the
-    fold's texts and (setfit+pl) the pool, forward only."""
+    """Examples a tuned recipe passes through the encoder for n training texts (one fold); shared: setfit+pl's
+    tuning is setfit's on the same fold (contrastive.reuse_dir), so only the pool's encoding is left."""
     from ..config import FrozenConfig
 
     pooled = min(pool, FrozenConfig.pseudo_max_pool) / 3  # setfit+pl's pool through the tuned encoder, forward only
-    if r.name in PARTNERS and shared:
-        return (pooled if r.uses_pool else 0) + n / 3
+    if r.name in SHARES and shared:
+        return pooled
     if r.name in ("setfit", "setfit+pl"):  # 20 positive + 20 negative pairs per text, two texts a pair
         return n * 20 * 2 * 2 + (pooled if r.uses_pool else 0)
     if r.name == "gcn_self_training":
@@ -213,13 +212,16 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
         alive, dropped = list(cands), {}
         reuse = os.path.join(out, "encoders")  # tuned encoders shared by the recipes of one fold, one repeat at a time
         for rung in range(repeats):
-            queue, deferred = list(alive), set()
+            queue, deferred, waiting = list(alive), set(), set()
             while queue:
                 r, b = queue.pop(0)
+                waiting.discard((r, b))
                 key0 = f"{r.name}|{b}"
                 todo = [p for p in plan if p[0] == rung]
+                # a partner deferred behind this one runs after it: r tunes its folds itself
+                ahead = [x for x in alive if x not in waiting]
                 ex = _examples(r, len(train) * (k - 1) // k, len(pool) if pool is not None else 0,
-                               _shared(r, b, alive, cells, todo))
+                               _shared(r, b, ahead))
                 est = _estimate(cells, key0, r, b, ex)
                 final_est = est * k / max(1, k - 1) * 1.5
                 need = sum(est for p in todo if f"{key0}|{p[0]}|{p[1]}" not in cells.cells)
@@ -229,6 +231,7 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
                         # its time is the prior's guess (no tuned cell on this backbone yet; the priors are
                         # float32 CPU times, ~7x a bf16 CPU's for mpnet): judged again once another has measured it
                         deferred.add((r, b))
+                        waiting.add((r, b))
                         queue.append((r, b))
                         continue
                     alive.remove((r, b))
@@ -248,7 +251,7 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
                     cells.cells[key] = _cell(base, r, b, train, pool, tr, te, reuse)
                     if r.tuned:
                         cells.cells[key]["examples"] = _examples(r, len(tr), len(pool) if pool is not None else 0,
-                                                                 _shared(r, b, alive, cells, todo))
+                                                                 _shared(r, b, ahead))
                     cells.save()
             shutil.rmtree(reuse, ignore_errors=True)  # the next repeat's folds are new: its tunings are too
             if rung + 1 < repeats and len(alive) > 1:
@@ -487,18 +490,12 @@ def _reps(cells, key0) -> int:
 
 
 SHARES = {"setfit+pl": "setfit"}  # recipe -> the recipe whose tuned encoder of a fold it reuses (runs after it)
-PARTNERS = {**SHARES, **{v: k for k, v in SHARES.items()}}
 
 
-def _shared(r: Recipe, b: str, alive, cells=None, todo=()) -> bool:
-    """Whether r's tuning on a fold is another candidate's on the same backbone: the one it runs after (RECIPES'
-    order), or a partner that has already tuned every fold of this repeat (todo), e.g. setfit+pl before a deferred
-    setfit."""
-    if r.name in SHARES and any(x.name == SHARES[r.name] and bb == b for x, bb in alive):
-        return True
-    p = PARTNERS.get(r.name)
-    return bool(p and cells is not None and todo and any(x.name == p and bb == b for x, bb in alive)
-                and all(f"{p}|{b}|{q[0]}|{q[1]}" in cells.cells for q in todo))
+def _shared(r: Recipe, b: str, alive) -> bool:
+    """Whether r's tuning on a fold is another candidate's on the same backbone, which runs first (RECIPES' order;
+    auto passes the candidates not deferred: a deferred SetFit-style runs after setfit+pl, which then tunes)."""
+    return r.name in SHARES and any(x.name == SHARES[r.name] and bb == b for x, bb in alive)
 
 
 def _cell(base, r: Recipe, backbone: str, train, pool, tr, te, reuse: str | None = None) -> dict:
