@@ -512,11 +512,13 @@ def test_a_deferred_setfit_pl_waits_for_setfit_style_and_reuses_its_tunings(tiny
     monkeypatch.setattr(finetune, "run", lambda cfg, *a, **kw: tunings.append(cfg) or real(cfg, *a, **kw))
     by = {r.name: r for r in A.RECIPES}
     base = tiny_cfg(tiny_model, toy_files, tmp_path / "unused", epochs=0)
+    lp_ft = A.Recipe("lp_ft", RECIPES[3].overrides + ("train.lp_init=true",), True, False)
     r = A.auto(base, _splits(toy_files), str(tmp_path / "auto"), backbones=(tiny_model,), budget_s=1500, k=2,
-               repeats=1, recipes=(by["setfit"], by["setfit+pl"], RECIPES[3]), progress=False, worth=False)
+               repeats=1, recipes=(by["setfit"], by["setfit+pl"], RECIPES[3], lp_ft), progress=False, worth=False)
     rows = {c["recipe"]: c for c in r["candidates"]}
     assert rows["setfit"].get("cells") == 2 and rows["setfit+pl"].get("cells") == 2, rows
     cells = json.loads((tmp_path / "auto" / "auto.json").read_text())["cells"]
-    assert [c.split("|")[0] for c in cells][::2] == ["finetune", "setfit", "setfit+pl"]
+    # judged again right after the first measured candidate, ahead of the later ones (lp_ft)
+    assert [c.split("|")[0] for c in cells][::2] == ["finetune", "setfit", "setfit+pl", "lp_ft"]
     assert cells[f"setfit|{tiny_model}|0|0"]["examples"] >= 32 * 80 > cells[f"setfit+pl|{tiny_model}|0|0"]["examples"]
     assert sum(1 for c in tunings if c.contrastive.pairs and "final" not in c.output_dir) == 2  # one per fold

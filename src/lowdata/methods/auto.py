@@ -210,9 +210,10 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
         spent = sum(c["seconds"] for c in cells.cells.values())
         clock = lambda: spent + time.time() - t_start  # noqa: E731  (time of this auto run, resumed parts included)
         alive, dropped = list(cands), {}
+        rank = {c: i for i, c in enumerate(cands)}
         reuse = os.path.join(out, "encoders")  # tuned encoders shared by the recipes of one fold, one repeat at a time
         for rung in range(repeats):
-            queue, deferred, waiting = list(alive), set(), set()
+            queue, waiting = list(alive), set()
             while queue:
                 r, b = queue.pop(0)
                 waiting.discard((r, b))
@@ -226,13 +227,18 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
                 final_est = est * k / max(1, k - 1) * 1.5
                 need = sum(est for p in todo if f"{key0}|{p[0]}|{p[1]}" not in cells.cells)
                 if need and clock() + need + final_est > budget_s:
-                    if _guessed(cells, r, b) and (r, b) not in deferred and any(x.tuned and xb == b
-                                                                                 for x, xb in queue):
+                    first = next((i for i, (x, xb) in enumerate(queue) if x.tuned and xb == b
+                                  and (x, xb) not in waiting), None)
+                    if _guessed(cells, r, b) and first is not None:
                         # its time is the prior's guess (no tuned cell on this backbone yet; the priors are
-                        # float32 CPU times, ~7x a bf16 CPU's for mpnet): judged again once another has measured it
-                        deferred.add((r, b))
+                        # float32 CPU times, ~7x a bf16 CPU's for mpnet): judged again right after the next tuned
+                        # candidate of its backbone that is not waiting too (in the candidates' order among those
+                        # waiting there), not after every costlier one; dropped on the guess when none is left
+                        j = first + 1
+                        while j < len(queue) and queue[j] in waiting and rank[queue[j]] < rank[(r, b)]:
+                            j += 1
                         waiting.add((r, b))
-                        queue.append((r, b))
+                        queue.insert(j, (r, b))
                         continue
                     alive.remove((r, b))
                     dropped[key0] = f"budget: rung {rung} needs ~{need:.0f} s more"
