@@ -522,3 +522,16 @@ def test_a_deferred_setfit_pl_waits_for_setfit_style_and_reuses_its_tunings(tiny
     assert [c.split("|")[0] for c in cells][::2] == ["finetune", "setfit", "setfit+pl", "lp_ft"]
     assert cells[f"setfit|{tiny_model}|0|0"]["examples"] >= 32 * 80 > cells[f"setfit+pl|{tiny_model}|0|0"]["examples"]
     assert sum(1 for c in tunings if c.contrastive.pairs and "final" not in c.output_dir) == 2  # one per fold
+
+
+def test_a_cells_time_is_estimated_from_its_own_cells_run_alike():
+    """setfit+pl's cells that reused SetFit-style's tunings do not price one that must tune itself (SST-2 on mpnet
+    ran 6 minutes over a 30-minute budget on that estimate)."""
+    class C:
+        cells = {"setfit+pl|m|0|0": {"seconds": 17.0, "examples": 667, "shared": True},
+                 "setfit|m|0|0": {"seconds": 75.0, "examples": 1920}}
+
+    pl = next(r for r in A.RECIPES if r.name == "setfit+pl")
+    assert A._estimate(C, "setfit+pl|m", pl, "m", 667, shared=True) == 17.0
+    alone = A._estimate(C, "setfit+pl|m", pl, "m", 2587, shared=False)  # the backbone's rate x its examples
+    assert alone == pytest.approx(2587 * (17 / 667 + 75 / 1920) / 2) and alone > 4 * 17

@@ -221,9 +221,9 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
                 todo = [p for p in plan if p[0] == rung]
                 # a partner deferred behind this one runs after it: r tunes its folds itself
                 ahead = [x for x in alive if x not in waiting]
-                ex = _examples(r, len(train) * (k - 1) // k, len(pool) if pool is not None else 0,
-                               _shared(r, b, ahead))
-                est = _estimate(cells, key0, r, b, ex)
+                sh = _shared(r, b, ahead)
+                ex = _examples(r, len(train) * (k - 1) // k, len(pool) if pool is not None else 0, sh)
+                est = _estimate(cells, key0, r, b, ex, sh)
                 final_est = est * k / max(1, k - 1) * 1.5
                 need = sum(est for p in todo if f"{key0}|{p[0]}|{p[1]}" not in cells.cells)
                 if need and clock() + need + final_est > budget_s:
@@ -252,12 +252,13 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
                     eta = min(_rung_eta(cells, alive, todo, train, pool, k) + final_est, max(0.0, budget_s - clock()))
                     _say(progress, f"auto: {r.name} on {b}, repeat {rep + 1}/{repeats}, fold {fold + 1}/{k} "
                                    f"({clock():.0f} s of {budget_s:.0f} s used; this candidate's repeat: ~"
-                                   f"{left * _estimate(cells, key0, r, b, ex):.0f} s left; this repeat of every "
+                                   f"{left * _estimate(cells, key0, r, b, ex, sh):.0f} s left; this repeat of every "
                                    f"candidate and the final training: ETA ~{eta:.0f} s)")
                     cells.cells[key] = _cell(base, r, b, train, pool, tr, te, reuse)
                     if r.tuned:
-                        cells.cells[key]["examples"] = _examples(r, len(tr), len(pool) if pool is not None else 0,
-                                                                 _shared(r, b, ahead))
+                        cells.cells[key]["examples"] = _examples(r, len(tr), len(pool) if pool is not None else 0, sh)
+                    if sh:
+                        cells.cells[key]["shared"] = True
                     cells.save()
             shutil.rmtree(reuse, ignore_errors=True)  # the next repeat's folds are new: its tunings are too
             if rung + 1 < repeats and len(alive) > 1:
@@ -456,10 +457,12 @@ def _say(progress, msg):
         print(msg, file=sys.stderr, flush=True)
 
 
-def _estimate(cells, key0, r, backbone, examples) -> float:
-    """Seconds one more cell of this candidate will take: its own cells' mean, else (tuned) the backbone's learnt
-    seconds per example, else a prior."""
-    done = [c["seconds"] for k, c in cells.cells.items() if k.startswith(key0 + "|")]
+def _estimate(cells, key0, r, backbone, examples, shared: bool = False) -> float:
+    """Seconds one more cell of this candidate will take: the mean of its own cells run alike (shared: reusing a
+    partner's tunings, or not: setfit+pl tunes itself once SetFit-style is gone, ~5x its shared cells' time), else
+    (tuned) the backbone's learnt seconds per example, else a prior."""
+    done = [c["seconds"] for k, c in cells.cells.items()
+            if k.startswith(key0 + "|") and c.get("shared", False) == shared]
     if done:
         return float(np.mean(done))
     if not r.tuned:
@@ -481,8 +484,9 @@ def _rung_eta(cells, alive, todo, train, pool, k) -> float:
     total = 0.0
     for r, b in alive:
         key0 = f"{r.name}|{b}"
-        ex = _examples(r, len(train) * (k - 1) // k, len(pool) if pool is not None else 0, _shared(r, b, alive))
-        total += sum(_estimate(cells, key0, r, b, ex) for p in todo if f"{key0}|{p[0]}|{p[1]}" not in cells.cells)
+        sh = _shared(r, b, alive)
+        ex = _examples(r, len(train) * (k - 1) // k, len(pool) if pool is not None else 0, sh)
+        total += sum(_estimate(cells, key0, r, b, ex, sh) for p in todo if f"{key0}|{p[0]}|{p[1]}" not in cells.cells)
     return total
 
 
