@@ -11,7 +11,8 @@ stratified k-fold cross-validation on the labeled examples: a held-out fold's la
 the method; methods that use the unlabeled pool keep using it, and for the transductive graph methods the held-out
 texts join the graph as unlabeled nodes, as any test text would. Cheap candidates run first (frozen encoder:
 seconds, the embeddings are cached), then the tuned ones, each only if its estimated time still fits the budget with
-the final training reserved. Successive halving (Jamieson & Talwalkar 2016): after the first repeat of folds, the
+the final training reserved (a candidate priced by the prior alone waits for the next tuned candidate of its
+backbone to measure the rate). Successive halving (Jamieson & Talwalkar 2016): after the first repeat of folds, the
 better half gets the next repeat, and so on. The winner (choose()): by default prior_se, the one-standard-error
 rule (the first candidate in an order within one standard error, paired over folds, of the best mean CV accuracy
 among the candidates of the last rung) with the design sets' best recipe, SetFit-style, first in the order and the
@@ -22,8 +23,8 @@ labels (auto_worth.py).
 
 The CV estimate is of a model trained on (k-1)/k of the labels, and the best of several
 estimates is optimistic (the winner's curse); the report says both. Output: report.md, report.html, auto.json
-(every cell), final/ (the winner's run directory, with model/ when the recipe is inductive). Resumable: finished
-cells are kept in auto.json and skipped.
+(every cell), final/ (the winner's run directory, with model/ when the recipe is inductive), student/ with
+distill_to (auto_distill.py). Resumable: finished cells are kept in auto.json and skipped.
 """
 from __future__ import annotations
 
@@ -310,8 +311,10 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
 def _distill(base, out, result, backbone, train, pool, test, seed, resume, progress) -> dict:
     from .auto_distill import overrides, student
 
+    from ..backbone import resolve
+
     ch = result["chosen"]
-    if ch["backbone"] == backbone:
+    if resolve(ch["backbone"]) == resolve(backbone):  # an alias and its full name are one backbone
         return {"backbone": backbone, "skipped": f"the chosen model is already on {backbone}"}
     if not ch["inductive"]:
         return {"backbone": backbone, "skipped": f"{ch['recipe']} is transductive: it leaves no model to learn from"}
