@@ -39,17 +39,14 @@ def predict_labels(model_dir: str, texts: list[str], batch_size: int = 64) -> tu
     import torch
 
     from ..backbone import TaskModel
-    from ..batching import encode, predict_logits
-    from ..data import TextData
+    from ..batching import predict_probs
 
     model, tok, meta = TaskModel.load(model_dir)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     t0 = time.perf_counter()
-    enc = encode(TextData(list(texts)), tok, None, meta["max_length"], warn=False)
-    logits = predict_logits(model.to(device), enc, tok.pad_token_id, batch_size, device,
-                            max_length=meta["max_length"])
+    probs = predict_probs(model.to(device), tok, texts, meta["max_length"], batch_size, device)
     rate = len(texts) / max(1e-9, time.perf_counter() - t0)
-    return [meta["labels"][i] for i in logits.argmax(-1).tolist()], rate
+    return [meta["labels"][i] for i in probs.argmax(-1).tolist()], rate
 
 
 def overrides(teacher_dir: str) -> tuple:
