@@ -25,6 +25,15 @@ RECIPES = (A.Recipe("frozen_lr C=1", ("ssl.method=frozen_lr", "frozen.C=1.0"), F
            A.Recipe("finetune", ("train.epochs=3", "train.lr=5e-3", "train.head_lr=5e-3"), True, False))
 
 
+@pytest.fixture
+def slow_machine(monkeypatch):
+    """The measured training speed (auto_rate.py) as on a slow machine: 0.4 s a training example, so the tiny
+    model's tuned cells are priced as mpnet's on a 2-core float32 CPU (the budget tests' premise)."""
+    from lowdata.methods import auto_rate
+
+    monkeypatch.setattr(auto_rate, "seconds_per_example", lambda cfg, texts, **kw: 0.4)
+
+
 def test_folds_are_stratified_and_cover_every_label_once_per_repeat():
     y = [0] * 8 + [1] * 12
     plan = A.folds(y, 4, 2, seed=0)
@@ -98,7 +107,8 @@ class Killed(BaseException):  # like a kill: not an Exception, nothing catches i
     pass
 
 
-def test_auto_resumes_without_redoing_cells_and_respects_the_budget(tiny_model, toy_files, tmp_path, monkeypatch):
+def test_auto_resumes_without_redoing_cells_and_respects_the_budget(tiny_model, toy_files, tmp_path, monkeypatch,
+                                                                    slow_machine):
     from lowdata import methods
     from lowdata.errors import ConfigError
 
@@ -486,14 +496,15 @@ def test_cli_auto_passes_distill_to_and_prints_the_students_bound(toy_files, tmp
     assert out.rstrip().endswith("final/, student/")
 
 
-def test_a_candidate_whose_time_is_only_the_priors_guess_is_judged_again_once_measured(tiny_model, toy_files,
-                                                                                     tmp_path):
-    """The priors are float32 CPU times: a tuned candidate that does not fit by them waits behind the others of its
-    backbone and is judged on the measured rate (mpnet's SetFit-style was dropped at 0.4 s an example, ~7x bf16's)."""
+def test_a_candidate_whose_time_is_only_the_first_guess_is_judged_again_once_measured(tiny_model, toy_files,
+                                                                                     tmp_path, slow_machine):
+    """A tuned candidate that does not fit by the first guess (no cell of the backbone yet) waits behind the others
+    of its backbone and is judged on a cell's rate (mpnet's SetFit-style was dropped unseen by a float32 table's
+    0.4 s an example, ~7x a bf16 CPU's; the measured steps leave out a cell's loading and evaluation)."""
     by = {r.name: r for r in A.RECIPES}
     setfit = by["setfit"]
     base = tiny_cfg(tiny_model, toy_files, tmp_path / "unused", epochs=0)
-    # by the prior (0.4 s an example, the tiny model has none of its own): setfit 2 x 1,024 s, finetune 2 x 256 s
+    # by the first guess (0.4 s an example): setfit 2 x 1,024 s, finetune 2 x 256 s
     r = A.auto(base, _splits(toy_files), str(tmp_path / "auto"), backbones=(tiny_model,), budget_s=1500, k=2,
                repeats=1, recipes=(setfit, RECIPES[3]), progress=False, worth=False)
     rows = {c["recipe"]: c for c in r["candidates"]}
@@ -503,8 +514,8 @@ def test_a_candidate_whose_time_is_only_the_priors_guess_is_judged_again_once_me
 
 
 def test_a_deferred_setfit_pl_waits_for_setfit_style_and_reuses_its_tunings(tiny_model, toy_files, tmp_path,
-                                                                             monkeypatch):
-    """Both SetFit recipes deferred (the prior's guess did not fit): after fine-tuning measured the rate, SetFit-style
+                                                                             monkeypatch, slow_machine):
+    """Both SetFit recipes deferred (the first guess did not fit): after fine-tuning measured the rate, SetFit-style
     tunes each fold and setfit+pl reuses the tunings; a cell's recorded examples say which paid (the learnt rate)."""
     from lowdata.methods import finetune
 
@@ -535,3 +546,47 @@ def test_a_cells_time_is_estimated_from_its_own_cells_run_alike():
     assert A._estimate(C, "setfit+pl|m", pl, "m", 667, shared=True) == 17.0
     alone = A._estimate(C, "setfit+pl|m", pl, "m", 2587, shared=False)  # the backbone's rate x its examples
     assert alone == pytest.approx(2587 * (17 / 667 + 75 / 1920) / 2) and alone > 4 * 17
+
+
+def test_training_speed_is_measured_here_without_touching_the_runs_random_draws(tiny_model, toy_files, tmp_path):
+    import torch
+
+    from lowdata.methods.auto_rate import seconds_per_example
+
+    cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "unused")
+    before = torch.get_rng_state()
+    rate = seconds_per_example(cfg, ["a short text", "another one, a little longer than the first"] * 10)
+    assert 0 < rate < 0.5  # the tiny model: well under a millisecond a text on any machine; 0.5 s is mpnet float32
+    assert torch.equal(torch.get_rng_state(), before)
+    with pytest.raises(ValueError, match="at least one text"):
+        seconds_per_example(cfg, [])
+
+
+def test_the_first_tuned_cells_are_priced_by_the_measured_speed_kept_on_resume(tiny_model, toy_files, tmp_path,
+                                                                              monkeypatch):
+    """The budget that drops SetFit-style at 0.4 s an example (the float32 table's mpnet, the budget test above) fits
+    it at a fast machine's measured rate; the rate is measured once, kept in auto.json and reused on resume."""
+    from lowdata import methods
+    from lowdata.methods import auto_rate
+
+    calls, real = [], methods.train
+    monkeypatch.setattr(auto_rate, "seconds_per_example", lambda cfg, texts, **kw: calls.append(cfg.model.name) or
+                        1e-4)
+
+    def dies(cfg, splits, **kw):
+        raise Killed("killed")
+
+    monkeypatch.setattr(methods, "train", dies)
+    base = tiny_cfg(tiny_model, toy_files, tmp_path / "unused")
+    s, out = _splits(toy_files, pool=False), str(tmp_path / "auto")
+    setfit = A.Recipe("setfit", ("contrastive.pairs=2", "train.epochs=0"), True, False)
+    kw = dict(backbones=(tiny_model,), budget_s=150, k=2, repeats=1, recipes=(RECIPES[0], setfit), progress=False,
+              worth=False)
+    with pytest.raises(Killed):
+        A.auto(base, s, out, **kw)
+    assert json.loads((tmp_path / "auto" / "auto.json").read_text())["rates"] == {tiny_model: 1e-4}
+    monkeypatch.setattr(methods, "train", real)
+    r = A.auto(base, s, out, resume=True, **kw)
+    assert calls == [tiny_model] and r["rates"] == {tiny_model: 1e-4}  # measured once
+    assert next(c for c in r["candidates"] if c["recipe"] == "setfit").get("cells") == 2
+    assert f"{tiny_model} 0.1 ms per example" in (tmp_path / "auto" / "report.md").read_text()

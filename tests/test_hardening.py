@@ -280,14 +280,14 @@ def test_resume_with_changed_config_when_asked(tiny_model, toy_files, tmp_path, 
 
     env = Env(tmp_path, tiny_model, toy_files)
     _unfinished_run(env)
-    make, peaks = loop._optimizer, []
+    make, peaks = loop.optimizer, []
 
     def recording(*a):  # each step's base rate, read back from the rate it uses and the schedule's factor
         opt = make(*a)
         opt.register_step_pre_hook(lambda o, *_: peaks.append(o.param_groups[0].get("initial_lr")))
         return opt
 
-    monkeypatch.setattr(loop, "_optimizer", recording)
+    monkeypatch.setattr(loop, "optimizer", recording)
     assert main(env.train("--resume", "train.lr=0.01", "--allow-config-change")) == 0, capsys.readouterr().err
     assert peaks and set(peaks) == {0.01}  # the saved optimizer state had kept 0.005 for the resumed steps
     changes = json.loads((tmp_path / "run" / "config_changes.json").read_text())

@@ -66,7 +66,8 @@ def loss_for(tc):
                                          tc.gce_q)
 
 
-def _optimizer(model, tc, device_type: str):
+def optimizer(model, tc, device_type: str):
+    """The loop's AdamW: weight decay on matrices, not on biases and norms; the head at train.head_lr."""
     decay, no_decay, head = [], [], []
     for n, p in model.named_parameters():
         (head if n.startswith("head.") else no_decay if p.ndim < 2 else decay).append(p)
@@ -132,7 +133,7 @@ def fit(tc, out: str, model, enc, acc, *, pad: int = 0, lens=None, make_batch=No
     cast = train_autocast(tc, acc.device) or nullcontext
     make_batch = make_batch or (lambda idx, step: collate(enc, idx, pad))
     loss_of = loss or loss_fn
-    opt = _optimizer(model, tc, acc.device.type)
+    opt = optimizer(model, tc, acc.device.type)
     lens = lengths(enc) if lens is None else lens
     per_epoch = math.ceil(len(lens) / tc.batch_size)
     total = planned_steps(tc, len(lens))

@@ -11,8 +11,9 @@ stratified k-fold cross-validation on the labeled examples: a held-out fold's la
 the method; methods that use the unlabeled pool keep using it, and for the transductive graph methods the held-out
 texts join the graph as unlabeled nodes, as any test text would. Cheap candidates run first (frozen encoder:
 seconds, the embeddings are cached), then the tuned ones, each only if its estimated time still fits the budget with
-the final training reserved (a candidate priced by the prior alone waits for the next tuned candidate of its
-backbone to measure the rate). Successive halving (Jamieson & Talwalkar 2016): after the first repeat of folds, the
+the final training reserved (before any tuned cell of a backbone, its rate is a few training steps measured on
+this machine, auto_rate.py; a candidate priced by that alone waits for the next tuned candidate of its backbone to
+measure a cell's rate). Successive halving (Jamieson & Talwalkar 2016): after the first repeat of folds, the
 better half gets the next repeat, and so on. The winner (choose()): by default prior_se, the one-standard-error
 rule (the first candidate in an order within one standard error, paired over folds, of the best mean CV accuracy
 among the candidates of the last rung) with the design sets' best recipe, SetFit-style, first in the order and the
@@ -74,9 +75,9 @@ RECIPES = (
                                  "train.epochs=4"), True, True),
 )
 # A tuned cell's time is guessed as (examples passed through the encoder) x (seconds per example on the backbone),
-# the latter learnt from every finished tuned cell of that backbone; before any: these priors (2 CPU cores, measured
-# with max_length 64: MiniLM ~0.05 s per forward+backward example, e5-small 3.7x, mpnet 7.7x its encode time)
-PRIOR_S_PER_EXAMPLE = {"minilm": 0.05, "e5-small": 0.18, "mpnet": 0.4}
+# the latter learnt from every finished tuned cell of that backbone; before any: measured (auto_rate.py, a few
+# training steps at the start of the run, kept in auto.json). Until session 35 a table of 2-core float32 CPU times
+# (MiniLM 0.05, e5-small 0.18, mpnet 0.4 s), 5-8x too slow for a bf16 CPU and ~100x for a GPU.
 FROZEN_PRIOR_S = 10.0
 
 
@@ -152,15 +153,15 @@ class Cells:
     """auto.json: every finished cell (recipe x backbone x repeat x fold), written atomically after each."""
 
     def __init__(self, path: str, settings: dict):
-        self.path, self.settings, self.cells = path, settings, {}
+        self.path, self.settings, self.cells, self.rates = path, settings, {}, {}
         if os.path.exists(path):
             with open(path, encoding="utf-8") as f:
                 old = json.load(f)
             if old.get("settings") == settings:
-                self.cells = old.get("cells", {})
+                self.cells, self.rates = old.get("cells", {}), old.get("rates", {})
 
     def save(self, **extra):
-        runs.write_json(self.path, {"settings": self.settings, "cells": self.cells, **extra})
+        runs.write_json(self.path, {"settings": self.settings, "cells": self.cells, "rates": self.rates, **extra})
 
 
 def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float = 1800, k: int = 4,
@@ -210,6 +211,7 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
         cells = Cells(os.path.join(out, "auto.json"), settings)
         spent = sum(c["seconds"] for c in cells.cells.values())
         clock = lambda: spent + time.time() - t_start  # noqa: E731  (time of this auto run, resumed parts included)
+        _measure_rates(cells, base, cands, backbones if worth else (), train.texts, progress)
         alive, dropped = list(cands), {}
         rank = {c: i for i, c in enumerate(cands)}
         reuse = os.path.join(out, "encoders")  # tuned encoders shared by the recipes of one fold, one repeat at a time
@@ -231,8 +233,8 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
                     first = next((i for i, (x, xb) in enumerate(queue) if x.tuned and xb == b
                                   and (x, xb) not in waiting), None)
                     if _guessed(cells, r, b) and first is not None:
-                        # its time is the prior's guess (no tuned cell on this backbone yet; the priors are
-                        # float32 CPU times, ~7x a bf16 CPU's for mpnet): judged again right after the next tuned
+                        # its time is the measured training steps' guess (no tuned cell on this backbone yet;
+                        # a cell's loading and evaluation are not in it): judged again right after the next tuned
                         # candidate of its backbone that is not waiting too (in the candidates' order among those
                         # waiting there), not after every costlier one; dropped on the guess when none is left
                         j = first + 1
@@ -288,6 +290,7 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
                           len(train), test)
         result["pool"] = {"used": settings["pool"], "total": pool_total, "seed": seed}
         result["rule"], result["worth"] = rule, w
+        result["rates"] = dict(cells.rates)
         if distill_to:
             result["student"] = _distill(base, out, result, distill_to, train, pool, test, seed, resume, progress)
         if rule in ("one_se", "prior_se"):
@@ -463,7 +466,7 @@ def _say(progress, msg):
 def _estimate(cells, key0, r, backbone, examples, shared: bool = False) -> float:
     """Seconds one more cell of this candidate will take: the mean of its own cells run alike (shared: reusing a
     partner's tunings, or not: setfit+pl tunes itself once SetFit-style is gone, ~5x its shared cells' time), else
-    (tuned) the backbone's learnt seconds per example, else a prior."""
+    (tuned) the backbone's learnt seconds per example, else its measured one (_measure_rates)."""
     done = [c["seconds"] for k, c in cells.cells.items()
             if k.startswith(key0 + "|") and c.get("shared", False) == shared]
     if done:
@@ -472,12 +475,27 @@ def _estimate(cells, key0, r, backbone, examples, shared: bool = False) -> float
         return FROZEN_PRIOR_S
     rates = [c["seconds"] / c["examples"] for k, c in cells.cells.items()
              if k.split("|")[1] == backbone and c.get("examples")]
-    return examples * (float(np.mean(rates)) if rates else PRIOR_S_PER_EXAMPLE.get(backbone, 0.4))
+    return examples * (float(np.mean(rates)) if rates else cells.rates[backbone])
+
+
+def _measure_rates(cells, base, cands, more, texts, progress) -> None:
+    """cells.rates[b]: seconds per training example measured on this machine (auto_rate.py) for each backbone a
+    tuned candidate (or, in `more`, the worth's fine-tuning) may run on and no tuned cell has priced yet."""
+    from . import auto_rate
+
+    for b in dict.fromkeys([b for r, b in cands if r.tuned] + list(more)):
+        if b in cells.rates or any(k.split("|")[1] == b and c.get("examples") for k, c in cells.cells.items()):
+            continue
+        _say(progress, f"auto: measuring this machine's training speed on {b}")
+        cfg = _cfg(base, next(r for r in RECIPES if r.name == "finetune"), b, os.path.dirname(cells.path))
+        cells.rates[b] = auto_rate.seconds_per_example(cfg, texts)
+        _say(progress, f"auto: {b}: {cells.rates[b]:.4f} s per training example")
+        cells.save()
 
 
 def _guessed(cells, r: Recipe, backbone: str) -> bool:
-    """Whether a tuned candidate's time would come from the prior alone (no cell of its own, no tuned cell on its
-    backbone)."""
+    """Whether a tuned candidate's time would come from the measured training steps alone (no cell of its own, no
+    tuned cell on its backbone)."""
     return r.tuned and not any(k.split("|")[1] == backbone and (c.get("examples") or k.startswith(f"{r.name}|"))
                                for k, c in cells.cells.items())
 

@@ -45,7 +45,7 @@ def markdown(result) -> str:
                 f"--max-pool to use more)" if pool["used"] < pool["total"] else "") + ".", ""]
     out += [f"Labels: {result['labels']} (every decision used these and nothing else; {result['k']}-fold CV). "
             f"Time: {result['total_seconds']:.0f} s of a {result['budget_seconds']:.0f} s budget "
-            f"(final training {result['final_seconds']:.0f} s).", "",
+            f"(final training {result['final_seconds']:.0f} s)." + _rates(result.get("rates")), "",
             "| recipe | backbone | CV accuracy | 95% interval | macro F1 | folds | s / fold | status |",
             "|---|---|---:|---|---:|---:|---:|---|"]
     for c, cells in _rows(result):
@@ -115,3 +115,11 @@ def write_reports(out: str, result) -> None:
                                                                                    c["status"])) + "</tr>")
     body.append("</table>")
     runs.write_text(os.path.join(out, "report.html"), "\n".join(body) + "\n")
+
+
+def _rates(rates) -> str:
+    """The training speed measured at the start (auto_rate.py): what the first tuned candidates were priced by."""
+    if not rates:
+        return ""
+    return (" Training speed measured on this machine before any tuned cell (what those were first priced by): " +
+            ", ".join(f"{b} {v * 1000:.1f} ms" for b, v in rates.items()) + " per example.")
