@@ -589,7 +589,8 @@ def test_the_first_tuned_cells_are_priced_by_the_measured_speed_kept_on_resume(t
     r = A.auto(base, s, out, resume=True, **kw)
     assert calls == [tiny_model] and r["rates"] == {tiny_model: 1e-4}  # measured once
     assert next(c for c in r["candidates"] if c["recipe"] == "setfit").get("cells") == 2
-    assert f"{tiny_model} 0.1 ms per example" in (tmp_path / "auto" / "report.md").read_text()
+    for f in ("report.md", "report.html"):
+        assert f"{tiny_model} 0.1 ms per example" in (tmp_path / "auto" / f).read_text()
 
 
 def test_a_candidate_keeps_time_for_the_favourites_final_training_not_its_own():

@@ -101,6 +101,8 @@ def write_reports(out: str, result) -> None:
                 f"{est['interval'][1]:.3f}; {html.escape(est['caveat'])}).</p>")
     if result.get("test"):
         body.append(f"<p>Test accuracy {result['test']['accuracy']:.4f} on {result['test']['n']} texts.</p>")
+    body.append(f"<p>Time: {result['total_seconds']:.0f} s of a {result['budget_seconds']:.0f} s budget (final "
+                f"training {result['final_seconds']:.0f} s).{html.escape(_rates(result.get('rates')))}</p>")
     if result.get("student"):
         from .auto_distill import describe
 
