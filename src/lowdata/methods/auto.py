@@ -474,9 +474,14 @@ def _estimate(cells, key0, r, backbone, examples, shared: bool = False) -> float
         return float(np.mean(done))
     if not r.tuned:
         return FROZEN_PRIOR_S
-    rates = [c["seconds"] / c["examples"] for k, c in cells.cells.items()
-             if k.split("|")[1] == backbone and c.get("examples")]
+    rates = _learnt(cells, backbone)
     return examples * (float(np.mean(rates)) if rates else cells.rates[backbone])
+
+
+def _learnt(cells, backbone: str) -> list:
+    """Seconds per training example of every finished tuned cell on this backbone."""
+    return [c["seconds"] / c["examples"] for k, c in cells.cells.items()
+            if k.split("|")[1] == backbone and c.get("examples")]
 
 
 def _reserve(cells, cands, alive, rule, n: int, pool: int) -> float:
@@ -499,7 +504,7 @@ def _measure_rates(cells, base, cands, more, texts, progress) -> None:
     from . import auto_rate
 
     for b in dict.fromkeys([b for r, b in cands if r.tuned] + list(more)):
-        if b in cells.rates or any(k.split("|")[1] == b and c.get("examples") for k, c in cells.cells.items()):
+        if b in cells.rates or _learnt(cells, b):
             continue
         _say(progress, f"auto: measuring this machine's training speed on {b}")
         cfg = _cfg(base, next(r for r in RECIPES if r.name == "finetune"), b, os.path.dirname(cells.path))

@@ -29,10 +29,9 @@ def seconds_per_example(cfg, texts: list, *, steps: int = 2, seed: int = 0) -> f
 
     import numpy as np
     import torch
-    import torch.nn.functional as F
 
     from ..backbone import TaskModel, load_encoder
-    from ..loop import accelerator, optimizer, train_autocast
+    from ..loop import accelerator, loss_fn, optimizer, train_autocast
 
     if not texts:
         raise ValueError("seconds_per_example needs at least one text")
@@ -42,7 +41,7 @@ def seconds_per_example(cfg, texts: list, *, steps: int = 2, seed: int = 0) -> f
     pick = np.random.default_rng(seed).permutation(len(texts))[:max(1, min(tc.batch_size, len(texts)))]
     batch = tok([texts[i] for i in pick], truncation=True, max_length=cfg.model.max_length, padding=True,
                 return_tensors="pt").to(acc.device)
-    y = torch.zeros(len(pick), dtype=torch.long, device=acc.device)
+    batch["labels"] = torch.zeros(len(pick), dtype=torch.long, device=acc.device)
     cast = train_autocast(tc, acc.device) or nullcontext
     with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):  # dropout draws: not the run's
         model = TaskModel(enc, 2, "classify", cfg.model.pooling, cfg.model.dropout).to(acc.device)
@@ -52,7 +51,7 @@ def seconds_per_example(cfg, texts: list, *, steps: int = 2, seed: int = 0) -> f
         for _ in range(steps + 1):
             t0 = time.perf_counter()
             with cast():
-                loss = F.cross_entropy(model(batch["input_ids"], batch["attention_mask"]).float(), y)
+                loss = loss_fn(model, batch)  # the loop's cross-entropy
             loss.backward()
             opt.step()
             opt.zero_grad(set_to_none=True)
