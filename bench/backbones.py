@@ -73,7 +73,7 @@ def splits_for(dataset: str, seed: int, a) -> dict:
     return s
 
 
-def run_one(method: str, model: str, splits: dict, seed: int, a) -> float:
+def run_one(method: str, model: str, splits: dict, seed: int, a) -> float | dict:
     from lowdata.config import Config, ContrastiveConfig, FrozenConfig, ModelConfig, SSLConfig, TrainConfig
 
     if method == "setfit_lib":
@@ -136,7 +136,7 @@ def distill(teacher_backbone: str, mc, splits: dict, seed: int, a, out: str) -> 
                      output_dir=os.path.join(out, "student"))
     s = run(student, splits)["test"]["accuracy"]
     print(f"  teacher ({teacher_backbone} SetFit-style) {t:.4f}, student ({mc.name}) {s:.4f}", flush=True)
-    return s
+    return {"accuracy": s, "teacher_accuracy": t}
 
 
 def setfit_lib(model: str, splits: dict, seed: int, a) -> float:
@@ -191,9 +191,11 @@ def main():
                         continue
                     splits = splits or splits_for(dataset, seed, a)
                     t0 = time.time()
-                    acc = run_one(method, model, splits, seed, a)
+                    out = run_one(method, model, splits, seed, a)  # an accuracy, or a dict holding it (distill)
+                    out = out if isinstance(out, dict) else {"accuracy": out}
+                    acc = out["accuracy"]
                     pooled = method in (*EMBEDDING[1:], "setfit+pl") or method.startswith("distill-")
-                    res["runs"][key] = {"accuracy": acc, "seconds": round(time.time() - t0, 1),
+                    res["runs"][key] = {**out, "seconds": round(time.time() - t0, 1),
                                         "n_train": len(splits["train"]), "n_test": len(splits["test"]),
                                         "n_unlabeled": len(splits["unlabeled"] or []) if pooled else 0,
                                         "test_sample": a.test_sample, "commit": COMMIT,
