@@ -434,8 +434,9 @@ def test_one_se_prefers_the_better_backbone_within_a_recipe():
 
 
 def test_auto_distills_the_chosen_model_into_another_backbone(tiny_model, toy_files, tmp_path, monkeypatch):
-    """--distill-to: a student on another backbone, taught over the pool less a held-out part, where its agreement
-    with the chosen model bounds its accuracy (no label used); skipped with the reason where it cannot apply."""
+    """--distill-to: a student on another backbone (or the winner's own), taught over the pool less a held-out part,
+    where its agreement with the chosen model bounds its accuracy (no label used); skipped with the reason where it
+    cannot apply."""
     import shutil
 
     from lowdata import methods
@@ -467,10 +468,13 @@ def test_auto_distills_the_chosen_model_into_another_backbone(tiny_model, toy_fi
     assert 0 <= st["test"]["accuracy"] <= 1 and set(st["texts_per_s"]) == {"teacher", "student"}
     assert f"Distilled into {small}" in (out / "report.md").read_text()
     assert json.loads((out / "metrics.json").read_text())["student"]["interval"] == st["interval"]
-    # the same backbone, a transductive winner: skipped with the reason; no pool: refused before any work
+    # the winner's own backbone: self-distillation, a student all the same (it used to be skipped); a transductive
+    # winner: skipped with the reason; no pool: refused before any work
     r = A.auto(base, s, str(tmp_path / "same"), backbones=(tiny_model,), budget_s=3600, k=2, repeats=1,
                recipes=RECIPES[:1], progress=False, worth=False, distill_to=tiny_model)
-    assert "already on" in r["student"]["skipped"] and not (tmp_path / "same" / "student").exists()
+    assert "skipped" not in r["student"] and r["student"]["backbone"] == tiny_model
+    assert (tmp_path / "same" / "student" / "model" / "lowdata.json").exists()
+    assert f"Self-distilled on {tiny_model}" in (tmp_path / "same" / "report.md").read_text()
     r = A.auto(base, s, str(tmp_path / "graph"), backbones=(tiny_model,), budget_s=3600, k=2, repeats=1,
                recipes=RECIPES[2:3], progress=False, worth=False, distill_to=small)
     assert "transductive" in r["student"]["skipped"]

@@ -79,9 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     au.add_argument("--no-worth", action="store_true",
                     help="skip the worth in labels versus plain fine-tuning (extra fine-tuning folds)")
     au.add_argument("--distill-to", metavar="BACKBONE",
-                    help="then teach the chosen model to this (smaller) backbone over the pool, for serving: "
-                    "student/, with a bound on its accuracy from its agreement with the chosen model (no label used; "
-                    "outside --budget)")
+                    help="then teach the chosen model to this backbone over the pool: a smaller one for serving, or "
+                    "its own (self-distillation): student/, with a bound on its accuracy from its agreement with the "
+                    "chosen model (no label used; outside --budget)")
     au.add_argument("--seed", type=_natural, default=0)
     au.add_argument("--resume", action="store_true")
     au.add_argument("--overwrite", action="store_true")

@@ -315,11 +315,7 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
 def _distill(base, out, result, backbone, train, pool, test, seed, resume, progress) -> dict:
     from .auto_distill import overrides, student
 
-    from ..backbone import resolve
-
     ch = result["chosen"]
-    if resolve(ch["backbone"]) == resolve(backbone):  # an alias and its full name are one backbone
-        return {"backbone": backbone, "skipped": f"the chosen model is already on {backbone}"}
     if not ch["inductive"]:
         return {"backbone": backbone, "skipped": f"{ch['recipe']} is transductive: it leaves no model to learn from"}
     cfg = _cfg(base, Recipe("distill", overrides(os.path.join(out, "final", "model")), True, True), backbone,
