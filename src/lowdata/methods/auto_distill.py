@@ -9,7 +9,8 @@ small model the same way), with the setting measured in bench/backbones.py's dis
 run there: STEPS steps of 8 labels + MU x 8 pool texts, T 1, weight 1, lr 5e-5 / head 1e-3. On the winner's own
 backbone it is self-distillation, Furlanello et al. 2018's "born-again network" (their students are trained from
 scratch; this one starts from the pretrained encoder, as the teacher did): measured on the design set MR with mpnet,
-the students beat their SetFit-style teachers by 1.4 points on average (3 samples; docs/numbers.md has SST-2).
+the students beat their SetFit-style teachers by 1.4 points on average (3 samples); on SST-2 by 1.76 (0.896,
+5 samples, docs/numbers.md).
 
 Its accuracy, without another label: a seeded fifth of the pool (at most HOLD_OUT texts) is kept out of the
 distillation, and there the student and the teacher disagree on a fraction d. On any set of texts |accuracy(student)
@@ -90,20 +91,21 @@ def student(cfg, out: str, train, pool, test, teacher_interval, seed: int, resum
 
 def describe(s: dict, teacher_backbone: str) -> str:
     """The report's paragraph on the student."""
+    from ..backbone import resolve
+
     if "skipped" in s:
         return f"Distillation into {s['backbone']}: skipped ({s['skipped']})."
     lo, hi = s["interval"]
     speed = s["texts_per_s"]["student"] / max(1e-9, s["texts_per_s"]["teacher"])
-    from ..backbone import resolve
-
     same = resolve(s["backbone"]) == resolve(teacher_backbone)  # an alias and its full name are one backbone
     what = f"Self-distilled on {s['backbone']}" if same else f"Distilled into {s['backbone']}"
     out = (f"{what} (`student/`, {s['steps']} steps over {s['pool']:,} pool texts, "
            f"{s['seconds']:.0f} s): it disagrees with the {teacher_backbone} model on {100 * s['disagreement']:.1f}% "
            f"of {s['held_out']:,} held-out pool texts (at most {100 * s['disagreement_upper']:.1f}%, 95%), so its "
            f"accuracy lies in {lo:.3f}-{hi:.3f} (the final model's interval widened by that: a bound, no label "
-           f"used); it predicts {speed:.1f}x as many texts per second on this machine "
-           f"({s['texts_per_s']['student']:.0f} vs {s['texts_per_s']['teacher']:.0f}).")
+           f"used)")
+    out += "." if same else (f"; it predicts {speed:.1f}x as many texts per second on this machine "
+                             f"({s['texts_per_s']['student']:.0f} vs {s['texts_per_s']['teacher']:.0f}).")
     if s.get("test"):
         out += f" Test accuracy of the student: **{s['test']['accuracy']:.4f}**."
     return out
