@@ -96,7 +96,6 @@ def describe(s: dict, teacher_backbone: str) -> str:
     if "skipped" in s:
         return f"Distillation into {s['backbone']}: skipped ({s['skipped']})."
     lo, hi = s["interval"]
-    speed = s["texts_per_s"]["student"] / max(1e-9, s["texts_per_s"]["teacher"])
     same = resolve(s["backbone"]) == resolve(teacher_backbone)  # an alias and its full name are one backbone
     what = f"Self-distilled on {s['backbone']}" if same else f"Distilled into {s['backbone']}"
     out = (f"{what} (`student/`, {s['steps']} steps over {s['pool']:,} pool texts, "
@@ -104,8 +103,9 @@ def describe(s: dict, teacher_backbone: str) -> str:
            f"of {s['held_out']:,} held-out pool texts (at most {100 * s['disagreement_upper']:.1f}%, 95%), so its "
            f"accuracy lies in {lo:.3f}-{hi:.3f} (the final model's interval widened by that: a bound, no label "
            f"used)")
-    out += "." if same else (f"; it predicts {speed:.1f}x as many texts per second on this machine "
-                             f"({s['texts_per_s']['student']:.0f} vs {s['texts_per_s']['teacher']:.0f}).")
+    rate = s["texts_per_s"]  # on its own backbone the student is no faster: no ratio given
+    out += "." if same else (f"; it predicts {rate['student'] / max(1e-9, rate['teacher']):.1f}x as many texts per "
+                             f"second on this machine ({rate['student']:.0f} vs {rate['teacher']:.0f}).")
     if s.get("test"):
         out += f" Test accuracy of the student: **{s['test']['accuracy']:.4f}**."
     return out
