@@ -9,6 +9,7 @@
         --seeds 0 1 2 3 4 --results setfit-sampling   # the multi-class design run (session 24)
     python bench/backbones.py --datasets sst2 trec agnews banking77 --embed-bf16 --results frozen-bf16  # vs backbones
     python bench/backbones.py --datasets sst2 --backbones minilm --methods distill-mpnet --results distill  # teacher
+    python bench/backbones.py --datasets sst2 --backbones mpnet --methods autodistill-mpnet --results distill-auto
 
 Pair sampling for multi-class labels, the rule fixed before the goemo-ekman run (session 24): if, over the multi-class
 design samples (CLINC travel seeds 0-2, session 23's; GoEmotions-Ekman seeds 0-4), setfit-unique's mean accuracy is
@@ -46,6 +47,7 @@ MORE = {"sst5": 16, "subj": 16}  # issue 22's other datasets (bench/auto.py)
 DESIGN = {"mr": 16, "clinc150": 5, "pc": 16, "clinc-travel": 8, "goemo-ekman": 8}
 FEWCLUE = {"eprstmt": ("fewclue-eprstmt", "label"), "tnews": ("fewclue-tnews", "label_desc")}
 EMBEDDING = ("frozen_lr", "label_spreading", "gcn")
+DISTILLED = ("distill-", "distill2-", "autodistill-")  # method prefixes that read the pool
 
 
 def splits_for(dataset: str, seed: int, a) -> dict:
@@ -94,8 +96,11 @@ def run_one(method: str, model: str, splits: dict, seed: int, a) -> float | dict
             return run(cfg, splits)["test"]["accuracy"]
         from lowdata.methods.finetune import run
 
-        if method.startswith("distill-"):
-            return distill(method.split("-", 1)[1], mc, splits, seed, a, out)
+        if method.startswith(("distill-", "distill2-")):  # distill2-: a second born-again generation
+            generations = 2 if method.startswith("distill2-") else 1
+            return distill(method.split("-", 1)[1], mc, splits, seed, a, out, generations)
+        if method.startswith("autodistill-"):
+            return autodistill(method.split("-", 1)[1], model, splits, seed, a, out)
         # -unique: contrastive.sampling=unique, the library's pairs; -random: random pair batches (contrastive.bucket)
         setfit = method in ("setfit", "setfit-unique", "setfit-random")
         tc = train_config(20 if method == "finetune" else 0, seed, a)
@@ -117,11 +122,13 @@ def train_config(epochs: int, seed: int, a):
 DISTILL_MU = 4  # with --distill-steps 300 (fixed before any run, no dev): ~5 passes over the 2,000-text pool
 
 
-def distill(teacher_backbone: str, mc, splits: dict, seed: int, a, out: str) -> float:
+def distill(teacher_backbone: str, mc, splits: dict, seed: int, a, out: str, generations: int = 1) -> dict:
     """distill-<backbone>: a SetFit-style teacher on <backbone> (20 pairs a text, one epoch, logistic head: the
     `setfit` method here, same labels) -> the student (this row's backbone) fine-tuned on the labels plus the
     teacher's class probabilities over the pool (ssl.method=distill, T 1, weight 1), --distill-steps of 8 labeled
-    + DISTILL_MU x 8 pool texts, lr 5e-5 / head 1e-3. Only the k labels and the pool's texts are used."""
+    + DISTILL_MU x 8 pool texts, lr 5e-5 / head 1e-3. Only the k labels and the pool's texts are used.
+    distill2-<backbone>: then a second student, the same settings, taught by the first (Furlanello et al. 2018's
+    next born-again generation; they also ensemble the generations, not done here); its accuracy is the row's."""
     import dataclasses
 
     from lowdata.config import Config, ContrastiveConfig, SSLConfig
@@ -136,7 +143,40 @@ def distill(teacher_backbone: str, mc, splits: dict, seed: int, a, out: str) -> 
                      output_dir=os.path.join(out, "student"))
     s = run(student, splits)["test"]["accuracy"]
     print(f"  teacher ({teacher_backbone} SetFit-style) {t:.4f}, student ({mc.name}) {s:.4f}", flush=True)
-    return {"accuracy": s, "teacher_accuracy": t}
+    if generations == 1:
+        return {"accuracy": s, "teacher_accuracy": t}
+    second = dataclasses.replace(student, ssl=dataclasses.replace(
+        student.ssl, teacher=os.path.join(out, "student", "model")), output_dir=os.path.join(out, "student2"))
+    s2 = run(second, splits)["test"]["accuracy"]
+    print(f"  second generation ({mc.name}) {s2:.4f}", flush=True)
+    return {"accuracy": s2, "teacher_accuracy": t, "first_student_accuracy": s}
+
+
+def autodistill(teacher_backbone: str, student_backbone: str, splits: dict, seed: int, a, out: str) -> dict:
+    """autodistill-<backbone>: what `lowdata auto --backbones <backbone> --distill-to <row's backbone>` trains after
+    a search that chose setfit+pl (its choice on every SST-2 sample with mpnet, bench/results/auto-mpnet*.json; the
+    search itself is not rerun here): setfit+pl on <backbone> as auto's final training trains it (all labels + the
+    pool), then the product's own student step (lowdata.methods.auto_distill.student: its settings, its held-out
+    fifth of the pool, its disagreement measure). Only the k labels and the pool's texts are used."""
+    from auto import hindsight
+
+    from lowdata.config import load_config
+    from lowdata.methods.auto import RECIPES, Recipe, _cfg, _overrides_of
+    from lowdata.methods.auto_distill import overrides, student
+
+    teacher_dir = os.path.join(out, "teacher")
+    t = hindsight(next(r for r in RECIPES if r.name == "setfit+pl"), teacher_backbone, splits, seed, a, teacher_dir)
+    base = load_config(None, [f"model.max_length={a.max_length}", f"train.seed={seed}", "train.progress=false",
+                              "train.report_to=[]", f"train.bf16={not a.fp32}"])
+    cfg = _cfg(base, Recipe("distill", overrides(os.path.join(teacher_dir, "run", "model")), True, True),
+               student_backbone, os.path.join(out, "student"))
+    assert _overrides_of(base)  # the student sees auto's base settings, as in auto._distill
+    s = student(cfg, out, splits["train"], splits["unlabeled"], splits["test"], (0.0, 1.0), seed, False,
+                lambda m: print(f"  {m}", flush=True))
+    acc = s["test"]["accuracy"]
+    print(f"  teacher ({teacher_backbone} setfit+pl) {t:.4f}, student ({student_backbone}) {acc:.4f}, held-out "
+          f"disagreement {s['disagreement']:.3f}", flush=True)
+    return {"accuracy": acc, "teacher_accuracy": t, "disagreement": s["disagreement"], "pool_used": s["pool"]}
 
 
 def setfit_lib(model: str, splits: dict, seed: int, a) -> float:
@@ -194,7 +234,7 @@ def main():
                     out = run_one(method, model, splits, seed, a)  # an accuracy, or a dict holding it (distill)
                     out = out if isinstance(out, dict) else {"accuracy": out}
                     acc = out["accuracy"]
-                    pooled = method in (*EMBEDDING[1:], "setfit+pl") or method.startswith("distill-")
+                    pooled = method in (*EMBEDDING[1:], "setfit+pl") or method.startswith(DISTILLED)
                     res["runs"][key] = {**out, "seconds": round(time.time() - t0, 1),
                                         "n_train": len(splits["train"]), "n_test": len(splits["test"]),
                                         "n_unlabeled": len(splits["unlabeled"] or []) if pooled else 0,
