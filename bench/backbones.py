@@ -154,14 +154,14 @@ def distill(teacher_backbone: str, mc, splits: dict, seed: int, a, out: str, gen
 
 def autodistill(teacher_backbone: str, student_backbone: str, splits: dict, seed: int, a, out: str) -> dict:
     """autodistill-<backbone>: what `lowdata auto --backbones <backbone> --distill-to <row's backbone>` trains after
-    a search that chose setfit+pl (its choice on every SST-2 sample with mpnet, bench/results/auto-mpnet*.json; the
+    a search that chose setfit+pl (its choice on every SST-2 sample with mpnet, bench/results/auto-full-mpnet.json; the
     search itself is not rerun here): setfit+pl on <backbone> as auto's final training trains it (all labels + the
     pool), then the product's own student step (lowdata.methods.auto_distill.student: its settings, its held-out
     fifth of the pool, its disagreement measure). Only the k labels and the pool's texts are used."""
     from auto import hindsight
 
     from lowdata.config import load_config
-    from lowdata.methods.auto import RECIPES, Recipe, _cfg, _overrides_of
+    from lowdata.methods.auto import RECIPES, Recipe, _cfg
     from lowdata.methods.auto_distill import overrides, student
 
     teacher_dir = os.path.join(out, "teacher")
@@ -169,8 +169,7 @@ def autodistill(teacher_backbone: str, student_backbone: str, splits: dict, seed
     base = load_config(None, [f"model.max_length={a.max_length}", f"train.seed={seed}", "train.progress=false",
                               "train.report_to=[]", f"train.bf16={not a.fp32}"])
     cfg = _cfg(base, Recipe("distill", overrides(os.path.join(teacher_dir, "run", "model")), True, True),
-               student_backbone, os.path.join(out, "student"))
-    assert _overrides_of(base)  # the student sees auto's base settings, as in auto._distill
+               student_backbone, os.path.join(out, "student"))  # auto's base + the student's settings, as auto._distill
     s = student(cfg, out, splits["train"], splits["unlabeled"], splits["test"], (0.0, 1.0), seed, False,
                 lambda m: print(f"  {m}", flush=True))
     acc = s["test"]["accuracy"]
