@@ -28,6 +28,14 @@ from common import RESULTS, load_results, machine, save_results  # noqa: E402
 CHEAP = ("frozen_lr C=1", "frozen_lr C=10", "frozen_lr C=100", "label_spreading", "gcn")
 
 
+def base_config(seed, a):
+    """The base config of auto's final training here (and of its student step, bench/backbones.py)."""
+    from lowdata.config import load_config
+
+    return load_config(None, [f"model.max_length={a.max_length}", f"train.seed={seed}", "train.progress=false",
+                              "train.report_to=[]", f"train.bf16={not getattr(a, 'fp32', False)}"])
+
+
 def hindsight(recipe, backbone, splits, seed, a, out: str | None = None) -> float:
     """recipe trained as auto's final training trains it, on all labels (+ the pool where it uses one) -> its test
     accuracy; with out, its run folder (and model, out/run/model) stays there."""
@@ -36,8 +44,7 @@ def hindsight(recipe, backbone, splits, seed, a, out: str | None = None) -> floa
     from lowdata.methods.auto import _overrides_of
 
     with tempfile.TemporaryDirectory() as tmp:
-        base = load_config(None, [f"model.max_length={a.max_length}", f"train.seed={seed}", "train.progress=false",
-                                  "train.report_to=[]", f"train.bf16={not getattr(a, 'fp32', False)}"])
+        base = base_config(seed, a)
         keep = "true" if out else "false"  # frozen.save_model: the frozen-path recipes' model/ folder
         cfg = load_config(None, [*_overrides_of(base), *recipe.overrides, f"model.name={backbone}",
                                  f"output_dir={os.path.join(out or tmp, 'run')}", f"frozen.save_model={keep}"])

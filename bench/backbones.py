@@ -158,18 +158,16 @@ def autodistill(teacher_backbone: str, student_backbone: str, splits: dict, seed
     search itself is not rerun here): setfit+pl on <backbone> as auto's final training trains it (all labels + the
     pool), then the product's own student step (lowdata.methods.auto_distill.student: its settings, its held-out
     fifth of the pool, its disagreement measure). Only the k labels and the pool's texts are used."""
-    from auto import hindsight
+    from auto import base_config, hindsight
 
-    from lowdata.config import load_config
     from lowdata.methods.auto import RECIPES, Recipe, _cfg
     from lowdata.methods.auto_distill import overrides, student
 
     teacher_dir = os.path.join(out, "teacher")
     t = hindsight(next(r for r in RECIPES if r.name == "setfit+pl"), teacher_backbone, splits, seed, a, teacher_dir)
-    base = load_config(None, [f"model.max_length={a.max_length}", f"train.seed={seed}", "train.progress=false",
-                              "train.report_to=[]", f"train.bf16={not a.fp32}"])
-    cfg = _cfg(base, Recipe("distill", overrides(os.path.join(teacher_dir, "run", "model")), True, True),
-               student_backbone, os.path.join(out, "student"))  # auto's base + the student's settings, as auto._distill
+    recipe = Recipe("distill", overrides(os.path.join(teacher_dir, "run", "model")), True, True)
+    # auto's base + the student's settings, as auto._distill builds them
+    cfg = _cfg(base_config(seed, a), recipe, student_backbone, os.path.join(out, "student"))
     s = student(cfg, out, splits["train"], splits["unlabeled"], splits["test"], (0.0, 1.0), seed, False,
                 lambda m: print(f"  {m}", flush=True))
     acc = s["test"]["accuracy"]
