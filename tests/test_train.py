@@ -242,8 +242,10 @@ def test_linear_probe_init_sets_a_working_head(tiny_model, toy_files, tmp_path):
     with torch.no_grad():
         acc = (model(b["input_ids"], b["attention_mask"]).argmax(-1) == b["labels"]).float().mean().item()
     assert acc >= 0.9  # the probe alone separates the toy task (a random head would be near 0.5)
-    m = run(tiny_cfg(tiny_model, toy_files, tmp_path / "lp", epochs=1, lp_init=True))
-    assert m["test"]["accuracy"] >= 0.9
+    # one epoch on the tiny model swings with the dropout draw (0.85-1.0 over seeds): the mean of three
+    accs = [run(tiny_cfg(tiny_model, toy_files, tmp_path / f"lp{s}", epochs=1, lp_init=True, seed=s))["test"]
+            ["accuracy"] for s in range(3)]
+    assert sum(accs) / 3 >= 0.9, accs
 
 
 def test_generalized_cross_entropy_loss():

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from .batching import IGNORE, bucket_batches, collate, lengths
+from .dropout import cpu_dropout
 from .errors import ConfigError
 from .loggers import Loggers
 from .runs import load_checkpoint
@@ -189,60 +190,63 @@ def fit(tc, out: str, model, enc, acc, *, pad: int = 0, lens=None, make_batch=No
     bar = tqdm(total=total, initial=state["step"], disable=not tc.progress, desc="train", dynamic_ncols=True)
     mu, uses_u = getattr(ssl, "mu", 1), enc_u is not None
     kill_at = int(os.environ.get("LOWDATA_TEST_KILL_AT_STEP", "0"))  # fault injection for the resume test
-    model.train()
-    while not state["done"] and (tc.max_steps or state["epoch"] < tc.epochs):
-        batches = bucket_batches(lens, tc.batch_size, tc.seed, state["epoch"])
-        batches = batches[acc.process_index::acc.num_processes]
-        while state["pos"] < len(batches):
-            b = {k: v.to(acc.device) for k, v in make_batch(batches[state["pos"]], state["step"]).items()}
-            with cast():
-                # an ssl object with includes_supervised=True computes the supervised term itself (e.g. UDA's TSA)
-                own = ssl is not None and getattr(ssl, "includes_supervised", False)
-                loss = torch.zeros((), device=acc.device) if own else loss_of(model, b)
-                logs = {}
-                if ssl is not None:  # unlabeled batch chosen from the step, so a resume sees the same one
-                    ub = _unlabeled_batch(enc_u, tc.batch_size * mu, tc.seed, state["step"], pad,
-                                          acc.device) if uses_u else None
-                    l_u, ulogs = ssl.loss(model, b, ub, state["step"])
-                    loss = loss + l_u
-                    logs.update(ulogs)
-                logs["train/loss"] = loss.item()
-            if not math.isfinite(logs["train/loss"]):  # the weights would turn to NaN: a model that predicts nothing
-                from .errors import DivergedError
+    fast = cpu_dropout(raw, acc.device.type) if tc.fast_dropout else nullcontext()
+    with fast:  # numpy-drawn dropout masks on CPU (lowdata.dropout), restored before anything is saved
+        model.train()
+        while not state["done"] and (tc.max_steps or state["epoch"] < tc.epochs):
+            batches = bucket_batches(lens, tc.batch_size, tc.seed, state["epoch"])
+            batches = batches[acc.process_index::acc.num_processes]
+            while state["pos"] < len(batches):
+                b = {k: v.to(acc.device) for k, v in make_batch(batches[state["pos"]], state["step"]).items()}
+                with cast():
+                    # an ssl object with includes_supervised=True computes the supervised term itself (e.g. UDA's TSA)
+                    own = ssl is not None and getattr(ssl, "includes_supervised", False)
+                    loss = torch.zeros((), device=acc.device) if own else loss_of(model, b)
+                    logs = {}
+                    if ssl is not None:  # unlabeled batch chosen from the step, so a resume sees the same one
+                        ub = _unlabeled_batch(enc_u, tc.batch_size * mu, tc.seed, state["step"], pad,
+                                              acc.device) if uses_u else None
+                        l_u, ulogs = ssl.loss(model, b, ub, state["step"])
+                        loss = loss + l_u
+                        logs.update(ulogs)
+                    logs["train/loss"] = loss.item()
+                if not math.isfinite(logs["train/loss"]):  # the weights would turn to NaN: a model that predicts
+                    # nothing
+                    from .errors import DivergedError
 
-                raise DivergedError(f"{out}: the training loss is {logs['train/loss']} at step {state['step'] + 1} "
-                                    f"(lr {sched.get_last_lr()[0]:.3g}): the run diverged; lower train.lr (now "
-                                    f"{tc.lr:g}) and start it again (--overwrite)")
-            acc.backward(loss)
-            if adversarial is not None:  # its extra forwards under the same autocast as the clean one
-                logs.update(adversarial.step(model, b, lambda m, bb: _autocast(cast, loss_of, m, bb), acc.backward))
-            if tc.max_grad_norm:
-                acc.clip_grad_norm_(model.parameters(), tc.max_grad_norm)
-            opt.step()
-            sched.step()
-            opt.zero_grad(set_to_none=True)
-            state["step"] += 1
-            state["pos"] += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{logs['train/loss']:.4f}")
-            logger.log({**logs, "train/lr": sched.get_last_lr()[0]}, state["step"])
-            if kill_at and state["step"] == kill_at:
-                os.kill(os.getpid(), 9)
-            stop = False
-            if evaluate is not None and tc.eval_every and state["step"] % tc.eval_every == 0:
-                stop = dev_eval()
-            if tc.save_every and state["step"] % tc.save_every == 0:
-                checkpoint()
-            if stop or state["step"] >= total:
-                state["done"] = True
-                break
-        if not state["done"]:
-            state["epoch"] += 1
-            state["pos"] = 0
-            if evaluate is not None and not tc.eval_every and dev_eval():
-                state["done"] = True
-            if tc.save_every:  # save_every=0: no resumable checkpoints (benchmarks)
-                checkpoint()
+                    raise DivergedError(f"{out}: the training loss is {logs['train/loss']} at step {state['step'] + 1} "
+                                        f"(lr {sched.get_last_lr()[0]:.3g}): the run diverged; lower train.lr (now "
+                                        f"{tc.lr:g}) and start it again (--overwrite)")
+                acc.backward(loss)
+                if adversarial is not None:  # its extra forwards under the same autocast as the clean one
+                    logs.update(adversarial.step(model, b, lambda m, bb: _autocast(cast, loss_of, m, bb), acc.backward))
+                if tc.max_grad_norm:
+                    acc.clip_grad_norm_(model.parameters(), tc.max_grad_norm)
+                opt.step()
+                sched.step()
+                opt.zero_grad(set_to_none=True)
+                state["step"] += 1
+                state["pos"] += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{logs['train/loss']:.4f}")
+                logger.log({**logs, "train/lr": sched.get_last_lr()[0]}, state["step"])
+                if kill_at and state["step"] == kill_at:
+                    os.kill(os.getpid(), 9)
+                stop = False
+                if evaluate is not None and tc.eval_every and state["step"] % tc.eval_every == 0:
+                    stop = dev_eval()
+                if tc.save_every and state["step"] % tc.save_every == 0:
+                    checkpoint()
+                if stop or state["step"] >= total:
+                    state["done"] = True
+                    break
+            if not state["done"]:
+                state["epoch"] += 1
+                state["pos"] = 0
+                if evaluate is not None and not tc.eval_every and dev_eval():
+                    state["done"] = True
+                if tc.save_every:  # save_every=0: no resumable checkpoints (benchmarks)
+                    checkpoint()
     bar.close()
     if evaluate is not None and (not state["history"] or state["history"][-1]["step"] != state["step"]):
         dev_eval()
