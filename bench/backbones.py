@@ -116,7 +116,7 @@ def train_config(epochs: int, seed: int, a):
     from lowdata.config import TrainConfig
 
     return TrainConfig(epochs=epochs, batch_size=8, lr=5e-5, head_lr=1e-3, patience=0, seed=seed, progress=False,
-                       report_to=[], save_every=0, bf16=not a.fp32)
+                       report_to=[], save_every=0, bf16=not a.fp32, fast_dropout=not a.torch_dropout)
 
 
 DISTILL_MU = 4  # with --distill-steps 300 (fixed before any run, no dev): ~5 passes over the 2,000-text pool
@@ -211,6 +211,8 @@ def main():
     ap.add_argument("--distill-steps", type=int, default=300, help="distill-<backbone>: the student's steps")
     ap.add_argument("--fp32", action="store_true", help="train in float32 also where the hardware has native bf16 "
                     "(train.bf16=false; the default trains under bf16 autocast there)")
+    ap.add_argument("--torch-dropout", action="store_true", help="torch's own dropout in training "
+                    "(train.fast_dropout=false; the default draws CPU dropout masks with numpy: lowdata.dropout)")
     ap.add_argument("--embed-bf16", action="store_true", help="the frozen methods' sentence vectors under bf16 "
                     "autocast where the hardware runs it natively (model.embed_bf16; float32 by default)")
     a = ap.parse_args()
@@ -238,7 +240,8 @@ def main():
                                         "test_sample": a.test_sample, "commit": COMMIT,
                                         # the library trains in float32 (its use_amp is off) whatever --fp32 says
                                         "bf16": bf16_used(res, not a.fp32 and method != "setfit_lib"),
-                                        "embed_bf16": bf16_used(res, a.embed_bf16)}
+                                        "embed_bf16": bf16_used(res, a.embed_bf16),
+                                        "fast_dropout": not a.torch_dropout}
                     save_results(path, res)
                     print(f"{key}: {acc:.4f} ({time.time() - t0:.0f}s)", flush=True)
     print(f"\nTrue few-shot (no dev). Test: a fixed draw of {a.test_sample}; graph methods' pool: {a.unlabeled} "

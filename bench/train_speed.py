@@ -9,11 +9,14 @@ Each side is timed end to end on the same work: load the backbone, tokenize, tra
 Order alternates over `--repeats` so neither side always runs on a warm cache; each side's best (minimum) time
 is used, the usual way to keep a busy machine's noise out of a timing. Both loops run in float32 and, where the
 hardware has native bf16 (lowdata.hardware.bf16_fast), again under bf16 autocast (lowdata's default there, the
-Trainer's `bf16=True`): the same-precision ratios and the each-at-its-default ratio are printed. Writes JSON.
+Trainer's `bf16=True`): the same-precision ratios and the each-at-its-default ratio are printed. A third side,
+lowdata with torch's own dropout (train.fast_dropout=false), shows what lowdata.dropout's numpy-drawn masks and
+CPU attention-with-dropout add, in the same run. Writes JSON.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import tempfile
 import time
@@ -23,13 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DATA, RESULTS, machine, precision_label, precision_ratios, print_ratios, save_results  # noqa: E402
 
 
-def lowdata_side(data, a, out, bf16):
+def lowdata_side(data, a, out, bf16, fast_dropout=True):
     from lowdata.config import Config, ModelConfig, TrainConfig
     from lowdata.methods.finetune import run
 
     cfg = Config(model=ModelConfig(name=a.model, max_length=a.max_length),
                  train=TrainConfig(max_steps=a.steps, batch_size=a.batch_size, lr=5e-5, warmup_ratio=0.1,
-                                   progress=False, report_to=[], save_every=0, patience=0, bf16=bf16),
+                                   progress=False, report_to=[], save_every=0, patience=0, bf16=bf16,
+                                   fast_dropout=fast_dropout),
                  output_dir=out)
     t0 = time.perf_counter()
     run(cfg, {"train": data, "dev": None, "test": None, "unlabeled": None})
@@ -91,8 +95,9 @@ def main():
     # each loop in float32, and under bf16 autocast where the hardware runs it natively (lowdata's default there;
     # the Trainer's default is float32 everywhere, bf16=True its opt-in)
     precisions = [False, True] if fast else [False]
-    sides = {(name, p): (fn, p) for name, fn in (("lowdata", lowdata_side), ("trainer", trainer_side))
-             for p in precisions}
+    torch_dropout = functools.partial(lowdata_side, fast_dropout=False)
+    sides = {(name, p): (fn, p) for name, fn in (("lowdata", lowdata_side), ("trainer", trainer_side),
+                                                 ("lowdata torch-dropout", torch_dropout)) for p in precisions}
     times = {k: [] for k in sides}
     for r in range(a.repeats):
         order = list(sides) if r % 2 == 0 else list(sides)[::-1]
@@ -104,6 +109,9 @@ def main():
     ex = a.steps * a.batch_size
     rate = {k: ex / min(v) for k, v in times.items()}
     ratios = precision_ratios(rate, fast)
+    for p in precisions:  # what lowdata.dropout's numpy-drawn masks add, in the same run
+        ratios[f"{'bf16 autocast' if p else 'float32'}, both, lowdata with torch's dropout"] = \
+            rate[("lowdata torch-dropout", p)] / rate[("trainer", p)]
     print(f"\nSST-2 ({len(data)} sentences), {a.model}, batch {a.batch_size}, {a.steps} steps, max_length "
           f"{a.max_length}, {'GPU' if a.gpu else 'CPU'} (native bf16: {fast}); best of {a.repeats}\n")
     print("| loop | precision | seconds | examples/s |\n|---|---|---:|---:|")
