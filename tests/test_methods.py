@@ -87,7 +87,7 @@ def test_method_contract(name, tiny_model, toy_files, tmp_path, monkeypatch):
 
 def test_no_import_cycle_and_the_loop_knows_no_method():
     """scripts/import_graph.py over src/lowdata: no cycle among lowdata's modules (deferred imports counted), and
-    the loop imports only batching, errors, hardware, logging and run-directory helpers."""
+    the loop imports only batching, dropout, errors, hardware, logging and run-directory helpers."""
     import importlib.util
     from pathlib import Path
 
@@ -101,8 +101,8 @@ def test_no_import_cycle_and_the_loop_knows_no_method():
     for a, b, _, _ in edges:
         graph[a].add(b)
     assert ig.cycles(graph) == []
-    assert graph["lowdata.loop"] <= {"lowdata.batching", "lowdata.errors", "lowdata.hardware", "lowdata.loggers",
-                                       "lowdata.runs"}
+    assert graph["lowdata.loop"] <= {"lowdata.batching", "lowdata.dropout", "lowdata.errors", "lowdata.hardware",
+                                       "lowdata.loggers", "lowdata.runs"}
     assert not any(m.startswith("lowdata.methods") for m in graph["lowdata.ssl"] | graph["lowdata.loop"])
     # the checker finds a cycle when there is one
     assert ig.cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == [["a", "b", "c"]]

@@ -19,7 +19,8 @@ Extension points are arguments, not hooks:
                                            means its loss already holds the supervised term
   adversarial.step(model, batch, loss_fn, backward) -> logs      after the main backward, before clipping
                                            (FGM/PGD/FreeLB: lowdata.robust.adversarial)
-It imports only batching, hardware, logging and run-directory helpers; the methods that call it live in lowdata.methods.
+It imports only batching, dropout, hardware, logging and run-directory helpers; the methods that call it live in
+lowdata.methods.
 """
 from __future__ import annotations
 
