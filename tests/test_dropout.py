@@ -81,5 +81,11 @@ def test_cpu_dropout_swaps_and_restores_and_leaves_eval_alone(tiny_model):
         assert m.encoder.encoder.layer[0].attention.self.query.weight.grad.abs().sum() > 0
     assert m.encoder.config._attn_implementation == "sdpa"
     assert not any(isinstance(x, D.Dropout) for x in m.modules())
+    try:  # a run that fails inside the block (a diverged loss, a kill) leaves the model as it was
+        with D.cpu_dropout(m):
+            raise RuntimeError("diverged")
+    except RuntimeError:
+        pass
+    assert m.encoder.config._attn_implementation == "sdpa" and type(m.dropout) is nn.Dropout
     with D.cpu_dropout(m, "cuda"):  # off CPU nothing is swapped
         assert type(m.dropout) is nn.Dropout and m.encoder.config._attn_implementation == "sdpa"

@@ -127,20 +127,20 @@ def cpu_dropout(model: nn.Module, device_type: str = "cpu"):
         yield model
         return
     swapped, configs = [], []
-    for parent in model.modules():
-        for name, child in list(parent.named_children()):
-            if type(child) is nn.Dropout:
-                swapped.append((parent, name, child))
-                setattr(parent, name, Dropout(child.p, child.inplace).train(child.training))
-    for m in model.modules():
-        cfg = getattr(m, "config", None)
-        if getattr(cfg, "_attn_implementation", None) == "sdpa" and all(c is not cfg for c in configs):
-            configs.append(cfg)
-    if configs:
-        _register()
-        for cfg in configs:
+    try:  # whatever fails half-way, the finally below puts back what was swapped
+        for parent in model.modules():
+            for name, child in list(parent.named_children()):
+                if type(child) is nn.Dropout:
+                    swapped.append((parent, name, child))
+                    setattr(parent, name, Dropout(child.p, child.inplace).train(child.training))
+        found = [getattr(m, "config", None) for m in model.modules()]
+        found = [c for i, c in enumerate(found) if getattr(c, "_attn_implementation", None) == "sdpa"
+                 and all(c is not o for o in found[:i])]
+        if found:
+            _register()
+        for cfg in found:
             cfg._attn_implementation = NAME
-    try:
+            configs.append(cfg)
         yield model
     finally:
         for parent, name, child in swapped:
