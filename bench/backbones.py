@@ -241,7 +241,7 @@ def main():
                                         # the library trains in float32 (its use_amp is off) whatever --fp32 says
                                         "bf16": bf16_used(res, not a.fp32 and method != "setfit_lib"),
                                         "embed_bf16": bf16_used(res, a.embed_bf16),
-                                        "fast_dropout": not a.torch_dropout}
+                                        "fast_dropout": not a.torch_dropout and method != "setfit_lib"}
                     save_results(path, res)
                     print(f"{key}: {acc:.4f} ({time.time() - t0:.0f}s)", flush=True)
     print(f"\nTrue few-shot (no dev). Test: a fixed draw of {a.test_sample}; graph methods' pool: {a.unlabeled} "
