@@ -192,7 +192,7 @@ def fit(tc, out: str, model, enc, acc, *, pad: int = 0, lens=None, make_batch=No
     mu, uses_u = getattr(ssl, "mu", 1), enc_u is not None
     kill_at = int(os.environ.get("LOWDATA_TEST_KILL_AT_STEP", "0"))  # fault injection for the resume test
     fast = cpu_dropout(raw, acc.device.type) if tc.fast_dropout else nullcontext()
-    with fast:  # numpy-drawn dropout masks on CPU (lowdata.dropout), restored before anything is saved
+    with fast:  # numpy-drawn dropout masks on CPU (lowdata.dropout); put back on exit (state dicts never change)
         model.train()
         while not state["done"] and (tc.max_steps or state["epoch"] < tc.epochs):
             batches = bucket_batches(lens, tc.batch_size, tc.seed, state["epoch"])
@@ -211,8 +211,7 @@ def fit(tc, out: str, model, enc, acc, *, pad: int = 0, lens=None, make_batch=No
                         loss = loss + l_u
                         logs.update(ulogs)
                     logs["train/loss"] = loss.item()
-                if not math.isfinite(logs["train/loss"]):  # the weights would turn to NaN: a model that predicts
-                    # nothing
+                if not math.isfinite(logs["train/loss"]):  # NaN weights ahead: a model that predicts nothing
                     from .errors import DivergedError
 
                     raise DivergedError(f"{out}: the training loss is {logs['train/loss']} at step {state['step'] + 1} "
