@@ -441,6 +441,43 @@ def test_trajectory_buys_labels_only_as_it_goes():
         trajectory(X, y, [6], "mc_dropout", 0, 3)
 
 
+def test_study_buys_at_extra_batch_boundaries_without_training_there(tiny_model, toy_files, tmp_path, monkeypatch):
+    """acquisition.buy_at: the loop closes a batch at 2 per class (cold start), then margin buys the rest of 4 per
+    class; only the 4-per-class cells are trained, and a resumed study with other boundaries is refused."""
+    from lowdata.config import ConfigError, to_dict
+    from lowdata.studies.study import load_study, run_study
+
+    from .conftest import tiny_cfg
+
+    monkeypatch.setenv("LOWDATA_CACHE", str(tmp_path / "cache"))
+    base = to_dict(tiny_cfg(tiny_model, toy_files, "unused"))
+    base["data"]["dev"] = None
+    base["ssl"]["method"] = "frozen_lr"
+    st = {"base": base, "budgets": [4], "seeds": [0], "methods": {"lr": {}}, "baseline": "lr",
+          "acquisition": {"strategies": ["random", "margin"], "buy_at": [2]}, "output_dir": str(tmp_path / "study")}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(st))
+    res = run_study(load_study(str(tmp_path / "s.yaml")))
+    assert res["cells"] == 2 and sorted(os.listdir(tmp_path / "study" / "cells")) == ["lr@margin-4-0",
+                                                                                      "lr@random-4-0"]
+    tr = json.load(open(tmp_path / "study" / "acquisition" / "margin-0.json"))
+    assert [s["total"] for s in tr["steps"]] == [4, 8] and tr["buy_at"] == [2]
+    assert [s["strategy"] for s in tr["steps"]] == ["typiclust", "margin"]  # the cold start, then margin
+    plain = {**st, "acquisition": {"strategies": ["random", "margin"]}, "output_dir": str(tmp_path / "plain")}
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(plain))
+    run_study(load_study(str(tmp_path / "p.yaml")))
+    one = json.load(open(tmp_path / "plain" / "acquisition" / "margin-0.json"))
+    assert [s["strategy"] for s in one["steps"]] == ["typiclust"] and "buy_at" not in one  # one batch, no margin
+    os.remove(tmp_path / "plain" / "study.spec.json")  # the trajectory itself says how it was bought
+    (tmp_path / "plain" / "acquisition" / "margin-0.json").write_text(json.dumps(tr))
+    with pytest.raises(ConfigError, match=r"margin-0.json: bought with acquisition.buy_at \[2\], the study now "
+                                          r"means \[\]"):
+        run_study(load_study(str(tmp_path / "p.yaml")))
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({**st, "acquisition": {"strategies": ["random"],
+                                                                             "buy_at": [0]}}))
+    with pytest.raises(ConfigError, match=r"bad.yaml: acquisition.buy_at: expected a list of integers >= 1"):
+        load_study(str(tmp_path / "bad.yaml"))
+
+
 def test_curve_study_with_an_acquisition_axis(tiny_model, toy_files, tmp_path, monkeypatch):
     from lowdata.config import to_dict
     from lowdata.studies.study import load_study, run_study, write_report

@@ -85,7 +85,8 @@ def check_trajectory(path: str, acquisition: dict) -> None:
                           f"again") from None
     # balance never applies to random, the control (simulate.py); a strategy that needs no labels never used its
     # cold start, so its rows are the same whatever the setting
-    want = {"balance": (bool(acquisition["balance"]) and tr["strategy"] != "random", False)}
+    want = {"balance": (bool(acquisition["balance"]) and tr["strategy"] != "random", False),
+            "buy_at": (sorted(acquisition.get("buy_at") or []), [])}  # other batch boundaries buy other rows
     if used_cold_start:
         want["cold_start"] = (acquisition["cold_start"], "random")  # (now, what a file without the key was bought with)
     for key, (now, default) in want.items():
