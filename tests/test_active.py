@@ -445,7 +445,7 @@ def test_study_buys_at_extra_batch_boundaries_without_training_there(tiny_model,
     """acquisition.buy_at: the loop closes a batch at 2 per class (cold start), then margin buys the rest of 4 per
     class; only the 4-per-class cells are trained, and a resumed study with other boundaries is refused."""
     from lowdata.config import ConfigError, to_dict
-    from lowdata.studies.study import load_study, run_study
+    from lowdata.studies.study import load_study, run_study, write_report
 
     from .conftest import tiny_cfg
 
@@ -456,7 +456,9 @@ def test_study_buys_at_extra_batch_boundaries_without_training_there(tiny_model,
     st = {"base": base, "budgets": [4], "seeds": [0], "methods": {"lr": {}}, "baseline": "lr",
           "acquisition": {"strategies": ["random", "margin"], "buy_at": [2]}, "output_dir": str(tmp_path / "study")}
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(st))
-    res = run_study(load_study(str(tmp_path / "s.yaml")))
+    s = load_study(str(tmp_path / "s.yaml"))
+    res = run_study(s)
+    assert "batches also close at [2] labels per class (no cells there)" in write_report(s, res)[0]
     assert res["cells"] == 2 and sorted(os.listdir(tmp_path / "study" / "cells")) == ["lr@margin-4-0",
                                                                                       "lr@random-4-0"]
     tr = json.load(open(tmp_path / "study" / "acquisition" / "margin-0.json"))

@@ -22,6 +22,7 @@ study.yaml:
       cold_start: typiclust                 # the first batch of a strategy that needs labels (simulate.py)
       balance: false                        # spread each batch over the surrogate's predicted classes
       backbone: null                        # the vectors strategies see (default: the base config's model.name)
+      buy_at: [4]                           # optional: also close a batch here (labels per class), no cell trained
 
 The store (studies/store.py) is SQLite at `output_dir/study.db`, or PostgreSQL for several machines: a worker
 claims the next pending cell in a transaction, so `--workers N` processes (on any number of machines with a
@@ -58,7 +59,7 @@ class Study:
     output_dir: str = "runs/study"
     store: str | None = None            # None: SQLite at output_dir/study.db; or postgresql://... (several machines)
     name: str | None = None             # the study's key in a shared store (default: output_dir's last part)
-    acquisition: dict | None = None     # strategies / cold_start / balance / backbone (see the module docstring)
+    acquisition: dict | None = None     # strategies / cold_start / balance / backbone / buy_at (module docstring)
 
 
 ACQUISITION_KEYS = ("strategies", "cold_start", "balance", "backbone", "buy_at")
@@ -506,7 +507,8 @@ def write_report(st: Study, res: dict) -> tuple[str, str]:
         a = st.acquisition
         acq = ["", f"Acquisition: the first batch of a strategy that needs labels by `{a['cold_start']}`; class "
                f"balance {'on (not for random, the control)' if a['balance'] else 'off'}; the strategies see "
-               f"`{a['backbone'] or 'the base model'}`'s vectors."]
+               f"`{a['backbone'] or 'the base model'}`'s vectors" + (f"; batches also close at {a['buy_at']} labels "
+               f"per class (no cells there)." if a.get("buy_at") else ".")]
     lines = [f"# Learning-curve study: {st.output_dir}", "",
              f"{res['cells']} cells ({res.get('seconds', 0) / 60:.1f} min of cell time); baseline `{res['baseline']}`",
              *acq, "", "Test score per label budget (" + ("labels x classes in all, bought by the strategy after @"
