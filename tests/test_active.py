@@ -469,6 +469,18 @@ def test_study_buys_at_extra_batch_boundaries_without_training_there(tiny_model,
     run_study(load_study(str(tmp_path / "p.yaml")))
     one = json.load(open(tmp_path / "plain" / "acquisition" / "margin-0.json"))
     assert [s["strategy"] for s in one["steps"]] == ["typiclust"] and "buy_at" not in one  # one batch, no margin
+    # budgets grown past the stored batches: the trajectories are extended, their bought rows kept as they were
+    grown = {**plain, "budgets": [4, 8]}
+    (tmp_path / "g.yaml").write_text(yaml.safe_dump(grown))
+    res = run_study(load_study(str(tmp_path / "g.yaml")))
+    longer = json.load(open(tmp_path / "plain" / "acquisition" / "margin-0.json"))
+    assert longer["chosen"][:8] == one["chosen"] and len(longer["chosen"]) == 16
+    assert json.load(open(tmp_path / "plain" / "cells" / "lr@margin-8-0" / "metrics.json"))["n_train"] == 16
+    inside = {**plain, "budgets": [3, 4, 8]}  # a boundary inside the bought batches would change later rows
+    (tmp_path / "i.yaml").write_text(yaml.safe_dump(inside))
+    with pytest.raises(ConfigError, match=r"-0.json: bought in batches ending at \[8, 16\] labels; this "
+                                          r"study's budgets need \[6, 8, 16\]"):
+        run_study(load_study(str(tmp_path / "i.yaml")))
     os.remove(tmp_path / "plain" / "study.spec.json")  # the trajectory itself says how it was bought
     (tmp_path / "plain" / "acquisition" / "margin-0.json").write_text(json.dumps(tr))
     with pytest.raises(ConfigError, match=r"margin-0.json: bought with acquisition.buy_at \[2\], the study now "

@@ -161,15 +161,26 @@ def _trajectory_path(st: Study, strategy: str, seed) -> str:
 
 
 def acquire(st: Study) -> None:
-    """Compute (or find on disk) every strategy x seed trajectory of the study, before any cell runs."""
+    """Compute (or find on disk) every strategy x seed trajectory of the study, before any cell runs. A study whose
+    budgets grew past a stored trajectory's last batch extends it (bought again in full: the rows up to its old end
+    are the same, and that is checked); a new boundary inside the stored batches would change the rows bought after
+    it, so that is refused."""
     from ..active.simulate import trajectory
+    from ..config import ConfigError
     from ..data.splits import load_splits
     from ..runs import write_json
     from ..ssl.embedding import cached_embed
     from .spec import check_trajectory
 
     base = cell_config(st, f"{next(iter(st.methods))}@random", "full", 0)
-    todo = []
+    train = load_splits(base.data, seed=0)["train"]
+    if train.task != "classify":
+        raise ConfigError("study acquisition is for classification")
+    names = train.label_set()
+    extra = st.acquisition.get("buy_at") or []
+    totals = sorted({int(b) * len(names) for b in [*st.budgets, *extra] if str(b) != "full"})
+    want = sorted({min(t, len(train)) for t in totals})  # what the loop's steps end at (simulate.trajectory)
+    todo, before = [], {}
     for s in st.acquisition["strategies"]:
         for seed in st.seeds:
             p = _trajectory_path(st, s, seed)
@@ -177,24 +188,36 @@ def acquire(st: Study) -> None:
                 todo.append((s, seed))
                 continue
             check_trajectory(p, st.acquisition)
+            with open(p, encoding="utf-8") as f:
+                old = json.load(f)
+            ends = [step["total"] for step in old.get("steps", [])]
+            if not ends:  # a file without its batches recorded: usable only as far as it goes
+                if len(old["chosen"]) < want[-1]:
+                    raise ConfigError(f"{p}: holds {len(old['chosen'])} bought rows and no record of its batches; "
+                                      f"this study's budgets need {want[-1]}: use a new output_dir")
+                continue
+            upto = min(ends[-1], want[-1])  # where both reach: the batches there must be the same
+            if [e for e in ends if e <= upto] != [w for w in want if w <= upto]:
+                raise ConfigError(f"{p}: bought in batches ending at {ends} labels; this study's budgets need "
+                                  f"{want}: a boundary inside the bought batches would change the rows bought after "
+                                  f"it: use a new output_dir")
+            if want[-1] > ends[-1]:
+                todo.append((s, seed))
+                before[(s, seed)] = old["chosen"]
     if not todo:
         return
-    train = load_splits(base.data, seed=0)["train"]
-    if train.task != "classify":
-        from ..config import ConfigError
-
-        raise ConfigError("study acquisition is for classification")
-    names = train.label_set()
     y = np.array([names.index(v) for v in train.labels])
     X = cached_embed(train.texts, st.acquisition["backbone"] or base.model.name, base.model.max_length,
                      base.model.embed_bf16)
-    extra = st.acquisition.get("buy_at") or []
-    totals = sorted({int(b) * len(names) for b in [*st.budgets, *extra] if str(b) != "full"})
     os.makedirs(os.path.join(st.output_dir, "acquisition"), exist_ok=True)
     for s, seed in todo:
         t0 = time.time()
         tr = trajectory(X, y, totals, s, int(seed), len(names), st.acquisition["cold_start"],
                         bool(st.acquisition["balance"]))
+        old = before.get((s, seed))
+        if old is not None and tr["chosen"][:len(old)] != old:
+            raise ConfigError(f"{_trajectory_path(st, s, seed)}: extending it bought other rows than the stored "
+                              f"ones (the pool's vectors changed?): use a new output_dir")
         tr["seconds"] = round(time.time() - t0, 3)
         if extra:
             tr["buy_at"] = sorted(extra)
