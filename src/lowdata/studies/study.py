@@ -180,6 +180,8 @@ def acquire(st: Study) -> None:
     extra = st.acquisition.get("buy_at") or []
     totals = sorted({int(b) * len(names) for b in [*st.budgets, *extra] if str(b) != "full"})
     want = sorted({min(t, len(train)) for t in totals})  # what the loop's steps end at (simulate.trajectory)
+    if not want:  # no per-class budget: nothing to buy
+        return
     todo, before = [], {}
     for s in st.acquisition["strategies"]:
         for seed in st.seeds:
