@@ -443,7 +443,8 @@ def test_trajectory_buys_labels_only_as_it_goes():
 
 def test_study_buys_at_extra_batch_boundaries_without_training_there(tiny_model, toy_files, tmp_path, monkeypatch):
     """acquisition.buy_at: the loop closes a batch at 2 per class (cold start), then margin buys the rest of 4 per
-    class; only the 4-per-class cells are trained, and a resumed study with other boundaries is refused."""
+    class; only the 4-per-class cells are trained, and a resumed study with other boundaries is refused. Budgets grown
+    past the stored batches extend the trajectories; a boundary inside them is refused."""
     from lowdata.config import ConfigError, to_dict
     from lowdata.studies.study import load_study, run_study, write_report
 
@@ -472,7 +473,7 @@ def test_study_buys_at_extra_batch_boundaries_without_training_there(tiny_model,
     # budgets grown past the stored batches: the trajectories are extended, their bought rows kept as they were
     grown = {**plain, "budgets": [4, 8]}
     (tmp_path / "g.yaml").write_text(yaml.safe_dump(grown))
-    res = run_study(load_study(str(tmp_path / "g.yaml")))
+    run_study(load_study(str(tmp_path / "g.yaml")))
     longer = json.load(open(tmp_path / "plain" / "acquisition" / "margin-0.json"))
     assert longer["chosen"][:8] == one["chosen"] and len(longer["chosen"]) == 16
     assert json.load(open(tmp_path / "plain" / "cells" / "lr@margin-8-0" / "metrics.json"))["n_train"] == 16
