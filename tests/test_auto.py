@@ -614,3 +614,48 @@ def test_a_candidate_keeps_time_for_the_favourites_final_training_not_its_own():
     # prior_se keeps setfit+pl first unless another is ahead by more than one standard error: here it is not
     assert A._reserve(C, [ft, pl], [ft, pl], "prior_se", 32, 0) == pytest.approx(150.0)
     assert A._reserve(C, [ft, pl], [ft, pl], "argmax", 32, 0) == pytest.approx(30.0)  # the argmax favourite: ft
+
+
+def test_a_budget_that_ends_the_search_after_a_repeat_keeps_the_finished_repeats(tiny_model, toy_files, tmp_path,
+                                                                                  monkeypatch):
+    """A candidate priced out of repeat 2 used to be dropped from the search with its finished repeat: here the
+    best (fine-tuning) went, and a worse one won by running repeat 2 alone; where all were priced out, none was left
+    and auto failed with "no candidate fits" after the whole first repeat (TREC on mpnet, session 41: 25 minutes
+    lost). Now the budget ends the search: the candidates still in it are compared on the repeat they all finished,
+    and the winner is trained."""
+    from lowdata import methods
+
+    base = tiny_cfg(tiny_model, toy_files, tmp_path / "unused")
+    s = _splits(toy_files, pool=False)
+    recipes = (RECIPES[0], RECIPES[1], RECIPES[3])  # frozen C=1, frozen C=100, fine-tuning
+    real, calls = methods.train, []
+
+    def dies(cfg, splits, **kw):  # killed when the first repeat (3 candidates x 4 folds) is done
+        calls.append(cfg.output_dir)
+        if len(calls) == 13:
+            raise Killed("killed")
+        return real(cfg, splits, **kw)
+
+    monkeypatch.setattr(methods, "train", dies)
+    out = tmp_path / "auto"
+    with pytest.raises(Killed):
+        A.auto(base, s, str(out), backbones=(tiny_model,), budget_s=3600, k=4, repeats=2, recipes=recipes,
+               progress=False, worth=False, rule="argmax")
+    monkeypatch.setattr(methods, "train", real)
+    saved = json.loads((out / "auto.json").read_text())
+    assert len(saved["cells"]) == 12
+    # as on a slow machine: fine-tuning 100 s a fold, ahead; frozen 1 s a fold; 408 s spent of a 500 s budget, so
+    # repeat 2 fits for no candidate once fine-tuning's final training (~150 s) is kept
+    for key, c in saved["cells"].items():
+        name = key.split("|")[0]
+        c["seconds"] = 100.0 if name == "finetune" else 1.0
+        c["accuracy"] = {"finetune": 0.9, "frozen_lr C=1": 0.8}.get(name, 0.5)
+    (out / "auto.json").write_text(json.dumps(saved))
+    r = A.auto(base, s, str(out), backbones=(tiny_model,), budget_s=500, k=4, repeats=2, recipes=recipes,
+               progress=False, worth=False, rule="argmax", resume=True)
+    assert r["chosen"]["recipe"] == "finetune" and r["stopped_before_repeat"] == 2
+    assert "ended the search before repeat 2 of 2" in r["reason"]
+    rows = {c["recipe"]: c for c in r["candidates"]}
+    assert rows["finetune"]["repeats"] == 1 and rows["finetune"]["cv_accuracy"] == pytest.approx(0.9)
+    assert rows["frozen_lr C=1"]["status"] == "finalist" and rows["frozen_lr C=100"]["status"].startswith("halving")
+    assert (out / "final" / "model").exists() and "test" in r

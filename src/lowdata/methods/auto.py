@@ -35,6 +35,7 @@ import os
 import shutil
 import tempfile
 import time
+import types
 from dataclasses import dataclass
 
 import numpy as np
@@ -215,9 +216,10 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
         alive, dropped = list(cands), {}
         rank = {c: i for i, c in enumerate(cands)}
         reuse = os.path.join(out, "encoders")  # tuned encoders shared by the recipes of one fold, one repeat at a time
+        stop = None  # the repeat the budget stopped the search before (None: every repeat ran)
         for rung in range(repeats):
             queue, waiting = list(alive), set()
-            while queue:
+            while queue and stop is None:
                 r, b = queue.pop(0)
                 waiting.discard((r, b))
                 key0 = f"{r.name}|{b}"
@@ -244,6 +246,11 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
                         waiting.add((r, b))
                         queue.insert(j, (r, b))
                         continue
+                    if rung:  # it has finished repeats: the budget ends the search, and every candidate still in
+                        # it is compared on the repeats all of them finished (dropping them all for the next repeat
+                        # lost a 25-minute search: TREC on mpnet, session 41)
+                        stop = rung
+                        break
                     alive.remove((r, b))
                     dropped[key0] = f"budget: rung {rung} needs ~{need:.0f} s more"
                     continue
@@ -265,20 +272,24 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
                         cells.cells[key]["shared"] = True
                     cells.save()
             shutil.rmtree(reuse, ignore_errors=True)  # the next repeat's folds are new: its tunings are too
+            if stop is not None:
+                break
             if rung + 1 < repeats and len(alive) > 1:
                 alive, out_now = halve(cells, alive, preferred(alive, rule))
                 for r, b in out_now:
                     dropped[f"{r.name}|{b}"] = f"halving after repeat {rung + 1}"
         if not alive:
             raise ConfigError(f"lowdata auto: no candidate fits a budget of {budget_s:.0f} s; raise --budget")
-        win_r, win_b = choose(cells, cands, alive, rule)
+        scored = cells if stop is None else _upto(cells, stop)  # a stopped repeat's cells are not compared
+        win_r, win_b = choose(scored, cands, alive, rule)
         win_ex = _examples(win_r, len(train), len(pool) if pool is not None else 0)
-        final_est = _estimate(cells, f"{win_r.name}|{win_b}", win_r, win_b, win_ex) * 1.5
+        final_est = _estimate(scored, f"{win_r.name}|{win_b}", win_r, win_b, win_ex) * 1.5
         w = None
         if worth:
             ft = next((r for r in (recipes or RECIPES) if r.name == "finetune"),
                       next(r for r in RECIPES if r.name == "finetune"))
-            w = _worth(base, cells, ft, (win_r, win_b), train, y, plan, seed, clock, budget_s - final_est, progress)
+            w = _worth(base, cells, ft, (win_r, win_b), train, y, plan, seed, clock, budget_s - final_est, progress,
+                       _mean(scored, f"{win_r.name}|{win_b}"))
         _say(progress, f"auto: {win_r.name} on {win_b} wins; training it on all {len(train)} labels")
         t0 = time.time()
         cfg = _cfg(base, win_r, win_b, os.path.join(out, "final"))
@@ -287,7 +298,7 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
         final = train_method(cfg, {"train": train, "dev": None, "test": test,
                                    "unlabeled": pool if win_r.uses_pool else None},
                              resume=resume, overwrite=True)
-        result = _summary(cells, cands, dropped, (win_r, win_b), final, time.time() - t0, clock(), budget_s, k,
+        result = _summary(scored, cands, dropped, (win_r, win_b), final, time.time() - t0, clock(), budget_s, k,
                           len(train), test)
         result["pool"] = {"used": settings["pool"], "total": pool_total, "seed": seed}
         result["rule"], result["worth"] = rule, w
@@ -295,7 +306,7 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
         if distill_to:
             result["student"] = _distill(base, out, result, distill_to, train, pool, test, seed, resume, progress)
         if rule in ("one_se", "prior_se"):
-            top_r, top_b = choose(cells, cands, alive, "argmax")
+            top_r, top_b = choose(scored, cands, alive, "argmax")
             first = "the registry's order (cheapest and most regularised first)"
             top = _top(cands)
             if rule == "prior_se" and top:
@@ -303,7 +314,11 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
                          f"registry's (cheapest and most regularised first)")
             result["reason"] = (f"one-standard-error rule: the first candidate in {first} whose mean CV accuracy is "
                                 f"within one standard error (paired over shared folds) of the best mean, {top_r.name} "
-                                f"on {top_b} ({_mean(cells, f'{top_r.name}|{top_b}'):.4f})")
+                                f"on {top_b} ({_mean(scored, f'{top_r.name}|{top_b}'):.4f})")
+        if stop is not None:
+            result["stopped_before_repeat"] = stop + 1
+            result["reason"] += (f" (the budget ended the search before repeat {stop + 1} of {repeats}: every "
+                                 f"candidate still in it was compared on the {stop} repeat(s) they all finished)")
         cells.save(result=result)
         from .auto_report import write_reports
 
@@ -324,9 +339,10 @@ def _distill(base, out, result, backbone, train, pool, test, seed, resume, progr
                    lambda m: _say(progress, m))
 
 
-def _worth(base, cells, ft: Recipe, winner, train, y, plan, seed, clock, budget_s, progress) -> dict:
+def _worth(base, cells, ft: Recipe, winner, train, y, plan, seed, clock, budget_s, progress, win_acc) -> dict:
     """The winner's worth in labels versus plain fine-tuning on its backbone (methods/auto_worth.py), from extra
-    fine-tuning cells at fractions of the first repeat's folds; skipped, with the reason, when it does not fit."""
+    fine-tuning cells at fractions of the first repeat's folds; skipped, with the reason, when it does not fit.
+    win_acc: the winner's mean CV accuracy, as compared."""
     from . import auto_worth
 
     win_r, b = winner
@@ -349,7 +365,7 @@ def _worth(base, cells, ft: Recipe, winner, train, y, plan, seed, clock, budget_
             cells.save()
         points.append((len(tr), cells.cells[key]["accuracy"]))
     fold_size = int(round(np.mean([len(tr) for _, _, tr, _ in first])))
-    return auto_worth.estimate(points, fold_size, _mean(cells, f"{win_r.name}|{b}"), seed=seed)
+    return auto_worth.estimate(points, fold_size, win_acc, seed=seed)
 
 
 RULES = ("prior_se", "one_se", "argmax")
@@ -525,6 +541,12 @@ def _rung_eta(cells, alive, todo, train, pool, k) -> float:
         ex = _examples(r, len(train) * (k - 1) // k, len(pool) if pool is not None else 0, sh)
         total += sum(_estimate(cells, key0, r, b, ex, sh) for p in todo if f"{key0}|{p[0]}|{p[1]}" not in cells.cells)
     return total
+
+
+def _upto(cells, stop: int):
+    """A read-only view of the candidates' cells of repeats before `stop` (where the budget ended the search)."""
+    kept = {k: c for k, c in cells.cells.items() if k.split("|")[0] != "worth" and int(k.split("|")[2]) < stop}
+    return types.SimpleNamespace(cells=kept, rates=cells.rates)
 
 
 def _mean(cells, key0) -> float:
