@@ -486,14 +486,36 @@ def _estimate(cells, key0, r, backbone, examples, shared: bool = False) -> float
         return float(np.mean(done))
     if not r.tuned:
         return FROZEN_PRIOR_S
-    rates = _learnt(cells, backbone)
-    return examples * (float(np.mean(rates)) if rates else cells.rates[backbone])
+    pairs = r.name in PAIRED
+    rates = _learnt(cells, backbone, pairs)
+    if rates:
+        return examples * float(np.mean(rates))
+    if not pairs:
+        return examples * cells.rates[backbone]
+    # SetFit's pair steps as measured (auto_rate.py); once training cells have run, scaled by how far their learnt
+    # rate is from the measured steps' (this machine's cells against its steps: a GPU's fixed costs, a bad guess)
+    steps = _learnt(cells, backbone, False)
+    scale = float(np.mean(steps)) / cells.rates[backbone] if steps and cells.rates.get(backbone) else 1.0
+    return examples * cells.rates[_rate_key(r, backbone)] * scale
 
 
-def _learnt(cells, backbone: str) -> list:
-    """Seconds per training example of every finished tuned cell on this backbone."""
+# recipes whose examples are texts of SetFit pairs: priced by the pair steps' measured rate and their own kind's
+# cells, not by fine-tuning cells, whose fixed costs weigh on ~4x fewer examples (auto_rate.py)
+PAIRED = ("setfit", "setfit+pl")
+
+
+def _rate_key(r: Recipe, backbone: str) -> str:
+    """cells.rates' key for the measured rate a tuned recipe is first priced by: "<backbone>" for training steps,
+    "<backbone> pairs" for SetFit's contrastive steps."""
+    return f"{backbone} pairs" if r.name in PAIRED else backbone
+
+
+def _learnt(cells, backbone: str, pairs: bool = False) -> list:
+    """Seconds per training example of every finished tuned cell on this backbone of one kind: SetFit's pair tuning
+    (pairs; setfit+pl's cells that reuse a tuning, forward passes only, left out) or the rest."""
     return [c["seconds"] / c["examples"] for k, c in cells.cells.items()
-            if k.split("|")[1] == backbone and c.get("examples")]
+            if k.split("|")[1] == backbone and c.get("examples")
+            and (k.split("|")[0] in PAIRED and not c.get("shared")) == pairs]
 
 
 def _reserve(cells, cands, alive, rule, n: int, pool: int) -> float:
@@ -511,17 +533,23 @@ def _reserve(cells, cands, alive, rule, n: int, pool: int) -> float:
 
 
 def _measure_rates(cells, base, cands, more, texts, progress) -> None:
-    """cells.rates[b]: seconds per training example measured on this machine (auto_rate.py) for each backbone a
-    tuned candidate (or, in `more`, the worth's fine-tuning) may run on and no tuned cell has priced yet."""
+    """cells.rates[key]: seconds per training example measured on this machine (auto_rate.py) for each backbone a
+    tuned candidate (or, in `more`, the worth's fine-tuning) may run on, and apart for SetFit's pair steps where a
+    SetFit candidate may (_rate_key), unless a tuned cell of that kind has priced it already."""
     from . import auto_rate
 
-    for b in dict.fromkeys([b for r, b in cands if r.tuned] + list(more)):
-        if b in cells.rates or _learnt(cells, b):
+    ft = next(r for r in RECIPES if r.name == "finetune")
+    todo = {_rate_key(r, b): (r if r.name in PAIRED else ft, b) for r, b in cands if r.tuned}
+    todo.update({b: (ft, b) for b in more if b not in todo})
+    for key, (r, b) in todo.items():
+        pairs = r.name in PAIRED
+        if key in cells.rates or _learnt(cells, b, pairs):
             continue
-        _say(progress, f"auto: measuring this machine's training speed on {b}")
-        cfg = _cfg(base, next(r for r in RECIPES if r.name == "finetune"), b, os.path.dirname(cells.path))
-        cells.rates[b] = auto_rate.seconds_per_example(cfg, texts)
-        _say(progress, f"auto: {b}: {cells.rates[b]:.4f} s per training example")
+        kind = "SetFit pair" if pairs else "training"
+        _say(progress, f"auto: measuring this machine's {kind} speed on {b}")
+        cfg = _cfg(base, r, b, os.path.dirname(cells.path))
+        cells.rates[key] = auto_rate.seconds_per_example(cfg, texts, pairs=pairs)
+        _say(progress, f"auto: {b}: {cells.rates[key]:.4f} s per {kind} example")
         cells.save()
 
 

@@ -124,4 +124,5 @@ def _rates(rates) -> str:
     if not rates:
         return ""
     return (" Training speed measured on this machine before any tuned cell (what those were first priced by): " +
-            ", ".join(f"{b} {v * 1000:.1f} ms" for b, v in rates.items()) + " per example.")
+            ", ".join(f"{b.replace(' pairs', ' (SetFit pairs)')} {v * 1000:.1f} ms" for b, v in rates.items()) +
+            " per example.")
