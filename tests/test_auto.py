@@ -690,3 +690,30 @@ def test_a_budget_that_ends_the_search_after_a_repeat_keeps_the_finished_repeats
     assert rows["finetune"]["repeats"] == 1 and rows["finetune"]["cv_accuracy"] == pytest.approx(0.9)
     assert rows["frozen_lr C=1"]["status"] == "finalist" and rows["frozen_lr C=100"]["status"].startswith("halving")
     assert (out / "final" / "model").exists() and "test" in r
+
+
+def test_overwrite_starts_afresh(tiny_model, toy_files, tmp_path, monkeypatch):
+    """--overwrite used to read the stored cells as --resume does (their settings matched), so a rerun scored
+    nothing anew and a benchmark's wall clock timed only what was left (session 41)."""
+    from lowdata import methods
+
+    base = tiny_cfg(tiny_model, toy_files, tmp_path / "unused")
+    s, out = _splits(toy_files, pool=False), str(tmp_path / "auto")
+    kw = dict(backbones=(tiny_model,), budget_s=3600, k=2, repeats=1, recipes=RECIPES[:1], progress=False,
+              worth=False)
+    real, calls, killed = methods.train, [], []
+
+    def counted(cfg, splits, **k):
+        calls.append(cfg.output_dir)
+        if len(calls) == 3 and not killed:
+            killed.append(1)
+            raise Killed("killed")  # at the final training: both folds' cells are stored
+        return real(cfg, splits, **k)
+
+    monkeypatch.setattr(methods, "train", counted)
+    with pytest.raises(Killed):
+        A.auto(base, s, out, **kw)
+    assert len(json.loads((tmp_path / "auto" / "auto.json").read_text())["cells"]) == 2
+    calls.clear()
+    A.auto(base, s, out, overwrite=True, **kw)
+    assert len(calls) == 3  # afresh: both folds and the final training (reused, it was the final alone)

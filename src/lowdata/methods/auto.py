@@ -153,9 +153,10 @@ def _digest(base, cands) -> str:
 class Cells:
     """auto.json: every finished cell (recipe x backbone x repeat x fold), written atomically after each."""
 
-    def __init__(self, path: str, settings: dict):
+    def __init__(self, path: str, settings: dict, fresh: bool = False):
+        """fresh (--overwrite): the stored cells are not read; the first save replaces them."""
         self.path, self.settings, self.cells, self.rates = path, settings, {}, {}
-        if os.path.exists(path):
+        if os.path.exists(path) and not fresh:
             with open(path, encoding="utf-8") as f:
                 old = json.load(f)
             if old.get("settings") == settings:
@@ -209,7 +210,9 @@ def auto(base, splits: dict, out: str, *, backbones=("minilm",), budget_s: float
     runs.check(out, None, resume=resume, overwrite=overwrite)
     t_start = time.time()
     with runs.start(out, None, resume=resume, overwrite=overwrite, checkpoint=False):
-        cells = Cells(os.path.join(out, "auto.json"), settings)
+        # --overwrite starts afresh: its stored cells were reused as by --resume until session 41 (a rerun with
+        # other code re-scored nothing; a benchmark's "fresh" run timed only what was left)
+        cells = Cells(os.path.join(out, "auto.json"), settings, fresh=overwrite and not resume)
         spent = sum(c["seconds"] for c in cells.cells.values())
         clock = lambda: spent + time.time() - t_start  # noqa: E731  (time of this auto run, resumed parts included)
         _measure_rates(cells, base, cands, backbones if worth else (), train.texts, progress)
