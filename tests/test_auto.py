@@ -600,10 +600,10 @@ def test_the_first_tuned_cells_are_priced_by_the_measured_speed_kept_on_resume(t
 
 
 def test_setfit_is_priced_by_the_pair_steps_measured_apart(tiny_model, toy_files, tmp_path, monkeypatch):
-    """Priced at fine-tuning's rate (whose cells' fixed costs weigh on 4x fewer examples), SetFit-style on TREC's 96
-    labels on mpnet looked ~2x too dear for a 30-minute budget and was never tried (session 41). Each kind is
-    measured and priced apart: here pairs are cheap and fine-tuning slow, so SetFit-style runs and fine-tuning is
-    dropped for the budget."""
+    """A fine-tuning cell's fixed costs weigh on 4x fewer examples than a SetFit one's, so fine-tuning's rate
+    overprices SetFit (with a random measuring batch, SetFit-style on TREC's 96 labels on mpnet was priced out of a
+    30-minute budget it fits, session 41). Each kind is measured and priced apart: here pairs are cheap and
+    fine-tuning slow, so SetFit-style runs and fine-tuning is dropped for the budget."""
     from lowdata.methods import auto_rate
 
     asked = []

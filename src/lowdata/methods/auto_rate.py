@@ -17,10 +17,12 @@ where lengths vary (TREC on mpnet, 13 tokens on average, 34 at most: 0.055 again
 kind below). SetFit's contrastive steps are measured apart (pairs=True: contrastive.batch_size pairs, the cosine
 loss, seconds per text of a pair), and auto prices SetFit candidates by them and their own cells, not by the
 fine-tuning cells' learnt rate as such: an example costs the same in either kind's steps, but a fine-tuning cell's
-fixed costs (loading, evaluation) weigh on 4x fewer examples (TREC's 72-label folds: fine-tuning 0.044 s an
-example, SetFit-style ~0.027); the fine-tuning cells only scale the pair steps' rate by how far their learnt rate
-is from the measured steps' (a GPU's fixed costs). Priced both ways, SetFit-style on TREC's 96 labels on mpnet
-looked ~2x too dear for a 30-minute budget and was never tried (session 41), though it is the best recipe there.
+fixed costs (loading, evaluation) weigh on 4x fewer examples (TREC's 72-label folds on mpnet, session 41:
+fine-tuning cells 0.048 s an example, SetFit-style's 0.039); the fine-tuning cells only scale the pair steps' rate
+by how far their learnt rate is from the measured steps' (a GPU's fixed costs). On the random batch SetFit-style
+on TREC's 96 labels on mpnet was priced at ~290 s a fold (it takes ~230 s; the new measurement says ~200), which
+with the final training's reserve did not fit a 30-minute budget, and it was never tried, though it is the best
+recipe there.
 
 It measures the steps only, not a cell's loading, tokenizing, evaluation or the pool's encoding: on that CPU it
 came within the learnt rates (MiniLM 0.011 s, mpnet 0.047 s; session 35), on a GPU, where the steps are cheap, a
