@@ -553,18 +553,20 @@ def test_a_cells_time_is_estimated_from_its_own_cells_run_alike():
     assert alone == pytest.approx(2587 * 75 / 1920) and alone > 4 * 17  # shared cells (forward passes) left out
 
 
-def test_training_speed_is_measured_here_without_touching_the_runs_random_draws(tiny_model, toy_files, tmp_path):
+@pytest.mark.parametrize("pairs", [False, True])  # training steps; SetFit's pair steps
+def test_training_speed_is_measured_here_without_touching_the_runs_random_draws(tiny_model, toy_files, tmp_path,
+                                                                               pairs):
     import torch
 
     from lowdata.methods.auto_rate import seconds_per_example
 
     cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "unused")
     before = torch.get_rng_state()
-    rate = seconds_per_example(cfg, ["a short text", "another one, a little longer than the first"] * 10)
+    rate = seconds_per_example(cfg, ["a short text", "another one, a little longer than the first"] * 10, pairs=pairs)
     assert 0 < rate < 0.5  # the tiny model: well under a millisecond a text on any machine; 0.5 s is mpnet float32
     assert torch.equal(torch.get_rng_state(), before)
     with pytest.raises(ValueError, match="at least one text"):
-        seconds_per_example(cfg, [])
+        seconds_per_example(cfg, [], pairs=pairs)
 
 
 def test_the_first_tuned_cells_are_priced_by_the_measured_speed_kept_on_resume(tiny_model, toy_files, tmp_path,
@@ -616,17 +618,6 @@ def test_setfit_is_priced_by_the_pair_steps_measured_apart(tiny_model, toy_files
     rows = {c["recipe"]: c for c in r["candidates"]}
     assert sorted(asked) == [False, True] and r["rates"] == {tiny_model: 0.4, f"{tiny_model} pairs": 1e-4}
     assert rows["setfit"].get("cells") == 2 and rows["finetune"]["status"].startswith("budget")
-
-
-def test_the_pair_steps_speed_is_measured_without_touching_the_runs_random_draws(tiny_model, toy_files, tmp_path):
-    import torch
-
-    from lowdata.methods.auto_rate import seconds_per_example
-
-    cfg = tiny_cfg(tiny_model, toy_files, tmp_path / "unused")
-    before = torch.get_rng_state()
-    rate = seconds_per_example(cfg, ["a short text", "another one, a little longer than the first"] * 10, pairs=True)
-    assert 0 < rate < 0.5 and torch.equal(torch.get_rng_state(), before)
 
 
 def test_a_candidate_keeps_time_for_the_favourites_final_training_not_its_own():

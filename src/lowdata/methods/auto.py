@@ -90,7 +90,7 @@ def _examples(r: Recipe, n: int, pool: int, shared: bool = False) -> float:
     pooled = min(pool, FrozenConfig.pseudo_max_pool) / 3  # setfit+pl's pool through the tuned encoder, forward only
     if r.name in SHARES and shared:
         return pooled
-    if r.name in ("setfit", "setfit+pl"):  # 20 positive + 20 negative pairs per text, two texts a pair
+    if r.name in PAIRED:  # 20 positive + 20 negative pairs per text, two texts a pair
         return n * 20 * 2 * 2 + (pooled if r.uses_pool else 0)
     if r.name == "gcn_self_training":
         return 2 * 4 * (n + pool / 2)  # 2 rounds x 4 epochs over the labels and about half the pool
