@@ -550,6 +550,30 @@ def test_distill_student_learns_the_teachers_probabilities(tiny_model, toy_files
     assert {"ssl/kd_loss", "ssl/teacher_acc"} <= set(ea.Tags()["scalars"])
 
 
+def test_distill_teacher_pass_under_bf16_only_where_native(tiny_model, toy_files, tmp_path, monkeypatch):
+    """model.embed_bf16 puts the teacher's pass over the pool under bf16 autocast where bf16 is the hardware's fast
+    path, and leaves it in float32 where it would be emulated."""
+    import numpy as np
+
+    import lowdata.hardware as hw
+    from lowdata.config import Config
+    from lowdata.ssl import build_ssl
+    from lowdata.ssl.distill import Distill
+    from tests.conftest import save_random_model
+
+    teacher, _, _ = save_random_model(tiny_model, tmp_path / "teacher", labels=("pos", "neg"), scale=8.0, seed=5)
+    texts = [line.split("\t")[1] for line in (toy_files / "test.tsv").read_text().splitlines()]
+    p32 = Distill(teacher).teacher_probs(texts, ["pos", "neg"])
+    monkeypatch.setattr(hw, "bf16_fast", lambda device: False)
+    assert np.array_equal(Distill(teacher, bf16=True).teacher_probs(texts, ["pos", "neg"]), p32)
+    monkeypatch.setattr(hw, "bf16_fast", lambda device: True)
+    p16 = Distill(teacher, bf16=True).teacher_probs(texts, ["pos", "neg"])
+    assert not np.array_equal(p16, p32) and np.abs(p16 - p32).max() < 0.05, np.abs(p16 - p32).max()
+    cfg = Config()
+    cfg.ssl.method, cfg.ssl.teacher, cfg.model.embed_bf16 = "distill", teacher, True
+    assert build_ssl(cfg.ssl, None, cfg).bf16
+
+
 def test_distill_needs_a_teacher_over_the_same_labels(tiny_model, toy_files, tmp_path):
     from lowdata.errors import ConfigError
     from lowdata.methods import train

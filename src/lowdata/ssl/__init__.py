@@ -29,7 +29,8 @@ def build_ssl(sc, tokenizer, cfg):
     if m == "distill":
         from .distill import Distill
 
-        return Distill(sc.teacher, 1.0 if sc.T is None else sc.T, sc.weight, sc.mu, cfg.train.eval_batch_size)
+        return Distill(sc.teacher, 1.0 if sc.T is None else sc.T, sc.weight, sc.mu, cfg.train.eval_batch_size,
+                       bf16=cfg.model.embed_bf16)
     if m == "gan_bert":
         from .gan_bert import GanBert
 

@@ -9,9 +9,11 @@ large few-shot teacher into a small fast student.
 The student is fine-tuned on its labeled batch (the loop's cross-entropy) plus, each step, ssl.mu x batch_size pool
 texts: T^2 KL(p_teacher(T) || p_student(T)) with both softmaxes at temperature ssl.T (default 1), weighted by
 ssl.weight. The teacher is any lowdata classifier folder over the same labels (another backbone and tokenizer are
-fine: its probabilities are computed once, on the pool's raw texts, before training, in float32, and travel with
-the pool's encodings). Only the teacher's labels and the pool's texts are used: the teacher must have been trained
-on the same labels (no others), so a run stays within its label budget.
+fine: its probabilities are computed once, on the pool's raw texts, before training, and travel with the pool's
+encodings). That pass runs in float32, or under bf16 autocast with model.embed_bf16 where the hardware runs bf16
+natively (lowdata.hardware.bf16_fast; bench/teacher_pass.py times both). Only the teacher's labels and the pool's
+texts are used: the teacher must have been trained on the same labels (no others), so a run stays within its label
+budget.
 
 Deviation from SetFit's distillation: SetFit regresses the student's pair cosine similarities onto the teacher's and
 then fits the student's head on the teacher's predicted labels; here the student learns the teacher's class
@@ -27,14 +29,15 @@ import torch.nn.functional as F
 class Distill:
     uses_unlabeled = True
 
-    def __init__(self, teacher: str, T: float = 1.0, weight: float = 1.0, mu: int = 2, batch_size: int = 64):
+    def __init__(self, teacher: str, T: float = 1.0, weight: float = 1.0, mu: int = 2, batch_size: int = 64,
+                 bf16: bool = False):
         from ..errors import ConfigError
 
         if not teacher:
             raise ConfigError("ssl.method=distill needs ssl.teacher: the model/ folder of a trained lowdata "
                               "classifier over the same labels")
         self.teacher, self.T, self.weight, self.mu = teacher, T, weight, mu
-        self.batch_size = batch_size
+        self.batch_size, self.bf16 = batch_size, bf16
 
     def teacher_probs(self, texts: list[str], names: list[str]) -> np.ndarray:
         """(N, C) teacher class probabilities at temperature T over raw texts, columns in the order of `names` (the
@@ -43,6 +46,7 @@ class Distill:
         from ..batching import encode, predict_logits
         from ..data import TextData
         from ..errors import ConfigError
+        from ..hardware import bf16_fast
 
         model, tok, meta = TaskModel.load(self.teacher)
         if meta["task"] != "classify" or meta.get("multilabel"):
@@ -53,7 +57,8 @@ class Distill:
                               f"{list(names)}")
         device = "cuda" if torch.cuda.is_available() else "cpu"
         enc = encode(TextData(list(texts)), tok, None, meta["max_length"], warn=False)
-        logits = predict_logits(model.to(device), enc, tok.pad_token_id, self.batch_size, device,
+        cast = (lambda: torch.autocast(device, dtype=torch.bfloat16)) if self.bf16 and bf16_fast(device) else None
+        logits = predict_logits(model.to(device), enc, tok.pad_token_id, self.batch_size, device, autocast=cast,
                                 max_length=meta["max_length"])
         logits = logits[:, [meta["labels"].index(n) for n in names]]
         return torch.softmax(logits.float() / self.T, -1).numpy()
