@@ -119,6 +119,15 @@ def train_config(epochs: int, seed: int, a):
                        report_to=[], save_every=0, bf16=not a.fp32, fast_dropout=not a.torch_dropout)
 
 
+def teacher_config(mc, seed: int, a, out: str):
+    """The distill-<backbone> teacher (also bench/teacher_pass.py's): SetFit-style, 20 pairs a text, one epoch,
+    logistic head, the fixed recipe of train_config, in <out>."""
+    from lowdata.config import Config, ContrastiveConfig
+
+    return Config(model=mc, train=train_config(0, seed, a), contrastive=ContrastiveConfig(pairs=20, epochs=1),
+                  output_dir=out)
+
+
 DISTILL_MU = 4  # with --distill-steps 300 (fixed before any run, no dev): ~5 passes over the 2,000-text pool
 
 
@@ -131,12 +140,11 @@ def distill(teacher_backbone: str, mc, splits: dict, seed: int, a, out: str, gen
     next born-again generation; they also ensemble the generations, not done here); its accuracy is the row's."""
     import dataclasses
 
-    from lowdata.config import Config, ContrastiveConfig, SSLConfig
+    from lowdata.config import Config, SSLConfig
     from lowdata.methods.finetune import run
 
     tc = train_config(0, seed, a)
-    teacher = Config(model=dataclasses.replace(mc, name=teacher_backbone), train=tc,
-                     contrastive=ContrastiveConfig(pairs=20, epochs=1), output_dir=os.path.join(out, "teacher"))
+    teacher = teacher_config(dataclasses.replace(mc, name=teacher_backbone), seed, a, os.path.join(out, "teacher"))
     t = run(teacher, {**splits, "unlabeled": None})["test"]["accuracy"]
     student = Config(model=mc, train=dataclasses.replace(tc, max_steps=a.distill_steps),
                      ssl=SSLConfig(method="distill", teacher=os.path.join(out, "teacher", "model"), mu=DISTILL_MU),

@@ -7,7 +7,8 @@ ssl.method=distill computes the teacher's class probabilities over the whole poo
 step (lowdata.ssl.distill.Distill.teacher_probs); with an mpnet teacher on 2 CPU cores that pass is minutes. The
 teacher is bench/backbones.py's distill-<backbone> teacher (SetFit-style: 20 pairs a text, one epoch, logistic head;
 the k labels of the seed's sample, no dev), the pool its --unlabeled texts. Each precision is timed --repeats times
-in alternating order and its best (minimum) time kept, as bench/embed_speed.py does. Also printed: how often the
+in alternating order and its best (minimum) time kept, as bench/embed_speed.py does (a time includes loading the
+teacher's folder, as the pass does in a run). Also printed: how often the
 teacher's label (argmax) is the same under both, and the largest / mean change of a class probability: the soft
 targets the student learns. Without native bf16 (lowdata.hardware.bf16_fast) the two are the same computation, and
 the script says so. Writes bench/results/teacher_pass-<cpu|gpu>.json.
@@ -15,7 +16,6 @@ the script says so. Writes bench/results/teacher_pass-<cpu|gpu>.json.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 import tempfile
@@ -39,9 +39,9 @@ def main():
     a.fp32, a.torch_dropout = False, False  # backbones.train_config's switches: the bench's defaults
     import numpy as np
     import torch
-    from backbones import splits_for, train_config
+    from backbones import splits_for, teacher_config
 
-    from lowdata.config import Config, ContrastiveConfig, ModelConfig
+    from lowdata.config import ModelConfig
     from lowdata.hardware import bf16_fast
     from lowdata.methods.finetune import run
     from lowdata.ssl.distill import Distill
@@ -51,8 +51,7 @@ def main():
     fast = bf16_fast("cuda" if torch.cuda.is_available() else "cpu")
     with tempfile.TemporaryDirectory() as out:
         mc = ModelConfig(name=a.backbone, max_length=a.max_length)
-        teacher = Config(model=mc, train=train_config(0, a.seed, a), contrastive=ContrastiveConfig(pairs=20, epochs=1),
-                         output_dir=os.path.join(out, "teacher"))
+        teacher = teacher_config(mc, a.seed, a, os.path.join(out, "teacher"))
         t0 = time.perf_counter()
         acc = run(teacher, {**splits, "unlabeled": None})["test"]["accuracy"]
         print(f"teacher ({a.backbone} SetFit-style) test accuracy {acc:.4f} ({time.perf_counter() - t0:.0f}s)",
