@@ -416,3 +416,38 @@ def test_ner_windows_predict_every_word(tiny_model):
     assert len(recs[0]["pred"]) == 60 and rep["n"] == 2
     first = stitch(predict_logits(model, windows[:len(spans[0])], tok.pad_token_id), [spans[0]])[0]
     assert recs[0]["pred"] == [labels.names[i] for i in first.argmax(-1).tolist()]
+
+
+@pytest.mark.parametrize("name,text,expect", [
+    # JSON nested past Python's recursion limit: a RecursionError escaped the readers (a traceback, exit 1)
+    ("deep.jsonl", '{"text": ' + "[" * 5000 + "]" * 5000 + ', "label": "x"}\n',
+     ["deep.jsonl, line 1", "nested too deeply"]),
+    ("deep_array.json", "[" * 5000 + "]" * 5000, ["deep_array.json, line 1", "nested too deeply"]),
+    # `text,text,label`: the first 'text' column was taken silently
+    ("dup.csv", "text,text,label\na,b,pos\nc,d,neg\n", ["dup.csv, line 1", "'text' appears 2 times in the header"]),
+])
+def test_refused_with_file_and_line(name, text, expect, tiny_model, toy_files, tmp_path, capsys):
+    env = Env(tmp_path, tiny_model, toy_files)
+    before = snapshot(tmp_path)
+    assert main(_train_on(name, text)(env)) == 2
+    err = capsys.readouterr().err
+    assert all(s in err for s in expect), err
+    assert "Traceback" not in err
+    after = snapshot(tmp_path)
+    assert {k: v for k, v in after.items() if k != name} == before and not os.path.exists(tmp_path / "run")
+
+
+def test_rows_written_only_in_a_format_the_extension_names(toy_files, tmp_path, capsys):
+    """augment fell back to TSV for any other extension (`-o out.xlsx` held TSV; `--task ner -o x.jsonl` CoNLL)."""
+    src = str(toy_files / "train.tsv")
+    for out, task, expect in ((tmp_path / "a.xlsx", "classify", "'.xlsx' for classify data"),
+                              (tmp_path / "a.jsonl", "ner", "'.jsonl' for ner data (expected .conll")):
+        assert main(["augment", "-i", src, "-o", str(out), "--aug", "eda", "--task", task]) == 2
+        assert expect in capsys.readouterr().err and not out.exists()
+
+
+def test_a_bad_tag_in_a_tsv_names_its_line(toy_files, tmp_path, capsys):
+    """Reading a classification TSV as NER named the bad tag but not the file or line."""
+    src = str(toy_files / "train.tsv")
+    assert main(["augment", "-i", src, "-o", str(tmp_path / "a.conll"), "--aug", "eda", "--task", "ner"]) == 2
+    assert "train.tsv, line 1: bad tag" in capsys.readouterr().err

@@ -18,6 +18,7 @@ import json
 import os
 
 from ..data import DataError
+from ..data.schema import json_loads
 from .pool import text_id
 
 SIDE = ".lowdata.json"
@@ -90,7 +91,7 @@ def read_annotations(path: str) -> list[dict]:
             if not ln.strip():
                 continue
             try:
-                r = json.loads(ln)
+                r = json_loads(ln)
             except json.JSONDecodeError as e:
                 raise DataError(f"not valid JSON ({e.msg})", path, i) from None
             if not isinstance(r, dict):
@@ -101,7 +102,7 @@ def read_annotations(path: str) -> list[dict]:
                         "where": f"line {i}"})
     elif ext == ".json":
         try:
-            tasks = json.loads(raw)
+            tasks = json_loads(raw)
         except json.JSONDecodeError as e:
             raise DataError(f"not valid JSON ({e.msg})", path, e.lineno) from None
         if not isinstance(tasks, list):
@@ -138,11 +139,12 @@ def merge(annotated: str, labeled: str | None, out: str, *, batch: str | None = 
     """Write `out` = every row of `labeled` + the annotated rows. Fails (DataError naming file and line) on a row
     without id, a duplicate id, an id not in the batch, a text that does not match its id, an unknown label (unless
     new_labels), a text already labeled differently, and (unless partial) a batch id left unlabeled."""
-    from ..augment.run import write_rows
+    from ..augment.run import check_output_ext, write_rows
     from ..data import read
     from ..runs import output_file, write_text
 
     output_file(out, [p for p in (annotated, labeled, batch) if p], overwrite)
+    check_output_ext(out)
     side_path = (batch or annotated) + SIDE
     if not os.path.exists(side_path):
         raise DataError(f"no selection record {os.path.basename(side_path)} beside it (written by lowdata select; "

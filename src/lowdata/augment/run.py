@@ -67,6 +67,7 @@ def augment_file(inp: str, out: str, spec: str, n: int | None = None, seed: int 
         raise DataError("output is the input file; lowdata never overwrites its input", out)
     if os.path.exists(out) and not overwrite:
         raise FileExistsError(f"{out}: exists; pass --overwrite to replace it")
+    check_output_ext(out, task)
     if task == "multilabel":  # label sets travel as one "a,b" label column (lowdata.data.multilabel reads it back)
         from ..data.multilabel import read_multilabel
 
@@ -109,6 +110,20 @@ def _write_atomic(path: str, write) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+ROW_EXTS = (".tsv", ".csv", ".jsonl", ".json")  # what write_rows writes (and the readers read back by extension)
+TAG_EXTS = (".conll", ".bio", ".bmes", ".bioes", ".iob")
+
+
+def check_output_ext(path: str, task: str = "classify") -> None:
+    """Refuse an output whose extension write_rows / the CoNLL writer would not honour (it fell back to TSV silently:
+    `-o out.xlsx` held TSV, `--task ner -o out.jsonl` held CoNLL). Called before any work is done."""
+    ext = os.path.splitext(path)[1].lower()
+    ok = TAG_EXTS if task == "ner" else ROW_EXTS
+    if ext not in ok:
+        raise DataError(f"unknown output format {ext or '(no extension)'!r} for {task} data (expected "
+                        f"{', '.join(ok)})", path)
 
 
 def write_rows(f, path, rows):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .schema import DataError, TextData
+from .schema import DataError, TextData, json_loads
 
 
 @dataclass
@@ -114,7 +114,7 @@ def _read_jsonl(path, text_column, label_column, sep, names, encoding) -> MultiL
             if not ln.strip():
                 continue
             try:
-                rec = json.loads(ln)
+                rec = json_loads(ln)
             except json.JSONDecodeError as e:
                 raise DataError(f"invalid JSON ({e.msg}); expected one JSON object per line", path, no) from None
             if not isinstance(rec, dict) or not isinstance(rec.get(tkey), str):

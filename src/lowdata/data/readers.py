@@ -25,7 +25,7 @@ import os
 import re
 import sys
 
-from .schema import DataError, TextData, TokenData
+from .schema import DataError, TextData, TokenData, json_loads
 
 FORMATS = ("csv", "tsv", "jsonl", "label_text", "text", "conll", "hf")
 _NOTED: set = set()
@@ -211,6 +211,7 @@ def _read_delimited(path, text, delim, task, text_column, label_column, header, 
         known = set(TEXT_NAMES + LABEL_NAMES + TOKEN_NAMES + TAG_NAMES)
         known |= {c for c in (text_column, label_column) if isinstance(c, str)}
         header = any(c.lower() in known for c in first)
+    head_line = rows[0][0]
     if header:
         names, rows = first, rows[1:]
         if not rows:
@@ -234,6 +235,10 @@ def _read_delimited(path, text, delim, task, text_column, label_column, header, 
     if labeled and li is None:
         raise DataError(f"expected a label and a text on each row; the first row has {len(first)} field (a text "
                         f"without a label, or an empty text?)", path, rows[0][0])
+    for i in (ti, li):  # `text,text,label`: which text is meant cannot be known; taking the first would be a guess
+        if header and i is not None and names.count(names[i]) > 1:
+            raise DataError(f"column {names[i]!r} appears {names.count(names[i])} times in the header (expected each "
+                            f"column name once)", path, head_line)
     texts, labels, lines = [], [], []
     width = len(first)  # every row has the header's (or the first row's) number of fields
     what = f"as in the header: {','.join(first)}" if header else "as in the first row"
@@ -257,7 +262,7 @@ def _read_delimited(path, text, delim, task, text_column, label_column, header, 
     lab = labels if li is not None else None
     if task == "ner":
         toks = [t.split() for t in texts]
-        tags = [normalize_tags(s.split()) for s in lab] if lab is not None else None
+        tags = [normalize_tags(s.split(), path, no) for s, no in zip(lab, lines)] if lab is not None else None
         return TokenData(toks, tags, source=path, lines=lines)
     return TextData(texts, lab, source=path, lines=lines)
 
@@ -267,7 +272,7 @@ def _read_jsonl(path, text, task, text_column, label_column, labeled):
     stripped = text.lstrip()
     if stripped.startswith("["):  # a JSON array of records
         try:
-            recs = json.loads(stripped)
+            recs = json_loads(stripped)
         except json.JSONDecodeError as e:
             raise DataError(f"invalid JSON: {e.msg}", path, e.lineno) from None
         lines = list(range(1, len(recs) + 1))
@@ -276,7 +281,7 @@ def _read_jsonl(path, text, task, text_column, label_column, labeled):
             if not ln.strip():
                 continue
             try:
-                recs.append(json.loads(ln))
+                recs.append(json_loads(ln))
             except json.JSONDecodeError as e:
                 raise DataError(f"invalid JSON ({e.msg}); expected one JSON object per line", path, no) from None
             lines.append(no)

@@ -8,6 +8,7 @@ example so later errors (unknown label in dev, ...) can name where the example c
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from ..errors import LowdataError
@@ -20,6 +21,15 @@ class DataError(LowdataError, ValueError):
         self.path, self.line, self.reason = path, line, message
         where = (path or "") + (f"{', ' if path else ''}line {line}" if line is not None else "")
         super().__init__(f"{where}: {message}" if where else message)
+
+
+def json_loads(text: str):
+    """json.loads for a user's file: JSON nested past Python's recursion limit (`[[[[...`) raises JSONDecodeError,
+    which every reader turns into a DataError naming the file and line, instead of a RecursionError."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", text, 0) from None
 
 
 @dataclass

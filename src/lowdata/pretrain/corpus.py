@@ -31,7 +31,7 @@ from collections import deque
 
 import numpy as np
 
-from ..data.schema import DataError
+from ..data.schema import DataError, json_loads
 
 _SENT = re.compile(r"(?<=[.!?])\s+(?=[\"'“‘(\[A-Z0-9])|(?<=[。！？；])")
 _CJK = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
@@ -118,7 +118,7 @@ def _jsonl_docs(path, cc):
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = json_loads(line)
         except json.JSONDecodeError as e:
             raise DataError(f"{path}: line {i}: invalid JSON ({e.msg})") from None
         if not isinstance(obj, dict) or cc.text_field not in obj:

@@ -25,7 +25,7 @@ def synth_file(inp: str, out: str, *, generate: str | None = None, aug: str | No
                near: float | None = 0.9, seed: int = 0, fmt: str | None = None, overwrite: bool = False,
                max_new_tokens: int = 48) -> dict:
     from .. import runs
-    from ..augment.run import augment_texts, write_rows
+    from ..augment.run import augment_texts, check_output_ext, write_rows
     from ..data import DataError, TextData, read
     from ..errors import ConfigError
     from .filters import filter_synthetic
@@ -40,6 +40,7 @@ def synth_file(inp: str, out: str, *, generate: str | None = None, aug: str | No
     inputs = [inp, *against] + ([judge] if judge else [])
     runs.output_file(out, inputs, overwrite)
     runs.output_file(report_path, inputs, overwrite)
+    check_output_ext(out)
     data = read(inp, format=fmt, task="classify")
     if data.labels is None:
         raise DataError("input has no labels (synth makes labeled examples)", inp)
