@@ -122,6 +122,11 @@ def _merge_label_studio(env, value):
             "-o", str(env.root / "m.tsv")]
 
 
+def _config_bytes(env, data: bytes):
+    env.write_bytes("bad.yaml", data)
+    return ["train", "-c", str(env.root / "bad.yaml")]
+
+
 def _config_file(env, text):
     env.write("bad.yaml", text)
     return ["train", "-c", str(env.root / "bad.yaml")]
@@ -188,6 +193,15 @@ CASES = [
                                        "--aug", "swap", "--workers", "-2"], 2,
      ["--workers", "expected an integer >= 1"], None),
     ("nan_lr", 5, lambda e: e.train("train.lr=.nan"), 2, ["train.lr", ">= 0", "nan"], None),
+    ("label_column_name_without_header", 8, lambda e: e.train("data.label_column=nope"), 2,  # int('nope') traceback
+     ["train.tsv, line 1", "label_column 'nope' is a name", "no header row", "0 to 1"], None),
+    ("fraction_loses_a_class", 3, lambda e: e.train("data.fraction=0.001"), 2,  # blamed the dev file before
+     ["train.tsv", "data.fraction=0.001 keeps 1 of", "no example of"], None),
+    ("infinite_lr", 5, lambda e: e.train("train.lr=.inf"), 2, ["train.lr", ">= 0", "inf"], None),  # trained to nan
+    ("config_key_twice", 3, lambda e: _config_file(e, "train: {lr: 1}\ntrain: {lr: 2}\n"), 2,  # the first was lost
+     ["bad.yaml, line 2", "'train' appears twice", "first at line 1"], None),
+    ("config_not_utf8", 8, lambda e: _config_bytes(e, b"\x80\x81"),
+     2, ["bad.yaml", "not UTF-8"], None),
     ("unknown_report_to", 5, lambda e: e.train("train.report_to=[tensorbord]"), 2,
      ["report_to", "tensorbord", "valid: tensorboard"], None),
     # 7. a failed start leaves nothing behind (the rerun check is test_failed_start_does_not_block_its_rerun)

@@ -8,6 +8,7 @@ Unknown keys fail with the list of valid ones.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
@@ -369,14 +370,30 @@ def apply_overrides(d: dict, overrides: list[str]) -> dict:
 
 
 def read_yaml(path: str):
-    """A YAML file's content ({} when empty); ConfigError naming the file (and line) when missing or invalid."""
+    """A YAML file's content ({} when empty); ConfigError naming the file (and line) when missing, not UTF-8, invalid,
+    or holding a key twice in one mapping (PyYAML keeps the last silently: `train:` written twice lost the first)."""
     import yaml
+
+    class Strict(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = {}
+            for k, _ in node.value:
+                if not isinstance(k, yaml.ScalarNode) or k.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *base` then a key of base again is an override, not a duplicate
+                if k.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {k.value!r} appears twice in one mapping (first at line {seen[k.value]})",
+                        k.start_mark)
+                seen[k.value] = k.start_mark.line + 1
+            return super().construct_mapping(node, deep)
 
     try:
         with open(path, encoding="utf-8") as f:
-            return yaml.safe_load(f) or {}
+            return yaml.load(f, Loader=Strict) or {}  # noqa: S506: a SafeLoader subclass (no python/ tags)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); expected a YAML config") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f", line {mark.line + 1}" if mark else ""
@@ -414,7 +431,7 @@ def _num(lo=None, hi=None, lo_open=False, hi_open=False, optional=False, integer
             return optional
         if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not isinstance(v, int)):
             return False
-        if v != v:  # NaN
+        if not math.isfinite(v):  # NaN, and inf (train.lr=inf trained until the loss was nan)
             return False
         if lo is not None and (v <= lo if lo_open else v < lo):
             return False

@@ -172,6 +172,15 @@ def _read_label_text(path: str, text: str, labeled: bool, guessed: bool = False)
     return TextData(texts, labels if labeled else None, source=path, lines=lines)
 
 
+def _index(v, what: str, path: str, width: int) -> int:
+    """A column of a file without a header can only be given by its index."""
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        raise DataError(f"{what}_column {v!r} is a name, but the file has no header row; give the column's index "
+                        f"(0 to {width - 1}) or add a header", path, 1) from None
+
+
 def _pick(names: list[str], wanted, defaults, what: str, path: str):
     """Resolve a column given by name, index or not at all (then the first default present)."""
     if isinstance(wanted, int):
@@ -222,10 +231,10 @@ def _read_delimited(path, text, delim, task, text_column, label_column, header, 
             # "label<TAB>text" or "text<TAB>label": the text column is the longer one on average.
             mean = [sum(len(r[i]) for _, r in rows[:200] if len(r) > i) for i in range(2)]
             text_column, label_column = (1, 0) if mean[1] >= mean[0] else (0, 1)
-        text_column = 0 if text_column is None else int(text_column)
+        text_column = 0 if text_column is None else _index(text_column, "text", path, len(first))
         if label_column is None and labeled:
             label_column = 1 if len(first) > 1 else None
-        label_column = None if label_column is None else int(label_column)
+        label_column = None if label_column is None else _index(label_column, "label", path, len(first))
     tnames = TOKEN_NAMES + TEXT_NAMES if task == "ner" else TEXT_NAMES
     lnames = TAG_NAMES if task == "ner" else LABEL_NAMES
     ti = _pick(names, text_column, tnames, "text", path)

@@ -35,7 +35,13 @@ def load_splits(dc, seed: int = 0) -> dict:
         row = {ln: i for i, ln in enumerate(full.lines)}
         truth = [full.targets[row[ln]] for ln in unlabeled.lines]
     elif dc.fraction:
+        full = train
         train = fraction(train, dc.fraction, seed=s)
+        lost = sorted(set(full.labels) - set(train.labels)) if dc.task == "classify" else []
+        if lost:  # else the run trained without the class, or failed later blaming the dev file
+            raise DataError(f"data.fraction={dc.fraction} keeps {len(train)} of {len(full)} examples and no example "
+                            f"of {', '.join(map(repr, lost))} (raise data.fraction, or use data.k_per_class)",
+                            dc.train)
     if dc.unlabeled:
         ukw = {**kw, "text_column": dc.unlabeled_column if dc.unlabeled_column is not None else dc.text_column}
         unlabeled = read(dc.unlabeled, split="unlabeled", labeled=False, **ukw)
