@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import sqlite3
 
 import numpy as np
@@ -261,6 +262,18 @@ def test_a_failed_start_leaves_nothing_that_blocks_the_corrected_rerun(tiny_mode
     assert run_study(st)["cells"] == 1
 
 
+def test_a_bad_method_key_names_the_method_before_any_cell(tiny_model, toy_files, tmp_path):
+    import pytest
+
+    from lowdata.config import ConfigError
+
+    st = _study(tmp_path, tiny_model, toy_files, budgets=[2], seeds=[0],
+                methods={"baseline": {}, "ft": {"train.lrx": 1}})
+    with pytest.raises(ConfigError, match="methods.ft: .*unknown key 'lrx'"):
+        run_study(st)
+    assert not os.path.exists(st.output_dir)
+
+
 def test_study_file_errors_name_the_file_and_what_was_expected(tmp_path):
     import pytest
 
@@ -269,9 +282,13 @@ def test_study_file_errors_name_the_file_and_what_was_expected(tmp_path):
     cases = [("budgets: [4, 8\n", "line 2: invalid YAML"), ("- a\n", "expected a mapping of study keys"),
              ("budgets: [4, -1]\n", "budgets: expected integers >= 1"), ("budgets: []\n", "non-empty list"),
              ("seeds: [0, x]\n", "seeds must be a non-empty list of integers"),
-             ("methods: {a: [1]}\n", "methods.a: expected a mapping of config overrides")]
+             ("methods: {a: [1]}\n", "methods.a: expected a mapping of config overrides"),
+             # accepted before: [0, 0] ran each cell once and counted it twice; "high" failed after every cell ran
+             ("seeds: [0, 0]\n", "seeds: 0 given more than once"), ("budgets: [4, 4]\n", "budgets: 4 given more"),
+             ("target: high\n", "target: expected a score between 0 and 1"),
+             ("methods: {ft: {}}\n", "baseline 'baseline' (not given: the default) is not one of the methods")]
     for text, needle in cases:
         p = tmp_path / "s.yaml"
         p.write_text(text)
-        with pytest.raises(ConfigError, match=needle.replace("[", r"\[")):
+        with pytest.raises(ConfigError, match=re.escape(needle)):
             load_study(str(p))

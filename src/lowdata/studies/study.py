@@ -98,7 +98,9 @@ def load_study(path: str) -> Study:
     if unknown:
         raise ConfigError(f"{path}: by_budget names budgets {sorted(unknown)} that are not in budgets {st.budgets}")
     if st.baseline not in st.methods:
-        raise ConfigError(f"{path}: baseline {st.baseline!r} is not one of the methods {list(st.methods)}")
+        given = "" if "baseline" in d else " (not given: the default)"
+        raise ConfigError(f"{path}: baseline {st.baseline!r}{given} is not one of the methods {list(st.methods)}; "
+                          f"set baseline: to the method the others are measured against")
     if st.acquisition is not None:
         _check_acquisition(st.acquisition, path)
     if isinstance(st.base, str) and not os.path.isabs(st.base) and not os.path.exists(st.base):
@@ -119,6 +121,13 @@ def _check_axes(st: Study, path: str) -> None:
     if not isinstance(st.seeds, list) or not st.seeds or not all(isinstance(x, int) and not isinstance(x, bool)
                                                                    for x in st.seeds):
         raise ConfigError(f"{path}: seeds must be a non-empty list of integers, got {st.seeds!r}")
+    for axis in ("budgets", "seeds"):  # [0, 0] ran each cell once and fitted it twice over
+        dup = sorted({str(x) for x in getattr(st, axis) if getattr(st, axis).count(x) > 1})
+        if dup:
+            raise ConfigError(f"{path}: {axis}: {', '.join(dup)} given more than once")
+    if st.target is not None and (isinstance(st.target, bool) or not isinstance(st.target, (int, float))
+                                  or not 0 < st.target < 1):
+        raise ConfigError(f"{path}: target: expected a score between 0 and 1 (e.g. 0.85) or null, got {st.target!r}")
     if not isinstance(st.methods, dict) or not st.methods:
         raise ConfigError(f"{path}: methods must map a name to its overrides, got {st.methods!r}")
     for m, o in st.methods.items():
@@ -326,7 +335,10 @@ def run_study(st: Study, workers: int = 1, worker_prefix: str | None = None) -> 
 
     spec = check_spec(st, base_dict(st))  # a resumed study must have been run with the same settings
     for m in st.methods:  # every method's config is valid before anything is written
-        cfg = cell_config(st, f"{m}@random" if st.acquisition else m, st.budgets[0], st.seeds[0])
+        try:
+            cfg = cell_config(st, f"{m}@random" if st.acquisition else m, st.budgets[0], st.seeds[0])
+        except ConfigError as e:
+            raise ConfigError(f"study {st.name or st.output_dir}: methods.{m}: {e}") from None
         if not cfg.data.train:
             raise ConfigError(f"study {st.name or st.output_dir}: method {m}: no training data (set data.train in "
                               f"the base config)")
