@@ -465,3 +465,22 @@ def test_a_bad_tag_in_a_tsv_names_its_line(toy_files, tmp_path, capsys):
     src = str(toy_files / "train.tsv")
     assert main(["augment", "-i", src, "-o", str(tmp_path / "a.conll"), "--aug", "eda", "--task", "ner"]) == 2
     assert "train.tsv, line 1: bad tag" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("side", ["{not json", "[1, 2]", '{"ids": ["1"]}', "[" * 5000 + "]" * 5000])
+def test_a_damaged_selection_record_is_named(side, tmp_path, capsys):
+    """merge read select's record beside the batch with json.load and indexing: a traceback when it was damaged."""
+    (tmp_path / "b.csv").write_text("id,text,label\n1,a,pos\n")
+    (tmp_path / "b.csv.lowdata.json").write_text(side)
+    assert main(["merge", "--annotated", str(tmp_path / "b.csv"), "-o", str(tmp_path / "m.tsv")]) == 2
+    err = capsys.readouterr().err
+    assert "b.csv.lowdata.json" in err and "not a selection record" in err and not (tmp_path / "m.tsv").exists()
+
+
+@pytest.mark.parametrize("name", ["/nope/gpt", "someone/not-a-model"])
+def test_synth_with_a_generator_that_cannot_load(name, toy_files, tmp_path, capsys):
+    """--generate with a missing folder or an offline hub name: an OSError traceback from transformers before."""
+    out = tmp_path / "s.tsv"
+    assert main(["synth", "-i", str(toy_files / "train.tsv"), "-o", str(out), "--generate", name]) == 2
+    err = capsys.readouterr().err
+    assert f"'{name}'" in err and "Traceback" not in err and not out.exists()

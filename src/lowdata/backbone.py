@@ -49,15 +49,15 @@ def resolve(name: str) -> str:
         raise
 
 
-def check_model(name: str) -> str:
+def check_model(name: str, key: str = "model.name") -> str:
     """-> the resolved path; ModelError unless it is a model folder or (online) a well-formed hub name."""
     path = resolve(name)
     looks_local = os.path.isabs(path) or path.startswith((".", "~")) or os.path.exists(path)
     if looks_local and not os.path.isdir(path):
-        raise ModelError(f"model.name={name!r}: no such folder (expected a model folder with config.json, an alias: "
+        raise ModelError(f"{key}={name!r}: no such folder (expected a model folder with config.json, an alias: "
                          f"{', '.join(ALIASES)}, or a hub name)")
     if os.path.isdir(path) and not os.path.exists(os.path.join(path, "config.json")):
-        raise ModelError(f"model.name={name!r}: {path} is not a Hugging Face model folder (no config.json)")
+        raise ModelError(f"{key}={name!r}: {path} is not a Hugging Face model folder (no config.json)")
     return path
 
 
@@ -78,14 +78,29 @@ def load_encoder(name: str = DEFAULT):
         kw = {"add_pooling_layer": False} if _is_bert(path) else {}
         enc = AutoModel.from_pretrained(path, trust_remote_code=False, **kw)
     except (OSError, ValueError, KeyError) as e:
-        reason = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
-        offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1"
-        where = " (offline: only local folders and the packaged aliases load)" if offline and \
-            not os.path.isdir(path) else ""
-        raise ModelError(f"model.name={name!r}: cannot load it{where}: {reason}") from None
+        raise load_error(name, path, e) from None
     # float32 master weights whatever the checkpoint stores: transformers 5 loads a float16/bf16 file as such, and
     # AdamW on half-precision weights loses small updates (mixed precision is autocast's job, on GPU)
     return enc.float(), tok
+
+
+def load_error(name: str, path: str, e: Exception, key: str = "model.name") -> ModelError:
+    """The one-line ModelError for a from_pretrained that failed (a missing hub name offline, a broken folder)."""
+    reason = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1"
+    where = " (offline: only local folders and the packaged aliases load)" if offline and not os.path.isdir(path) \
+        else ""
+    return ModelError(f"{key}={name!r}: cannot load it{where}: {reason}")
+
+
+def from_pretrained(loader, name: str, key: str = "model.name", **kw):
+    """loader.from_pretrained (AutoTokenizer, AutoModelForCausalLM, ...) on a checked name, without remote code;
+    a missing or unloadable model is a ModelError naming `key`, not a transformers traceback."""
+    path = check_model(name, key)
+    try:
+        return loader.from_pretrained(path, trust_remote_code=False, **kw)
+    except (OSError, ValueError, KeyError) as e:
+        raise load_error(name, path, e, key) from None
 
 
 def _model_type(path: str) -> str | None:

@@ -48,13 +48,13 @@ def model_digest(model_dir: str) -> str:
 
 def load(path: str) -> dict | None:
     """The history in `path`, None when the file does not exist yet; a clear error for anything else."""
-    from ..data.schema import DataError
+    from ..data.schema import DataError, json_loads
 
     if not os.path.exists(path):
         return None
     try:
         with open(path, encoding="utf-8") as f:
-            h = json.load(f)
+            h = json_loads(f.read())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise DataError(f"{path}: not a lowdata select history ({e}); expected the JSON file an earlier "
                         f"`lowdata select --history` wrote") from None

@@ -149,8 +149,16 @@ def merge(annotated: str, labeled: str | None, out: str, *, batch: str | None = 
     if not os.path.exists(side_path):
         raise DataError(f"no selection record {os.path.basename(side_path)} beside it (written by lowdata select; "
                         f"give --batch the file select wrote)", batch or annotated)
-    with open(side_path, encoding="utf-8") as f:
-        side = json.load(f)
+    try:
+        with open(side_path, encoding="utf-8") as f:
+            side = json_loads(f.read())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DataError(f"not a selection record ({e}); expected the JSON file lowdata select wrote", side_path) \
+            from None
+    if not (isinstance(side, dict) and isinstance(side.get("ids"), list) and isinstance(side.get("texts"), list)
+            and len(side["ids"]) == len(side["texts"])):
+        raise DataError("not a selection record (expected ids and texts, one per selected text, as lowdata select "
+                        "writes them)", side_path)
     asked = {i: t for i, t in zip(side["ids"], side["texts"])}
     old = read(labeled, format=fmt) if labeled and os.path.exists(labeled) else None
     if labeled and old is None:

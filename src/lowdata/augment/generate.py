@@ -37,21 +37,21 @@ class _Generator:
             from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
             from transformers.utils import logging as hf_logging
 
-            from ..backbone import resolve
+            from ..backbone import from_pretrained
 
             hf_logging.set_verbosity_error()
-            path = resolve(self.model_name)
-            cfg = AutoConfig.from_pretrained(path)
+            name = self.model_name
+            cfg = from_pretrained(AutoConfig, name, "generator")
             self.seq2seq = bool(getattr(cfg, "is_encoder_decoder", False))
             cls = AutoModelForSeq2SeqLM if self.seq2seq else AutoModelForCausalLM
             dev = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-            self._model, info = cls.from_pretrained(path, output_loading_info=True)
+            self._model, info = from_pretrained(cls, name, "generator", output_loading_info=True)
             self._model = self._model.to(dev).eval()
             from .mlm_refill import _warn_untrained
 
             _warn_untrained(self.model_name, info, "generation head (it is no causal or seq2seq LM)",
                             "its texts are noise; give a generative model (GPT-2, Qwen, T5, BART, ...)")
-            self._tok = AutoTokenizer.from_pretrained(path)
+            self._tok = from_pretrained(AutoTokenizer, name, "generator")
         return self._model, self._tok
 
     def __call__(self, prompt: str, n: int, seed: int) -> list[str]:

@@ -76,14 +76,14 @@ class MLMRefill(Augmenter):
             from transformers import AutoModelForMaskedLM, AutoTokenizer
             from transformers.utils import logging as hf_logging
 
-            from ..backbone import resolve
+            from ..backbone import from_pretrained
             from ..hardware import bf16_fast
 
             hf_logging.set_verbosity_error()
-            path = resolve(self.model_name)
-            self._tok = AutoTokenizer.from_pretrained(path)
+            self._tok = from_pretrained(AutoTokenizer, self.model_name, "mlm_refill model")
             dev = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-            self._model, info = AutoModelForMaskedLM.from_pretrained(path, output_loading_info=True)
+            self._model, info = from_pretrained(AutoModelForMaskedLM, self.model_name, "mlm_refill model",
+                                                output_loading_info=True)
             self._model = self._model.to(dev).eval()
             _warn_untrained(self.model_name, info, "masked-LM head", "refills are close to random words; run "
                             "`lowdata pretrain` on your texts first (it trains the head)")
