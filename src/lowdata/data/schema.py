@@ -25,7 +25,8 @@ class DataError(LowdataError, ValueError):
 
 def json_loads(text: str):
     """json.loads for a user's file: JSON nested past Python's recursion limit (`[[[[...`) raises JSONDecodeError,
-    which every reader turns into a DataError naming the file and line, instead of a RecursionError."""
+    which every reader turns into a DataError naming the file and line, instead of a RecursionError. The position is
+    not known: a JSONL record's own line is right, a whole-file JSON array is reported at line 1."""
     try:
         return json.loads(text)
     except RecursionError:
