@@ -374,22 +374,30 @@ def read_yaml(path: str):
     or holding a key twice in one mapping (PyYAML keeps the last silently: `train:` written twice lost the first)."""
     import yaml
 
-    class Strict(yaml.SafeLoader):
-        def construct_mapping(self, node, deep=False):
+    def no_key_twice(node, done=None):  # on the composed nodes (yaml.compose constructs no object), then safe_load
+        done = set() if done is None else done
+        if id(node) in done:  # an alias: its anchor's node was checked (and a billion-laughs file stays linear)
+            return
+        done.add(id(node))
+        if isinstance(node, yaml.MappingNode):
             seen = {}
-            for k, _ in node.value:
-                if not isinstance(k, yaml.ScalarNode) or k.tag == "tag:yaml.org,2002:merge":
-                    continue  # `<<: *base` then a key of base again is an override, not a duplicate
-                if k.value in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"key {k.value!r} appears twice in one mapping (first at line {seen[k.value]})",
-                        k.start_mark)
-                seen[k.value] = k.start_mark.line + 1
-            return super().construct_mapping(node, deep)
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.tag != "tag:yaml.org,2002:merge":  # `<<:` may re-set keys
+                    if k.value in seen:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"key {k.value!r} appears twice in one mapping (first at line "
+                            f"{seen[k.value]})", k.start_mark)
+                    seen[k.value] = k.start_mark.line + 1
+                no_key_twice(v, done)
+        elif isinstance(node, yaml.SequenceNode):
+            for v in node.value:
+                no_key_twice(v, done)
 
     try:
         with open(path, encoding="utf-8") as f:
-            return yaml.load(f, Loader=Strict) or {}  # noqa: S506: a SafeLoader subclass (no python/ tags)
+            text = f.read()
+        no_key_twice(yaml.compose(text, Loader=yaml.SafeLoader))
+        return yaml.safe_load(text) or {}
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except UnicodeDecodeError as e:

@@ -15,6 +15,7 @@ import os
 import tempfile
 
 from ..data import DataError, read
+from ..data.readers import CONLL_EXTS
 
 
 def _apply_chunk(args):
@@ -113,14 +114,13 @@ def _write_atomic(path: str, write) -> None:
 
 
 ROW_EXTS = (".tsv", ".csv", ".jsonl", ".json")  # what write_rows writes (and the readers read back by extension)
-TAG_EXTS = (".conll", ".bio", ".bmes", ".bioes", ".iob")
 
 
 def check_output_ext(path: str, task: str = "classify") -> None:
     """Refuse an output whose extension write_rows / the CoNLL writer would not honour (it fell back to TSV silently:
     `-o out.xlsx` held TSV, `--task ner -o out.jsonl` held CoNLL). Called before any work is done."""
     ext = os.path.splitext(path)[1].lower()
-    ok = TAG_EXTS if task == "ner" else ROW_EXTS
+    ok = CONLL_EXTS if task == "ner" else ROW_EXTS
     if ext not in ok:
         raise DataError(f"unknown output format {ext or '(no extension)'!r} for {task} data (expected "
                         f"{', '.join(ok)})", path)

@@ -28,6 +28,7 @@ import sys
 from .schema import DataError, TextData, TokenData, json_loads
 
 FORMATS = ("csv", "tsv", "jsonl", "label_text", "text", "conll", "hf")
+CONLL_EXTS = (".conll", ".bio", ".bmes", ".bioes", ".iob")  # read as CoNLL by extension
 _NOTED: set = set()
 TEXT_NAMES = ("text", "sentence", "sentence1", "content", "review", "utterance", "query", "question", "text_a")
 LABEL_NAMES = ("label", "labels", "category", "class", "intent", "target", "y")
@@ -116,7 +117,7 @@ def _sniff(path: str, text: str, labeled: bool = True) -> str:
         return "tsv"
     if ext in (".jsonl", ".json", ".ndjson"):
         return "jsonl"
-    if ext in (".conll", ".bio", ".bmes", ".bioes", ".iob"):
+    if ext in CONLL_EXTS:
         return "conll"
     lines = [ln for ln in _lines(text)[:200]]
     nonblank = [ln for ln in lines if ln.strip()]
