@@ -3,6 +3,8 @@
     python bench/chinese_ner.py --datasets weibo cluener --fractions 0.01 0.1 1.0 --backbones e5-small minilm \
         --seeds 0 1 2
     python bench/chinese_ner.py --datasets msra --fractions 0.1 --backbones e5-small --seeds 0 1 --recipe steps
+    python bench/chinese_ner.py --datasets msra --fractions 0.1 --backbones e5-small --seeds 0 1 --recipe steps \
+        --decode both --results ner-decode     # argmax vs constrained Viterbi on the same trained taggers
 
 Weibo NER (Peng & Dredze 2015, 2nd version; its word-position digits stripped, characters kept) scored on its test
 split; CLUENER2020 (its test has no labels) scored on its dev split. No dev set is used for any decision: a fixed
@@ -95,6 +97,30 @@ def files(dataset: str) -> tuple:
     return cluener("train", CACHE / "cluener" / "train.conll"), cluener("dev", CACHE / "cluener" / "dev.conll")
 
 
+def paired_decodes(run_dir: str, test) -> dict:
+    """The saved tagger's test logits once, decoded by argmax and by constrained Viterbi (lowdata.evaluate.decode):
+    entity micro F1 in seqeval's default and strict IOB2 modes, and the seconds each decoding took."""
+    from lowdata.backbone import TaskModel
+    from lowdata.batching import encode_windows, predict_logits, stitch
+    from lowdata.data import LabelMap
+    from lowdata.evaluate.decode import decode
+    from lowdata.evaluate.metrics import ner_report
+
+    model, tok, meta = TaskModel.load(str(Path(run_dir) / "model"))
+    model.eval()
+    labels = LabelMap(meta["labels"])
+    windows, spans = encode_windows(test, tok, None, meta["max_length"])
+    logits = stitch(predict_logits(model, windows, tok.pad_token_id, 64, None, None, meta["max_length"]), spans)
+    out = {}
+    for mode, tag in (("argmax", ""), ("viterbi", "_viterbi")):
+        t0 = time.time()
+        pred = [[labels.names[i] for i in p] for p in decode(logits, labels.names, mode)]
+        out[f"decode_seconds{tag}"] = round(time.time() - t0, 3)
+        rep = ner_report(test.tags, pred)
+        out[f"f1{tag}"], out[f"f1{tag}_strict"] = rep["f1"], rep["strict"]["f1"]
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--datasets", nargs="+", default=["weibo", "cluener"])
@@ -104,6 +130,9 @@ def main():
     ap.add_argument("--recipe", default="v1", choices=sorted(RECIPES))
     ap.add_argument("--results", default="chinese_ner", help="result file bench/results/<name>.json")
     ap.add_argument("--fp32", action="store_true", help="train in float32 also where the hardware has native bf16")
+    ap.add_argument("--decode", default="argmax", choices=["argmax", "both"],
+                    help="both: train with model.ner_decode=argmax, then score the same model's test logits decoded "
+                         "by argmax (f1) and by constrained Viterbi (f1_viterbi), paired; keys get a decode: prefix")
     a = ap.parse_args()
     from lowdata.config import Config, DataConfig, ModelConfig, TrainConfig
     from lowdata.data.splits import load_splits
@@ -117,6 +146,7 @@ def main():
             for seed in a.seeds if frac < 1 else a.seeds[:1]:
                 for model in a.backbones:
                     key = ("" if a.recipe == "v1" else f"{a.recipe}:") + f"{dataset}/{frac}/{model}/{seed}"
+                    key = ("decode:" if a.decode == "both" else "") + key
                     if key in res["runs"]:
                         continue
                     with tempfile.TemporaryDirectory() as out:
@@ -128,33 +158,42 @@ def main():
                             n = len(load_splits(dc, seed=seed)["train"].tokens)
                             r["max_steps"] = max(r["max_steps"], r.pop("min_epochs") * math.ceil(n / r["batch_size"]))
                         cfg = Config(data=dc,
-                                     model=ModelConfig(name=model, max_length=128),
+                                     model=ModelConfig(name=model, max_length=128, ner_decode="argmax"),
                                      train=TrainConfig(epochs=EPOCHS.get(frac, 4), patience=0, seed=seed,
                                                        progress=False, report_to=[], save_every=0,
                                                        bf16=not a.fp32, **r),
                                      output_dir=out)
                         t0 = time.time()
                         m = run(cfg)
-                    res["runs"][key] = {"f1": m["test"]["f1"], "n_train": m["n_train"],
-                                        "seconds": round(time.time() - t0, 1),
-                                        "bf16": bf16_used(res, not a.fp32)}
+                        secs = round(time.time() - t0, 1)
+                        both = paired_decodes(out, load_splits(dc, seed=seed)["test"]) if a.decode == "both" else {}
+                    res["runs"][key] = {"f1": m["test"]["f1"], "n_train": m["n_train"], "seconds": secs,
+                                        "bf16": bf16_used(res, not a.fp32), **both}
+                    if both:
+                        print(f"{key}: argmax {both['f1']:.4f} (strict {both['f1_strict']:.4f}), viterbi "
+                              f"{both['f1_viterbi']:.4f} (strict {both['f1_viterbi_strict']:.4f})", flush=True)
                     save_results(path, res)
                     print(f"{key}: entity F1 {m['test']['f1']:.4f} ({m['n_train']} sentences, "
                           f"{time.time() - t0:.0f}s)", flush=True)
     print(f"\nrecipe {a.recipe}: {RECIPES[a.recipe]}")
+    if a.decode == "both":
+        print("cells: entity F1 with argmax / with constrained Viterbi decoding, the same models")
     print("\n| dataset | fraction | sentences | " + " | ".join(a.backbones) + " |\n|---|---:|---:|" +
           "---:|" * len(a.backbones))
     for dataset in a.datasets:
         for frac in a.fractions:
             cells, n = [], "?"
             for model in a.backbones:
-                pre = ("" if a.recipe == "v1" else f"{a.recipe}:") + f"{dataset}/{frac}/{model}/"
+                pre = ("decode:" if a.decode == "both" else "") + ("" if a.recipe == "v1" else f"{a.recipe}:") + \
+                    f"{dataset}/{frac}/{model}/"
                 rs = [v for k, v in res["runs"].items() if k.startswith(pre)]
                 if rs:
                     n = rs[0]["n_train"]
-                    f = [r["f1"] for r in rs]
-                    cells.append(f"{statistics.mean(f):.4f} +- {statistics.stdev(f) if len(f) > 1 else 0:.4f} "
-                                 f"({len(f)})")
+                    cell = []
+                    for what in ("f1", "f1_viterbi") if a.decode == "both" else ("f1",):
+                        f = [r[what] for r in rs]
+                        cell.append(f"{statistics.mean(f):.4f} +- {statistics.stdev(f) if len(f) > 1 else 0:.4f}")
+                    cells.append(" / ".join(cell) + f" ({len(rs)})")
                 else:
                     cells.append("-")
             print(f"| {dataset} | {frac:g} | {n} | " + " | ".join(cells) + " |")

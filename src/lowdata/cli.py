@@ -421,6 +421,7 @@ def _load_model(path):
 
 def _eval(args) -> int:
     from .data import read
+    from .evaluate.decode import model_decode
     from .evaluate.metrics import render_markdown
     from .evaluate.report import evaluate_split
     from .runs import output_file, write_json, write_text
@@ -443,7 +444,8 @@ def _eval(args) -> int:
         data = read(args.data, format=args.format, task=meta["task"])
         labels.check(data, "eval")
     rep, _ = evaluate_split(model, tok, data, labels, meta["max_length"],
-                            multilabel=meta if meta.get("multilabel") else None)
+                            multilabel=meta if meta.get("multilabel") else None,
+                            decode=model_decode(meta, os.path.join(args.model, "lowdata.json")))
     md = render_markdown(rep, f"eval ({args.data})")
     print(md)
     if args.out:

@@ -50,6 +50,10 @@ class ModelConfig:
                                          # apart (lowdata.ssl.embedding; bench/embed_speed.py); also distillation's
                                          # teacher pass over the pool (ssl.method=distill; bench/teacher_pass.py:
                                          # 2.09x for mpnet, the same label on 99.9% of texts)
+    ner_decode: str = "auto"             # NER: auto | viterbi | argmax. viterbi: the most probable tag sequence
+                                         # the IOB2 / IOBES / BILOU scheme allows (lowdata.evaluate.decode; Lester
+                                         # et al. 2020); auto: viterbi unless the tags follow no scheme or the
+                                         # training tags break it (IOB1, IO); argmax: each word alone
 
 
 @dataclass
@@ -492,7 +496,7 @@ RULES = {
                  "fraction": _num(0, 1, lo_open=True, optional=True), "dev_fraction": _unit(hi_open=True),
                  "sample_seed": _int(0, True), "test_sample": _int(0)},
     ModelConfig: {"pooling": _one_of("mean", "cls"), "max_length": _num(8, 8192, integer=True),
-                  "dropout": _unit(hi_open=True)},
+                  "dropout": _unit(hi_open=True), "ner_decode": _one_of("auto", "viterbi", "argmax")},
     TrainConfig: {"epochs": _int(0), "max_steps": _int(0), "batch_size": _int(1), "eval_batch_size": _int(1),
                   "lr": _num(0), "head_lr": _num(0, optional=True), "gce_q": _num(0, 1, lo_open=True, optional=True),
                   "weight_decay": _num(0), "warmup_ratio": _unit(hi_open=True), "max_grad_norm": _num(0),

@@ -127,6 +127,7 @@ def _plain(block: list[str], source: str, first: int, task: str):
 def predict_stream(model, tok, meta, chunks, batch_size: int = 64):
     """Prediction records (lowdata predict's JSON lines), in input order, one chunk at a time."""
     from .data import LabelMap
+    from .evaluate.decode import model_decode
     from .evaluate.report import evaluate_split
 
     import warnings
@@ -134,13 +135,14 @@ def predict_stream(model, tok, meta, chunks, batch_size: int = 64):
     from .errors import LowdataWarning
 
     labels = LabelMap(meta["labels"])
+    decode = model_decode(meta) if meta["task"] == "ner" else "argmax"
     noted, n_chunks = [], 0
     for data in chunks:  # a chunk's warnings (texts cut at max_length) are gathered: one line for the whole file
         n_chunks += 1
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", LowdataWarning)
             _, recs = evaluate_split(model, tok, data, labels, meta["max_length"], batch_size,
-                                     multilabel=meta if meta.get("multilabel") else None)
+                                     multilabel=meta if meta.get("multilabel") else None, decode=decode)
         noted += [str(w.message) for w in caught if issubclass(w.category, LowdataWarning)]
         yield from recs
     if noted:

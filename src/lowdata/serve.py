@@ -130,14 +130,16 @@ def build_app(model, tok, meta, backend: str = "torch", max_batch: int = 32, max
     from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
     from .data import LabelMap, TextData, TokenData
+    from .evaluate.decode import model_decode
     from .evaluate.report import evaluate_split
 
     labels, task = LabelMap(meta["labels"]), meta["task"]
+    decode = model_decode(meta) if task == "ner" else "argmax"
 
     def predict(items):
         data = TextData(items, source="<request>") if task == "classify" else TokenData(items, source="<request>")
         return evaluate_split(model, tok, data, labels, meta["max_length"], max_batch,
-                              multilabel=meta if meta.get("multilabel") else None)[1]
+                              multilabel=meta if meta.get("multilabel") else None, decode=decode)[1]
 
     batcher = MicroBatcher(predict, max_batch, max_wait_ms / 1000)
 

@@ -85,6 +85,10 @@ def render_card(run: str, cfg: dict, m: dict, meta: dict) -> str:
         task_note = (f" Multi-label: a sigmoid per label; a label applies when its probability reaches its threshold "
                      f"(chosen on {meta.get('thresholds_from', '?')}; in lowdata.json), which pipeline() does not "
                      f"apply: it returns the probabilities.")
+    elif meta.get("ner_decode") == "viterbi":
+        task_note = (" Tags are decoded as the most probable sequence the tag scheme allows (constrained Viterbi; "
+                     "`lowdata predict` and `lowdata serve` do this), which pipeline() does not: it takes each "
+                     "word's best tag alone.")
     else:
         task_note = ""
     labels = meta["labels"]

@@ -5,12 +5,15 @@ import os
 
 from ..batching import encode, encode_windows, predict_logits, stitch
 from ..runs import write_json, write_lines, write_text
+from .decode import decode as decode_tags
 from .metrics import classification_report, ner_report, render_markdown, save_confusion_png
 
 
-def evaluate_split(model, tok, data, labels, max_length, batch_size=64, device=None, autocast=None, multilabel=None):
+def evaluate_split(model, tok, data, labels, max_length, batch_size=64, device=None, autocast=None, multilabel=None,
+                   decode: str = "argmax"):
     """-> (report dict, prediction records) for one labeled (or unlabeled) split. multilabel: a multi-label model's
-    lowdata.json (thresholds, at_least_one): sigmoid per label, the labels over their thresholds."""
+    lowdata.json (thresholds, at_least_one): sigmoid per label, the labels over their thresholds. decode (NER):
+    argmax or viterbi (lowdata.evaluate.decode; a model's lowdata.json names its own as ner_decode)."""
     import torch
 
     recs = []
@@ -31,7 +34,7 @@ def evaluate_split(model, tok, data, labels, max_length, batch_size=64, device=N
         return rep, recs
     windows, spans = encode_windows(data, tok, None, max_length)  # sentences past max_length: whole-word windows
     logits = stitch(predict_logits(model, windows, tok.pad_token_id, batch_size, device, autocast, max_length), spans)
-    pred = [[labels.names[i] for i in row.argmax(-1).tolist()] for row in logits]
+    pred = [[labels.names[i] for i in path] for path in decode_tags(logits, labels.names, decode)]
     for i, (toks, p) in enumerate(zip(data.tokens, pred)):
         r = {"tokens": toks, "pred": p}
         if data.tags is not None:
@@ -63,7 +66,8 @@ def _evaluate_multilabel(model, tok, data, labels, max_length, batch_size, devic
     return rep, recs
 
 
-def write_outputs(model, tok, splits, labels, cfg, state, device=None, autocast=None) -> dict:
+def write_outputs(model, tok, splits, labels, cfg, state, device=None, autocast=None, decode=None) -> dict:
+    """decode: NER, (mode, reason) from lowdata.evaluate.decode.choose_decode."""
     out = cfg.output_dir
     metrics = {"task": splits["train"].task, "n_train": len(splits["train"]), "labels": labels.names,
                "steps": state["step"], "best_step": state["best_step"], "history": state["history"]}
@@ -71,13 +75,16 @@ def write_outputs(model, tok, splits, labels, cfg, state, device=None, autocast=
     chosen = f"best on dev at step {state['best_step']}" if state["history"] else "the last step's model, no dev"
     md = [f"# lowdata run: {out}", "", f"model `{cfg.model.name}`, task {metrics['task']}, "
           f"{metrics['n_train']} training examples, {state['step']} steps ({chosen})", ""]
+    if decode:
+        metrics["ner_decode"] = decode[0]
+        md[-1:] = [f"NER tags decoded by {decode[0]} ({decode[1]})", ""]
     pred_split = None
     for name in ("dev", "test"):
         data = splits.get(name)
         if data is None:
             continue
         rep, recs = evaluate_split(model, tok, data, labels, cfg.model.max_length, cfg.train.eval_batch_size,
-                                   device, autocast)
+                                   device, autocast, decode=decode[0] if decode else "argmax")
         metrics[name] = rep
         md.append(render_markdown(rep, f"{name} ({data.source})"))
         if rep["task"] == "classify":

@@ -19,6 +19,7 @@ import torch
 from .. import runs
 from ..batching import encode, encode_windows, predict_logits, stitch
 from ..config import Config, ConfigError, to_dict, validate
+from ..evaluate.decode import choose_decode, decode as decode_tags
 from ..errors import LowdataWarning
 from ..loop import accelerator, fit, loss_for, planned_steps, train_autocast
 from ..probe import linear_probe_init
@@ -83,8 +84,10 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
             if views:
                 enc += [{**e, "label": ex["label"]} for e in encode(TextData(views), tok, None, cfg.model.max_length,
                                                                         warn=False)]
+    decode = None
     if train.task == "ner":
         _warn_few_steps(tc, len(enc), cfg.data.train)
+        decode = choose_decode(cfg.model.ner_decode, labels.names, train.tags)
     enc_dev = None  # NER dev sentences past max_length are scored over whole-word windows, as at test time
     if dev is not None:
         enc_dev = encode(dev, tok, labels, cfg.model.max_length) if dev.task == "classify" else \
@@ -108,7 +111,7 @@ def run(cfg: Config, splits: dict | None = None, *, augment=None, ssl=None, adve
     run_dir = prepare_output(cfg, out, resume, overwrite, allow_changes, runs.data_inputs(cfg))
     try:
         return _train(cfg, run_dir, splits, labels, model, tok, enc, enc_dev, enc_u, acc, sup_loss, ssl,
-                      adversarial, resume)
+                      adversarial, resume, decode)
     finally:
         run_dir.close()
 
@@ -132,8 +135,9 @@ def _warn_few_steps(tc, n: int, where) -> None:
 
 
 def _train(cfg, run_dir, splits, labels, model, tok, enc, enc_dev, enc_u, acc, sup_loss, ssl, adversarial,
-           resume) -> dict:
-    """The part of `run` after the output directory is started: the contrastive / LP stages, the loop, outputs."""
+           resume, decode=None) -> dict:
+    """The part of `run` after the output directory is started: the contrastive / LP stages, the loop, outputs.
+    decode: NER, (mode, reason) from choose_decode: dev scores, test reports and the saved model use it."""
     from ..evaluate.report import write_outputs
 
     tc, out, ckdir = cfg.train, cfg.output_dir, run_dir.checkpoint
@@ -150,11 +154,12 @@ def _train(cfg, run_dir, splits, labels, model, tok, enc, enc_dev, enc_u, acc, s
     metric = "accuracy" if train.task == "classify" else "f1"
     score = None if enc_dev is None else \
         (lambda m: dev_score(m, enc_dev, dev, labels, pad, tc.eval_batch_size, acc.device, autocast,
-                             cfg.model.max_length))
+                             cfg.model.max_length, decode[0] if decode else "argmax"))
     raw, state = fit(tc, out, model, enc, acc, pad=pad, loss=sup_loss, evaluate=score, metric=metric, ssl=ssl,
                      enc_u=enc_u, adversarial=adversarial, resume=resume, log_config=to_dict(cfg))
-    raw.save(os.path.join(out, "model"), tok, labels.names, cfg.model.max_length)  # atomically (runs.replace_dir)
-    result = write_outputs(raw, tok, splits, labels, cfg, state, acc.device, autocast)
+    raw.save(os.path.join(out, "model"), tok, labels.names, cfg.model.max_length,  # atomically (runs.replace_dir)
+             {"ner_decode": decode[0]} if decode else None)
+    result = write_outputs(raw, tok, splits, labels, cfg, state, acc.device, autocast, decode)
     shutil.rmtree(ckdir, ignore_errors=True)
     return result
 
@@ -182,7 +187,8 @@ def _from_config(cfg, tok, augment, ssl):
     return augment, ssl
 
 
-def dev_score(model, enc_dev, dev, labels, pad, batch_size, device, autocast, max_length=None) -> float:
+def dev_score(model, enc_dev, dev, labels, pad, batch_size, device, autocast, max_length=None,
+              decode: str = "argmax") -> float:
     from ..evaluate import classification_report, ner_report
 
     if dev.task == "classify":
@@ -191,5 +197,5 @@ def dev_score(model, enc_dev, dev, labels, pad, batch_size, device, autocast, ma
         return classification_report(dev.labels, [labels.names[p] for p in pred], labels.names)["accuracy"]
     windows, spans = enc_dev  # encode_windows
     logits = stitch(predict_logits(model, windows, pad, batch_size, device, autocast, max_length), spans)
-    pred = [[labels.names[i] for i in row.argmax(-1).tolist()] for row in logits]
+    pred = [[labels.names[i] for i in path] for path in decode_tags(logits, labels.names, decode)]
     return ner_report(dev.tags, pred)["f1"]
