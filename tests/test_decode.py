@@ -88,6 +88,11 @@ def test_a_trained_tagger_records_and_uses_its_decoding(tiny_model, toy_ner, tmp
     assert m["ner_decode"] == "viterbi" and m["test"]["f1"] >= 0.9
     assert json.loads((tmp_path / "ner" / "model" / "lowdata.json").read_text())["ner_decode"] == "viterbi"
     assert "NER tags decoded by viterbi (IOB2)" in (tmp_path / "ner" / "report.md").read_text()
+    from lowdata.cli import main
+
+    assert main(["eval", "--model", str(tmp_path / "ner" / "model"), "--data", str(toy_ner / "test.conll"),
+                 "--out", str(tmp_path / "ev")]) == 0
+    assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["f1"] == m["test"]["f1"]  # same decoding
 
 
 def test_predict_decodes_as_the_model_says(tiny_model, tmp_path):
@@ -114,6 +119,26 @@ def test_predict_decodes_as_the_model_says(tiny_model, tmp_path):
     (tmp_path / "t" / "lowdata.json").write_text(json.dumps(meta))
     assert main(["predict", "--model", path, "-i", str(tmp_path / "in.txt"), "-o", str(tmp_path / "x.jsonl")]) != 0
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_the_server_decodes_as_the_model_says(tiny_model, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from lowdata.backbone import TaskModel
+    from lowdata.serve import build_app
+
+    path = save_random_model(tiny_model, tmp_path / "t", "ner", IOB2, scale=6.0)[0]
+    model, tok, meta = TaskModel.load(path)
+    words = "john lives in oslo with mary and paul near rome today".split()
+    sents = [words[i:] + words[:i] for i in range(len(words))]
+    ix = {n: i for i, n in enumerate(IOB2)}
+    got = {}
+    for mode in ("argmax", "viterbi"):
+        with TestClient(build_app(model, tok, {**meta, "ner_decode": mode})) as c:
+            r = c.post("/predict", json={"tokens": sents})
+            assert r.status_code == 200
+            got[mode] = [[ix[t] for t in p["pred"]] for p in r.json()["predictions"]]
+    assert any(not legal(p, IOB2) for p in got["argmax"]) and all(legal(p, IOB2) for p in got["viterbi"])
 
 
 def test_model_decode_refuses_what_it_cannot_run():
