@@ -77,7 +77,7 @@ def write_outputs(model, tok, splits, labels, cfg, state, device=None, autocast=
           f"{metrics['n_train']} training examples, {state['step']} steps ({chosen})", ""]
     if decode:
         metrics["ner_decode"] = decode[0]
-        md[-1:] = [f"NER tags decoded by {decode[0]} ({decode[1]})", ""]
+        md += [f"NER tags decoded by {decode[0]} ({decode[1]})", ""]
     pred_split = None
     for name in ("dev", "test"):
         data = splits.get(name)
