@@ -71,12 +71,12 @@ def allowed(names: list[str], sch: str):
 
 def violations(tags: list[list[str]], names: list[str], sch: str) -> int:
     """How many sentences of `tags` hold a sequence that scheme `sch` forbids."""
-    start, trans, end = allowed(names, sch)
+    start, trans, end = (m.tolist() for m in allowed(names, sch))  # lists: fast to index one by one
     ix = {n: i for i, n in enumerate(names)}
     bad = 0
     for seq in tags:
         js = [ix[t] for t in seq if t in ix]
-        if js and (not start[js[0]] or not end[js[-1]] or any(not trans[a, b] for a, b in zip(js, js[1:]))):
+        if js and (not start[js[0]] or not end[js[-1]] or any(not trans[a][b] for a, b in zip(js, js[1:]))):
             bad += 1
     return bad
 
