@@ -39,8 +39,8 @@ def scheme(names: list[str]) -> str | None:
         return None
     if any(p in "IEL" and ("B", t) not in parts for p, t in parts):  # an entity type that could never begin
         return None
-    for name, allowed in SCHEMES.items():  # IOB2 first: the smallest set that holds the prefixes
-        if prefixes <= allowed:
+    for name, prefs in SCHEMES.items():  # IOB2 first: the smallest set that holds the prefixes
+        if prefixes <= prefs:
             return name
     return None
 
@@ -118,12 +118,13 @@ def decode(word_logits: list, names: list[str], mode: str = "argmax", batch: int
     """[(n_words, C) logits per sentence] -> the tag index of every word: argmax, or constrained Viterbi."""
     if mode == "argmax":
         return [row.argmax(-1).tolist() for row in word_logits]
-    if mode != "viterbi" or scheme(names) is None:
+    sch = scheme(names)
+    if mode != "viterbi" or sch is None:
         raise ValueError(f"NER decoding {mode!r} over labels {names[:6]}: expected argmax, or viterbi with "
                          f"IOB2 / IOBES / BILOU labels")
     import torch
 
-    start, trans, end = allowed(names, scheme(names))
+    start, trans, end = allowed(names, sch)
     zero = torch.zeros(())
     start_p, trans_p, end_p = (torch.where(m, zero, torch.tensor(NEG)) for m in (start, trans, end))
     out = []
