@@ -10,6 +10,8 @@
     python bench/backbones.py --datasets sst2 trec agnews banking77 --embed-bf16 --results frozen-bf16  # vs backbones
     python bench/backbones.py --datasets sst2 --backbones minilm --methods distill-mpnet --results distill  # teacher
     python bench/backbones.py --datasets sst2 --backbones mpnet --methods autodistill-mpnet --results distill-auto
+    python bench/backbones.py --datasets eprstmt tnews --backbones zh-scratch=bench/cache/pt-zh/model \
+        --methods frozen_lr finetune setfit   # a local folder (pretrain_value.py --lang zh's BERT) by name
 
 Pair sampling for multi-class labels, the rule fixed before the goemo-ekman run (session 24): if, over the multi-class
 design samples (CLINC travel seeds 0-2, session 23's; GoEmotions-Ekman seeds 0-4), setfit-unique's mean accuracy is
@@ -38,7 +40,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import COMMIT, DATA, RESULTS, bf16_used, data_config, load_results, machine, save_results  # noqa: E402
+from common import (COMMIT, DATA, RESULTS, bf16_used, data_config, load_results, machine,  # noqa: E402
+                    named_backbones, save_results)  # noqa: E402
 
 K = {"sst2": 16, "agnews": 10, "trec": 16, "banking77": 5}
 MORE = {"sst5": 16, "subj": 16}  # issue 22's other datasets (bench/auto.py)
@@ -209,7 +212,8 @@ def setfit_lib(model: str, splits: dict, seed: int, a) -> float:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--datasets", nargs="+", default=list(K) + list(FEWCLUE))
-    ap.add_argument("--backbones", nargs="+", default=["minilm", "e5-small", "mpnet"])
+    ap.add_argument("--backbones", nargs="+", default=["minilm", "e5-small", "mpnet"],
+                    help="aliases or model folders; NAME=PATH keys a local folder's results by NAME")
     ap.add_argument("--methods", nargs="+", default=list(EMBEDDING))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--test-sample", type=int, default=1000)
@@ -224,6 +228,8 @@ def main():
     ap.add_argument("--embed-bf16", action="store_true", help="the frozen methods' sentence vectors under bf16 "
                     "autocast where the hardware runs it natively (model.embed_bf16; float32 by default)")
     a = ap.parse_args()
+    where = named_backbones(a.backbones)  # result keys use the names; NAME=PATH runs a local model folder
+    a.backbones = list(where)
     path = RESULTS / f"{a.results}.json"
     res = load_results(path) or {"protocol": "true few-shot, no dev", "machine": machine(), "runs": {}}
     for dataset in a.datasets:
@@ -238,7 +244,7 @@ def main():
                         continue
                     splits = splits or splits_for(dataset, seed, a)
                     t0 = time.time()
-                    out = run_one(method, model, splits, seed, a)  # an accuracy, or a dict holding it (distill)
+                    out = run_one(method, where[model], splits, seed, a)  # an accuracy, or a dict holding it (distill)
                     out = out if isinstance(out, dict) else {"accuracy": out}
                     acc = out["accuracy"]
                     pooled = method in (*EMBEDDING[1:], "setfit+pl") or method.startswith(DISTILLED)

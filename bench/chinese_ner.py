@@ -5,6 +5,7 @@
     python bench/chinese_ner.py --datasets msra --fractions 0.1 --backbones e5-small --seeds 0 1 --recipe steps
     python bench/chinese_ner.py --datasets msra --fractions 0.1 --backbones e5-small --seeds 0 1 --recipe steps \
         --decode both --results ner-decode     # argmax vs constrained Viterbi on the same trained taggers
+    python bench/chinese_ner.py --datasets weibo --backbones zh-scratch=bench/cache/pt-zh/model --decode both
 
 Weibo NER (Peng & Dredze 2015, 2nd version; its word-position digits stripped, characters kept) scored on its test
 split; CLUENER2020 (its test has no labels) scored on its dev split. No dev set is used for any decision: a fixed
@@ -30,7 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA, RESULTS, ROOT, bf16_used, load_results, machine, save_results  # noqa: E402
+from common import DATA, RESULTS, ROOT, bf16_used, load_results, machine, named_backbones, save_results  # noqa: E402
 from pretrain_value import weibo  # noqa: E402
 
 CACHE = ROOT / "bench" / "cache" / "chinese_ner"
@@ -125,7 +126,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--datasets", nargs="+", default=["weibo", "cluener"])
     ap.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.1, 1.0])
-    ap.add_argument("--backbones", nargs="+", default=["e5-small", "minilm"])
+    ap.add_argument("--backbones", nargs="+", default=["e5-small", "minilm"],
+                    help="aliases or model folders; NAME=PATH keys a local folder's results by NAME")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--recipe", default="v1", choices=sorted(RECIPES))
     ap.add_argument("--results", default="chinese_ner", help="result file bench/results/<name>.json")
@@ -138,6 +140,8 @@ def main():
     from lowdata.data.splits import load_splits
     from lowdata.methods.finetune import run
 
+    where = named_backbones(a.backbones)  # result keys use the names; NAME=PATH runs a local model folder
+    a.backbones = list(where)
     path = RESULTS / f"{a.results}.json"
     res = load_results(path) or {"protocol": "true few-shot, no dev", "machine": machine(), "runs": {}}
     for dataset in a.datasets:
@@ -158,7 +162,7 @@ def main():
                             n = len(load_splits(dc, seed=seed)["train"].tokens)
                             r["max_steps"] = max(r["max_steps"], r.pop("min_epochs") * math.ceil(n / r["batch_size"]))
                         cfg = Config(data=dc,
-                                     model=ModelConfig(name=model, max_length=128, ner_decode="argmax"),
+                                     model=ModelConfig(name=where[model], max_length=128, ner_decode="argmax"),
                                      train=TrainConfig(epochs=EPOCHS.get(frac, 4), patience=0, seed=seed,
                                                        progress=False, report_to=[], save_every=0,
                                                        bf16=not a.fp32, **r),

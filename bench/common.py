@@ -95,6 +95,21 @@ def data_config(name: str, **extra):
     return DataConfig(**d)
 
 
+def named_backbones(specs: list[str]) -> dict:
+    """--backbones values -> {name used in result keys: what the model loader gets}. A value is an alias or a
+    path (`minilm`, `e5-small`, `/models/x`) or NAME=PATH, for a local model under a short key, e.g. the
+    from-scratch Chinese BERT of pretrain_value.py: `zh-scratch=bench/cache/pt-zh/model`."""
+    out = {}
+    for s in specs:
+        name, sep, path = s.partition("=")
+        if sep and (not name or not path or "/" in name):
+            raise SystemExit(f"--backbones {s!r}: expected NAME=PATH with a NAME free of '/'")
+        if sep and not Path(path).is_dir():
+            raise SystemExit(f"--backbones {s!r}: {path} is not a folder (a Hugging Face model directory)")
+        out[name] = path if sep else s
+    return out
+
+
 def machine() -> dict:
     import torch
     import transformers
