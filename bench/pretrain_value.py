@@ -5,6 +5,7 @@
     python bench/pretrain_value.py --lang zh      # a small Chinese BERT from scratch (bert-vocab-zh) on FewCLUE
                                                   # unlabeled + other Chinese training text, then EPRSTMT few-shot
                                                   # (FewCLUE splits 0-4) and Weibo NER: pretrained vs random init
+    python bench/pretrain_value.py --lang zh --pretrain-only   # the model alone, for backbones.py / chinese_ner.py
 
 Leakage: corpus texts equal (after removing case, spaces and punctuation) to a sentence of the downstream dev/test
 sets are dropped, and the count is printed. MR and SST come from the same Rotten Tomatoes snippets, so this
@@ -159,6 +160,9 @@ def main():
     ap.add_argument("--control-only", action="store_true",
                     help="with --head-only-control: run only the control against the continued-pretraining result "
                          "already stored in the JSON, then stop (no pretraining or fine-tuning rerun)")
+    ap.add_argument("--pretrain-only", action="store_true",
+                    help="stop after pretraining (bench/cache/pt-<lang>/model), e.g. for backbones.py's "
+                         "zh-scratch=bench/cache/pt-zh/model under the true few-shot protocol")
     a = ap.parse_args()
     if a.control_only and not a.head_only_control:
         ap.error("--control-only needs --head-only-control")
@@ -190,6 +194,8 @@ def main():
               f"{c['steps']} steps) vs {f['perplexity']:.2f} after continued pretraining", flush=True)
         if a.control_only:
             return
+    if a.pretrain_only:
+        return
     adapted = str(out / "model")
     if a.lang == "en":  # the downstream runs are bench/fewshot.py's, from the base and from the adapted model
         for model, tag in (("minilm", ""), (adapted, "-tapt")):
