@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from lowdata.config import PretrainConfig, load_config
+from lowdata.config import ConfigError, PretrainConfig, load_config
 from lowdata.data import DataError
 
 from .conftest import data_path
@@ -209,6 +209,20 @@ def test_tokenizer_training_and_vocab_file(tmp_path):
 
 
 # --- end to end ----------------------------------------------------------------------------------------------
+
+def test_from_scratch_tokenizer_from_vocab_file_or_its_folder(tmp_path):
+    """model.tokenizer names a vocab.txt or, as configs/pretrain-zh-small.yaml does, the folder holding it; a path
+    with no vocabulary is refused naming the setting."""
+    from lowdata.pretrain.run import load_tokenizer
+
+    vocab = data_path("bert-vocab-zh")
+    for where in (vocab, next(vocab.glob("*vocab*.txt"))):
+        c = cfg(None, [tmp_path], tmp_path / "o", f"model.tokenizer={where}")
+        tok, fresh = load_tokenizer(c, str(tmp_path / "o"))
+        assert fresh and tok.tokenize("我爱北京") == list("我爱北京")
+    with pytest.raises(ConfigError, match="model.tokenizer: .*no such vocab file"):
+        load_tokenizer(cfg(None, [tmp_path], tmp_path / "o", f"model.tokenizer={tmp_path}"), str(tmp_path / "o"))
+
 
 def test_continued_pretraining_lowers_heldout_perplexity_and_output_loads(tmp_path, tiny_mlm):
     from transformers import AutoModel, AutoModelForMaskedLM

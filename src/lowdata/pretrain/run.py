@@ -82,10 +82,11 @@ def load_tokenizer(pc, out: str):
         texts = (" ".join(d) for _, d in iter_documents(pc.corpus))
         tok = train_wordpiece(texts, vocab_size=pc.model.vocab_size, lowercase=pc.model.lowercase)
     else:
-        if not os.path.isfile(pc.model.tokenizer):
+        try:  # a vocab file, or a folder holding one *vocab*.txt (configs/pretrain-zh-small.yaml names a folder)
+            tok = from_vocab(pc.model.tokenizer, lowercase=pc.model.lowercase)
+        except FileNotFoundError:
             raise ConfigError(f"model.tokenizer: {pc.model.tokenizer}: no such vocab file (expected a vocab.txt, "
-                              f"one WordPiece per line, or 'train')")
-        tok = from_vocab(pc.model.tokenizer, lowercase=pc.model.lowercase)
+                              f"one WordPiece per line, a folder holding one, or 'train')") from None
     return tok, True
 
 
