@@ -167,7 +167,9 @@ def main():
     if a.control_only and not a.head_only_control:
         ap.error("--control-only needs --head-only-control")
 
-    path = RESULTS / f"pretrain_value-{a.lang}.json"
+    # --pretrain-only keeps its record apart: the downstream runs stored in pretrain_value-<lang>.json came from the
+    # model that was pretrained with them
+    path = RESULTS / f"pretrain_value-{a.lang}{'-model' if a.pretrain_only else ''}.json"
     res = load_results(path) or {"args": vars(a), "machine": machine(), "runs": {}}
     corpus = CACHE / f"corpus-{a.lang}.txt"
     res["corpus"] = en_corpus(corpus) if a.lang == "en" else zh_corpus(corpus)
