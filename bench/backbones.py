@@ -41,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (COMMIT, DATA, RESULTS, bf16_used, data_config, load_results, machine,  # noqa: E402
-                    named_backbones, save_results)  # noqa: E402
+                    named_backbones, save_results)
 
 K = {"sst2": 16, "agnews": 10, "trec": 16, "banking77": 5}
 MORE = {"sst5": 16, "subj": 16}  # issue 22's other datasets (bench/auto.py)

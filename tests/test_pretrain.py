@@ -222,6 +222,10 @@ def test_from_scratch_tokenizer_from_vocab_file_or_its_folder(tmp_path):
         assert fresh and tok.tokenize("我爱北京") == list("我爱北京")
     with pytest.raises(ConfigError, match="model.tokenizer: .*no such vocab file"):
         load_tokenizer(cfg(None, [tmp_path], tmp_path / "o", f"model.tokenizer={tmp_path}"), str(tmp_path / "o"))
+    (tmp_path / "words.txt").write_text("a\nb\n[UNK]\n", encoding="utf-8")  # no [CLS] / [SEP] / [MASK] / [PAD]
+    with pytest.raises(ConfigError, match="model.tokenizer: .*lacks one of the special tokens"):
+        load_tokenizer(cfg(None, [tmp_path], tmp_path / "o", f"model.tokenizer={tmp_path / 'words.txt'}"),
+                       str(tmp_path / "o"))
 
 
 def test_continued_pretraining_lowers_heldout_perplexity_and_output_loads(tmp_path, tiny_mlm):
@@ -355,8 +359,8 @@ def test_train_config_pretrain_section_adapts_then_fine_tunes(tmp_path, tiny_mlm
 
 
 def test_pretrain_section_then_graph_seeded_self_training(tmp_path, tiny_mlm, toy_files, monkeypatch):
-    """`pretrain:` + `ssl: {method: self_training}` + `self_training: {seed_graph: gcn}` in one config (the fusion path the AG News bench
-    measures): the MLM runs once, before the rounds, and every round, graph included, starts from the adapted
+    """`pretrain:` + `ssl: {method: self_training}` + `self_training: {seed_graph: gcn}` in one config (the fusion path
+    the AG News bench measures): the MLM runs once, before the rounds, and every round, graph included, starts from the adapted
     encoder; a rerun reuses the adapted encoder instead of pretraining again."""
     from lowdata.config import FusionConfig
     from lowdata.methods import train as train_config

@@ -87,6 +87,8 @@ def load_tokenizer(pc, out: str):
         except FileNotFoundError:
             raise ConfigError(f"model.tokenizer: {pc.model.tokenizer}: no such vocab file (expected a vocab.txt, "
                               f"one WordPiece per line, a folder holding one, or 'train')") from None
+        except ValueError as e:  # read, but not a BERT vocabulary (no [CLS], [SEP], [MASK] or [PAD])
+            raise ConfigError(f"model.tokenizer: {pc.model.tokenizer}: {e}") from None
     return tok, True
 
 
