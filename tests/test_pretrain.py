@@ -360,8 +360,8 @@ def test_train_config_pretrain_section_adapts_then_fine_tunes(tmp_path, tiny_mlm
 
 def test_pretrain_section_then_graph_seeded_self_training(tmp_path, tiny_mlm, toy_files, monkeypatch):
     """`pretrain:` + `ssl: {method: self_training}` + `self_training: {seed_graph: gcn}` in one config (the fusion path
-    the AG News bench measures): the MLM runs once, before the rounds, and every round, graph included, starts from the adapted
-    encoder; a rerun reuses the adapted encoder instead of pretraining again."""
+    the AG News bench measures): the MLM runs once, before the rounds, and every round, graph included, starts from
+    the adapted encoder; a rerun reuses the adapted encoder instead of pretraining again."""
     from lowdata.config import FusionConfig
     from lowdata.methods import train as train_config
 
