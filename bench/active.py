@@ -123,7 +123,7 @@ def main() -> None:
                "cells": res["cells"], "cell_seconds": res["seconds"], "wall_seconds": time.time() - t0,
                "table": summarise(res, st)}
         save_results(RESULTS / f"{name}.json", out)
-        print(f"\n## {ds} (test draw {a.test_sample}, {a.backbone}, max_length {a.max_length}; "
+        print(f"\n## {ds} (test draw of up to {a.test_sample}, {a.backbone}, max_length {a.max_length}; "
               f"{res['cells']} cells in {(time.time() - t0) / 60:.1f} min)")
         budgets = [str(b) for b in st.budgets]
         pt = next(iter(res["methods"].values()))["points"][0]
